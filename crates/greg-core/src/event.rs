@@ -1,0 +1,139 @@
+//! Normalized events: what greg acts on, whatever provider or builder it came from. Adapters
+//! parse their wire payloads into these; wire types never leave the adapter crates.
+
+use crate::build::BuildUpdate;
+use crate::ids::{CommentId, Login, PrNumber, RepoName, Sha};
+use serde::{Deserialize, Serialize};
+
+/// The outcome of parsing one inbound delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Inbound {
+    /// An event greg acts on.
+    Event(Event),
+    /// A well-formed delivery of a kind greg does not act on (ping, status, a comment on a
+    /// plain issue, ...). Answered 202 `ignored: <reason>`.
+    Ignored(String),
+}
+
+/// One normalized event. Every variant names the repository it concerns, which is the key for
+/// serial processing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Push(PushEvent),
+    PullRequest(PullRequestEvent),
+    Comment(CommentEvent),
+    Review(ReviewEvent),
+    /// A build-server notification (Jenkins Notification plugin).
+    Build(BuildUpdate),
+}
+
+impl Event {
+    /// The repository the event concerns; `None` for build updates, whose repository greg
+    /// looks up from its own build record.
+    pub fn repository(&self) -> Option<&RepoName> {
+        match self {
+            Event::Push(e) => Some(&e.repo),
+            Event::PullRequest(e) => Some(&e.repo),
+            Event::Comment(e) => Some(&e.repo),
+            Event::Review(e) => Some(&e.repo),
+            Event::Build(_) => None,
+        }
+    }
+
+    /// A short name for logs: `push`, `pull_request.synchronize`, `comment`, ...
+    pub fn name(&self) -> String {
+        match self {
+            Event::Push(_) => "push".into(),
+            Event::PullRequest(e) => format!("pull_request.{}", e.action.as_str()),
+            Event::Comment(_) => "comment".into(),
+            Event::Review(_) => "review".into(),
+            Event::Build(b) => format!("build.{}", b.phase.as_str()),
+        }
+    }
+}
+
+/// A push to a branch (GitHub `push`). Tag pushes and branch deletions are not events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushEvent {
+    pub repo: RepoName,
+    /// Branch name without `refs/heads/`.
+    pub branch: String,
+    /// The new tip of the branch.
+    pub head: Sha,
+    pub pusher: Option<Login>,
+}
+
+/// What happened to a pull request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullRequestAction {
+    Opened,
+    /// New commits on the head branch (or a force-push).
+    Synchronize,
+    Reopened,
+    /// Closed, merged or not.
+    Closed {
+        merged: bool,
+    },
+    /// The target branch changed (`edited` with `changes.base`).
+    Retargeted,
+    /// Draft marked ready for review.
+    ReadyForReview,
+}
+
+impl PullRequestAction {
+    /// The provider-neutral action name, as used in logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PullRequestAction::Opened => "opened",
+            PullRequestAction::Synchronize => "synchronize",
+            PullRequestAction::Reopened => "reopened",
+            PullRequestAction::Closed { merged: true } => "merged",
+            PullRequestAction::Closed { merged: false } => "closed",
+            PullRequestAction::Retargeted => "retargeted",
+            PullRequestAction::ReadyForReview => "ready_for_review",
+        }
+    }
+}
+
+/// A pull-request lifecycle event carrying the pull request as the payload described it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequestEvent {
+    pub repo: RepoName,
+    pub action: PullRequestAction,
+    pub pull_request: crate::provider::PullRequest,
+}
+
+/// A new comment on a pull request (edits and deletions are ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentEvent {
+    pub repo: RepoName,
+    pub pr: PrNumber,
+    pub comment_id: CommentId,
+    pub author: Login,
+    /// Raw Markdown body.
+    pub body: String,
+}
+
+/// A submitted pull-request review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewEvent {
+    pub repo: RepoName,
+    pub pr: PrNumber,
+    pub reviewer: Login,
+    pub state: ReviewState,
+    /// The head the review was given on; `None` when the payload does not say (old payloads).
+    pub commit: Option<Sha>,
+    pub body: Option<String>,
+}
+
+/// A review verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    Approved,
+    ChangesRequested,
+    Commented,
+    Dismissed,
+}

@@ -1,0 +1,224 @@
+//! The two plug-in boundaries: [`Provider`] (GitHub; Bitbucket Cloud and Server next) and
+//! [`Builder`] (Jenkins). Everything else in greg is concrete.
+//!
+//! Contract for implementers:
+//! - Inbound webhook handling is split in two pure steps, `verify_webhook` then
+//!   `parse_webhook`; neither does IO, so the HTTP layer can answer before any network call.
+//! - Every outbound call maps HTTP failures onto [`crate::Error`] in one function.
+//! - Implementations are `Display` (e.g. `github(https://api.github.com)`) for logs, and never
+//!   print credentials.
+
+use crate::build::{BuildParams, BuildState, BuildUpdate};
+use crate::error::Result;
+use crate::event::{Inbound, ReviewState};
+use crate::ids::{BuildNumber, CommentId, JobName, Login, PrNumber, QueueItemId, RepoName, Sha};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Request headers of an inbound delivery, names compared case-insensitively.
+#[derive(Debug, Clone, Default)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// Builds a header list from `(name, value)` pairs.
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self(pairs.into_iter().collect())
+    }
+
+    /// The first value of a header, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why an inbound delivery was refused. Each maps to one HTTP answer (SPEC §3); the message
+/// is one line and never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// 401: missing or wrong signature.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 400: the body is not the JSON the event promises (with the JSON path when known).
+    #[error("{0}")]
+    Malformed(String),
+    /// 400: a required header is missing (event name, delivery id).
+    #[error("{0}")]
+    MissingHeader(String),
+}
+
+/// Open or closed, as the provider reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullRequestState {
+    Open,
+    Closed,
+    Merged,
+}
+
+/// A pull request as greg needs it for the rules and for builds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub number: PrNumber,
+    pub state: PullRequestState,
+    pub draft: bool,
+    pub title: String,
+    pub author: Login,
+    /// Head commit.
+    pub head_sha: Sha,
+    /// Head branch name (`BRANCH`).
+    pub head_ref: String,
+    /// Repository the head lives in; `None` when the fork was deleted.
+    pub head_repo: Option<RepoName>,
+    /// Target branch name.
+    pub base_ref: String,
+    pub base_repo: RepoName,
+    /// Provider's conflict check: `Some(false)` = conflicts, `None` = not computed yet.
+    pub mergeable: Option<bool>,
+    /// Web page of the pull request.
+    pub html_url: Option<String>,
+}
+
+/// A review as listed by the provider (GitHub `GET .../pulls/{n}/reviews`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub reviewer: Login,
+    pub state: ReviewState,
+    /// The head the review was given on.
+    pub commit: Option<Sha>,
+}
+
+/// A user's permission on a repository, highest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Permission {
+    /// Write or better: may command greg.
+    pub fn can_write(&self) -> bool {
+        *self >= Permission::Write
+    }
+}
+
+/// Commit status states (GitHub's four).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitState {
+    Pending,
+    Success,
+    Failure,
+    Error,
+}
+
+impl CommitState {
+    /// Lower-case name, as GitHub spells it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CommitState::Pending => "pending",
+            CommitState::Success => "success",
+            CommitState::Failure => "failure",
+            CommitState::Error => "error",
+        }
+    }
+}
+
+/// A commit status greg sets (GitHub `POST /repos/{o}/{r}/statuses/{sha}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitStatus {
+    pub state: CommitState,
+    /// `greg/test`, `greg/merge`, `greg/try`.
+    pub context: String,
+    /// One line, at most 140 characters (GitHub's limit).
+    pub description: String,
+    /// Link to the build.
+    pub target_url: Option<String>,
+}
+
+/// A source provider: where the code, pull requests, comments and statuses live.
+#[async_trait]
+pub trait Provider: Send + Sync + fmt::Display {
+    /// The provider name used in config and in `?provider=` (e.g. `github`).
+    fn name(&self) -> &str;
+
+    /// The bot's own login, when known from the configuration (its comments are ignored, and
+    /// users may address it by it).
+    fn bot_login(&self) -> Option<&Login>;
+
+    /// Checks the delivery's signature when a webhook secret is configured. Pure; constant
+    /// time. `Ok(())` when no secret is configured.
+    fn verify_webhook(
+        &self,
+        headers: &Headers,
+        body: &[u8],
+    ) -> std::result::Result<(), WebhookError>;
+
+    /// Parses a verified delivery into a normalized event, or `Ignored`. Pure.
+    fn parse_webhook(
+        &self,
+        headers: &Headers,
+        body: &[u8],
+    ) -> std::result::Result<Inbound, WebhookError>;
+
+    /// The delivery id header (GitHub `X-GitHub-Delivery`), used to drop repeats.
+    fn delivery_id(&self, headers: &Headers) -> Option<String>;
+
+    /// Reads a pull request.
+    async fn pull_request(&self, repo: &RepoName, pr: PrNumber) -> Result<PullRequest>;
+
+    /// Lists the reviews of a pull request, oldest first (all pages).
+    async fn reviews(&self, repo: &RepoName, pr: PrNumber) -> Result<Vec<Review>>;
+
+    /// The permission of `user` on `repo`.
+    async fn permission(&self, repo: &RepoName, user: &Login) -> Result<Permission>;
+
+    /// Posts a comment on a pull request; returns its id.
+    async fn post_comment(&self, repo: &RepoName, pr: PrNumber, body: &str) -> Result<CommentId>;
+
+    /// Sets a commit status on `sha`.
+    async fn set_status(&self, repo: &RepoName, sha: &Sha, status: &CommitStatus) -> Result<()>;
+}
+
+/// A build server that runs parameterized jobs (Jenkins).
+#[async_trait]
+pub trait Builder: Send + Sync + fmt::Display {
+    /// The builder name used in config and in `?builder=` (e.g. `jenkins`).
+    fn name(&self) -> &str;
+
+    /// Parses a notification callback body. Pure.
+    fn parse_notification(&self, body: &[u8]) -> std::result::Result<Inbound, WebhookError>;
+
+    /// Queues a build of `job` with `params`; returns the queue item.
+    async fn trigger(&self, job: &JobName, params: &BuildParams) -> Result<QueueItemId>;
+
+    /// Reads where a queued build stands (follows the queue item to the build).
+    async fn queue_item(&self, item: QueueItemId) -> Result<BuildState>;
+
+    /// Reads a build by number.
+    async fn build(&self, job: &JobName, number: BuildNumber) -> Result<BuildState>;
+
+    /// Stops a running build (idempotent: stopping a finished build is `Ok`).
+    async fn stop(&self, job: &JobName, number: BuildNumber) -> Result<()>;
+
+    /// Cancels a queue item that has not started (idempotent).
+    async fn cancel_queued(&self, item: QueueItemId) -> Result<()>;
+
+    /// The web page of a build, for commit statuses before the build reports its own URL.
+    fn build_url(&self, job: &JobName, number: BuildNumber) -> String;
+}
+
+/// Convenience for callers holding a build update: the normalized event wrapper.
+impl From<BuildUpdate> for crate::event::Event {
+    fn from(b: BuildUpdate) -> Self {
+        crate::event::Event::Build(b)
+    }
+}

@@ -1,0 +1,1 @@
+//! greg-jenkins.
