@@ -11,6 +11,7 @@ pub mod event;
 pub mod ids;
 pub mod provider;
 pub mod rules;
+pub mod secret;
 
 pub use rules::{
     Approval, ApprovalSource, Blocker, MergeInput, approvals_from_reviews, mergeability,
@@ -29,3 +30,4 @@ pub use provider::{
     Builder, CommitState, CommitStatus, Headers, Permission, Provider, PullRequest,
     PullRequestState, Review, WebhookError,
 };
+pub use secret::Secret;
