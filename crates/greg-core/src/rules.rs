@@ -49,6 +49,8 @@ pub struct MergeInput<'a> {
     pub required_approvals: u32,
     /// Approvals from reviews and comments (any head; the rule filters).
     pub approvals: &'a [Approval],
+    /// False when the repository has no test job: then the head's test status is not a rule.
+    pub test_required: bool,
     /// State of `greg/test` on the head; `None` when greg never built it.
     pub test_status: Option<CommitState>,
     /// The bot's own login, never an approver.
@@ -233,6 +235,7 @@ pub fn mergeability(input: &MergeInput<'_>) -> Vec<Blocker> {
     }
 
     match input.test_status {
+        _ if !input.test_required => {}
         Some(CommitState::Success) => {}
         Some(CommitState::Pending) => blockers.push(Blocker::TestPending),
         Some(state) => blockers.push(Blocker::TestFailed { state }),
@@ -295,6 +298,7 @@ mod tests {
             required_reviewers: reviewers,
             required_approvals: 1,
             approvals,
+            test_required: true,
             test_status: test,
             bot: Some(&bot),
         };
