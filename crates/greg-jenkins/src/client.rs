@@ -123,7 +123,7 @@ impl JenkinsBuilder {
     ///
     /// # Errors
     /// `NotFound` for an unknown job, `PermissionDenied` without Job/Configure, `Protocol`
-    /// for a redirect or Jenkins refusing the XML (400, 500 answers are `Transient`).
+    /// for a redirect or a 400 (Jenkins refusing the XML), `Transient` for 5xx.
     pub async fn post_job_config(&self, job: &JobName, xml: &str) -> Result<()> {
         let op = format!("write config.xml of {job}");
         let url = self.url(&job_segments(job)?, &["config.xml"]);
@@ -289,7 +289,7 @@ impl Builder for JenkinsBuilder {
         &self.name
     }
 
-    /// See [`crate::notification::parse_notification`].
+    /// See [`crate::parse_notification`].
     fn parse_notification(&self, body: &[u8]) -> std::result::Result<Inbound, WebhookError> {
         crate::notification::parse_notification(body)
     }
