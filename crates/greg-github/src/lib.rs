@@ -1,1 +1,16 @@
-//! greg-github.
+//! greg-github: the GitHub [`Provider`](greg_core::Provider) — webhook signature check and
+//! parsing into greg's normalized events (pure), and the REST calls greg makes, on octocrab.
+//!
+//! Layout: [`config`] (settings), [`webhook`] (deliveries), [`client`] (REST and the trait
+//! implementation), [`error`] (HTTP status → [`greg_core::Error`]). GitHub's JSON is read
+//! with greg's own minimal structs (private `wire` module); wire types never leave this crate.
+
+pub mod client;
+pub mod config;
+pub mod error;
+mod routes;
+pub mod webhook;
+mod wire;
+
+pub use client::{CombinedStatus, GithubProvider, MAX_DESCRIPTION_CHARS};
+pub use config::GithubConfig;

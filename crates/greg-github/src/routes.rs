@@ -1,0 +1,245 @@
+//! The REST paths greg calls and the pagination rule, as pure functions.
+//!
+//! Every path here is an operation of tests/data/github/openapi-subset.json (GitHub's REST
+//! description, <https://github.com/github/rest-api-description>); a unit test checks each
+//! against it. Paths are relative to `api_url`; octocrab joins them (keeping a GitHub
+//! Enterprise `/api/v3` prefix).
+
+use greg_core::{CommentId, Login, PrNumber, RepoName, Sha};
+
+/// Page size for list calls: GitHub's maximum.
+pub(crate) const PER_PAGE: usize = 100;
+/// Upper bound on pages followed by one list call (10,000 items at [`PER_PAGE`]); a server
+/// that keeps announcing more is answered with a protocol error instead of a loop.
+pub(crate) const MAX_PAGES: usize = 100;
+
+/// `GET /repos/{owner}/{repo}/pulls/{pull_number}`
+pub(crate) fn pull_request(repo: &RepoName, pr: PrNumber) -> String {
+    format!("{}/pulls/{pr}", repo_root(repo))
+}
+
+/// `GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews?per_page=100&page={page}`
+/// (`page` counts from 1).
+pub(crate) fn reviews(repo: &RepoName, pr: PrNumber, page: usize) -> String {
+    format!(
+        "{}/pulls/{pr}/reviews?per_page={PER_PAGE}&page={page}",
+        repo_root(repo)
+    )
+}
+
+/// `GET /repos/{owner}/{repo}/collaborators/{username}/permission`
+pub(crate) fn permission(repo: &RepoName, user: &Login) -> String {
+    format!(
+        "{}/collaborators/{}/permission",
+        repo_root(repo),
+        segment(user.as_str())
+    )
+}
+
+/// `POST /repos/{owner}/{repo}/issues/{issue_number}/comments` (a pull request is an issue).
+pub(crate) fn issue_comments(repo: &RepoName, pr: PrNumber) -> String {
+    format!("{}/issues/{pr}/comments", repo_root(repo))
+}
+
+/// `PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}`
+pub(crate) fn issue_comment(repo: &RepoName, id: CommentId) -> String {
+    format!("{}/issues/comments/{id}", repo_root(repo))
+}
+
+/// `POST /repos/{owner}/{repo}/statuses/{sha}`
+pub(crate) fn statuses(repo: &RepoName, sha: &Sha) -> String {
+    format!("{}/statuses/{sha}", repo_root(repo))
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}/status?per_page=100&page={page}`; `git_ref` is a
+/// sha, a branch or a tag name. Its `/`s are kept (GitHub reads `heads/feature/x` as one ref),
+/// everything else outside the URL-safe set is percent-encoded.
+pub(crate) fn combined_status(repo: &RepoName, git_ref: &str, page: usize) -> String {
+    let encoded: Vec<String> = git_ref.split('/').map(segment).collect();
+    format!(
+        "{}/commits/{}/status?per_page={PER_PAGE}&page={page}",
+        repo_root(repo),
+        encoded.join("/")
+    )
+}
+
+fn repo_root(repo: &RepoName) -> String {
+    format!("/repos/{}/{}", segment(&repo.owner), segment(&repo.name))
+}
+
+/// Percent-encodes one path segment: everything but RFC 3986 unreserved characters.
+fn segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Whether a list call should fetch the page after the one just read.
+///
+/// GitHub announces further pages in the `Link` header (`<...>; rel="next"`,
+/// <https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api>).
+/// When the header is present it decides; a server that sends none (a minimal fake, an old
+/// proxy) is paged until a short page.
+pub(crate) fn has_next_page(link: Option<&str>, items_on_page: usize) -> bool {
+    match link {
+        Some(link) => link_has_next(link),
+        None => items_on_page >= PER_PAGE,
+    }
+}
+
+/// True when a `Link` header value has a `rel="next"` entry (`rel` may list several types).
+fn link_has_next(link: &str) -> bool {
+    link.split(',').any(|entry| {
+        entry.split(';').skip(1).any(|param| {
+            let Some((key, value)) = param.split_once('=') else {
+                return false;
+            };
+            key.trim().eq_ignore_ascii_case("rel")
+                && value
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|rel| rel.eq_ignore_ascii_case("next"))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn repo() -> RepoName {
+        RepoName::new("acme", "demo")
+    }
+
+    fn sha() -> Sha {
+        Sha::parse("6dcb09b5b57875f334f61aebed695e2e4193db5e").expect("sha")
+    }
+
+    #[test]
+    fn paths_are_built_as_documented() {
+        assert_eq!(
+            pull_request(&repo(), PrNumber(5)),
+            "/repos/acme/demo/pulls/5"
+        );
+        assert_eq!(
+            reviews(&repo(), PrNumber(5), 2),
+            "/repos/acme/demo/pulls/5/reviews?per_page=100&page=2"
+        );
+        assert_eq!(
+            permission(&repo(), &Login::from("octo-cat")),
+            "/repos/acme/demo/collaborators/octo-cat/permission"
+        );
+        assert_eq!(
+            issue_comments(&repo(), PrNumber(5)),
+            "/repos/acme/demo/issues/5/comments"
+        );
+        assert_eq!(
+            issue_comment(&repo(), CommentId(77)),
+            "/repos/acme/demo/issues/comments/77"
+        );
+        assert_eq!(
+            statuses(&repo(), &sha()),
+            "/repos/acme/demo/statuses/6dcb09b5b57875f334f61aebed695e2e4193db5e"
+        );
+        assert_eq!(
+            combined_status(&repo(), "heads/feature/ü x", 1),
+            "/repos/acme/demo/commits/heads/feature/%C3%BC%20x/status?per_page=100&page=1"
+        );
+    }
+
+    #[test]
+    fn user_controlled_segments_cannot_escape_their_place() {
+        let odd = RepoName::new("a?b", "c#d");
+        assert_eq!(
+            permission(&odd, &Login::from("../x")),
+            "/repos/a%3Fb/c%23d/collaborators/..%2Fx/permission"
+        );
+    }
+
+    /// Every path greg builds matches an operation (method and template) of GitHub's
+    /// description in tests/data/github/openapi-subset.json.
+    #[test]
+    fn every_path_is_in_the_openapi_description() {
+        let raw = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/github/openapi-subset.json"
+        ))
+        .expect("openapi-subset.json");
+        let spec: Value = serde_json::from_str(&raw).expect("openapi JSON");
+        let paths = spec["paths"].as_object().expect("paths");
+        let calls = [
+            ("get", pull_request(&repo(), PrNumber(5))),
+            ("get", reviews(&repo(), PrNumber(5), 1)),
+            ("get", permission(&repo(), &Login::from("octocat"))),
+            ("post", issue_comments(&repo(), PrNumber(5))),
+            ("patch", issue_comment(&repo(), CommentId(1))),
+            ("post", statuses(&repo(), &sha())),
+            ("get", combined_status(&repo(), sha().as_str(), 1)),
+        ];
+        for (method, path) in calls {
+            let (path, query) = path.split_once('?').unwrap_or((&path, ""));
+            let (template, operation) = paths
+                .iter()
+                .find(|(template, ops)| matches(template, path) && ops.get(method).is_some())
+                .map(|(t, ops)| (t, &ops[method]))
+                .unwrap_or_else(|| panic!("{method} {path} is not in openapi-subset.json"));
+            // Query parameters must be declared by the operation.
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                let name = pair.split('=').next().unwrap_or("");
+                assert!(
+                    declares_query(&spec, operation, name),
+                    "{method} {template}: undeclared query parameter {name}"
+                );
+            }
+        }
+    }
+
+    fn matches(template: &str, path: &str) -> bool {
+        let t: Vec<&str> = template.split('/').collect();
+        let p: Vec<&str> = path.split('/').collect();
+        t.len() == p.len()
+            && t.iter()
+                .zip(&p)
+                .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
+    }
+
+    fn declares_query(spec: &Value, operation: &Value, name: &str) -> bool {
+        let params = operation["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        params.iter().any(|p| {
+            let p = match p["$ref"].as_str() {
+                Some(r) => r
+                    .trim_start_matches("#/")
+                    .split('/')
+                    .fold(spec, |node, key| &node[key]),
+                None => p,
+            };
+            p["in"] == "query" && p["name"] == name
+        })
+    }
+
+    #[test]
+    fn pagination_follows_link_headers_then_short_pages() {
+        // Link header from GitHub's pagination guide.
+        let middle = r#"<https://api.github.com/repositories/1300192/issues?page=2>; rel="prev", <https://api.github.com/repositories/1300192/issues?page=4>; rel="next", <https://api.github.com/repositories/1300192/issues?page=515>; rel="last", <https://api.github.com/repositories/1300192/issues?page=1>; rel="first""#;
+        let last = r#"<https://api.github.com/repositories/1300192/issues?page=514>; rel="prev", <https://api.github.com/repositories/1300192/issues?page=1>; rel="first""#;
+        assert!(has_next_page(Some(middle), 100));
+        assert!(!has_next_page(Some(last), 100));
+        assert!(has_next_page(Some(r#"<x?page=2>; rel="next last""#), 3));
+        assert!(!has_next_page(Some(r#"<x?page=2>; title="next""#), 100));
+        // Without Link: a full page means there may be more.
+        assert!(has_next_page(None, PER_PAGE));
+        assert!(!has_next_page(None, PER_PAGE - 1));
+        assert!(!has_next_page(None, 0));
+    }
+}
