@@ -1,0 +1,729 @@
+//! The GitHub side of the world: repositories with branches and a commit graph, pull requests,
+//! issue comments, reviews, commit statuses and collaborator permissions, plus the domain verbs
+//! tests use to act as the people around greg (open a pull request, push to it, approve it,
+//! comment on it).
+//!
+//! Every call greg makes through [`crate::FakeGithub`] is made as [`GithubState::bot`], the
+//! token's user: its comments and statuses are authored by the bot.
+
+use super::{World, WorldError};
+use greg_core::{
+    CommentId, CommitState, Login, Permission, PrNumber, PullRequest, PullRequestState, RepoName,
+    ReviewState, Sha,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// A deterministic, valid 40-digit sha derived from `seed` (the first 160 bits of
+/// SHA-256(seed)), so tests can name commits: `fake_sha("feature-1")`.
+pub fn fake_sha(seed: &str) -> Sha {
+    let digest = Sha256::digest(seed.as_bytes());
+    let hex = hex::encode(&digest[..20]);
+    // Not input-derived: 40 lower-case hex digits are always a valid sha.
+    Sha::parse(&hex).expect("40 hex digits are a sha")
+}
+
+/// A stable numeric id for a login (GitHub user ids are stable per account); derived from the
+/// lower-cased login so it needs no registry.
+pub fn user_id(login: &str) -> u64 {
+    let digest = Sha256::digest(login.to_ascii_lowercase().as_bytes());
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&digest[..8]);
+    1_000 + u64::from_be_bytes(n) % 100_000_000
+}
+
+/// The GitHub side of [`super::WorldState`].
+#[derive(Debug)]
+pub struct GithubState {
+    /// The login of the token's user: author of greg's comments and statuses.
+    pub bot: Login,
+    /// Base URL of the fake's API (`http://127.0.0.1:PORT`), set by [`crate::FakeGithub::start`];
+    /// used in the `url`/`html_url` fields of responses.
+    pub api_url: String,
+    /// When set, `Authorization` must carry exactly this token (`token X` or `Bearer X`);
+    /// when `None` any `Authorization` header is accepted.
+    pub token: Option<String>,
+    /// Repositories by name.
+    pub repos: BTreeMap<RepoName, Repo>,
+    next_id: u64,
+}
+
+impl GithubState {
+    pub(super) fn new(bot: &str) -> Self {
+        Self {
+            bot: Login::from(bot),
+            api_url: "http://github.invalid".to_owned(),
+            token: None,
+            repos: BTreeMap::new(),
+            next_id: 1_000_000,
+        }
+    }
+
+    /// A fresh id for a repository, pull request, comment, review or status.
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The repository, or [`WorldError::UnknownRepo`].
+    pub fn repo(&self, repo: &RepoName) -> Result<&Repo, WorldError> {
+        self.repos
+            .get(repo)
+            .ok_or_else(|| WorldError::UnknownRepo(repo.clone()))
+    }
+
+    /// The repository, mutably, or [`WorldError::UnknownRepo`].
+    pub fn repo_mut(&mut self, repo: &RepoName) -> Result<&mut Repo, WorldError> {
+        self.repos
+            .get_mut(repo)
+            .ok_or_else(|| WorldError::UnknownRepo(repo.clone()))
+    }
+}
+
+/// One commit of the model's graph: only its parents and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeCommit {
+    pub parents: Vec<Sha>,
+    pub message: String,
+}
+
+/// A repository.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub id: u64,
+    pub name: RepoName,
+    pub default_branch: String,
+    /// Branch name (without `refs/heads/`) → tip.
+    pub branches: BTreeMap<String, Sha>,
+    /// Every commit the model knows, with its parents.
+    pub commits: HashMap<Sha, FakeCommit>,
+    /// Pull requests by number.
+    pub pulls: BTreeMap<u64, FakePullRequest>,
+    /// Issue comments on pull requests, oldest first.
+    pub comments: Vec<Comment>,
+    /// Reviews, oldest first.
+    pub reviews: Vec<FakeReview>,
+    /// Commit statuses, oldest first.
+    pub statuses: Vec<Status>,
+    /// Collaborator permissions.
+    pub permissions: HashMap<Login, Permission>,
+    /// Permission of any login not in `permissions` (default `Read`, as on a public repository).
+    pub default_permission: Permission,
+    /// Heads whose merge into any base conflicts.
+    pub conflicting_heads: HashSet<Sha>,
+}
+
+impl Repo {
+    /// True when `ancestor` is `descendant` or reachable from it through parents.
+    pub fn is_ancestor(&self, ancestor: &Sha, descendant: &Sha) -> bool {
+        let mut seen = HashSet::new();
+        let mut todo = VecDeque::from([descendant.clone()]);
+        while let Some(sha) = todo.pop_front() {
+            if &sha == ancestor {
+                return true;
+            }
+            if !seen.insert(sha.clone()) {
+                continue;
+            }
+            if let Some(c) = self.commits.get(&sha) {
+                todo.extend(c.parents.iter().cloned());
+            }
+        }
+        false
+    }
+
+    /// Records a commit if unknown.
+    pub fn add_commit(&mut self, sha: &Sha, parents: Vec<Sha>, message: &str) {
+        self.commits
+            .entry(sha.clone())
+            .or_insert_with(|| FakeCommit {
+                parents,
+                message: message.to_owned(),
+            });
+    }
+
+    /// The pull request, or [`WorldError::UnknownPr`].
+    pub fn pull(&self, pr: PrNumber) -> Result<&FakePullRequest, WorldError> {
+        self.pulls
+            .get(&pr.0)
+            .ok_or_else(|| WorldError::UnknownPr(self.name.clone(), pr))
+    }
+
+    /// The pull request, mutably, or [`WorldError::UnknownPr`].
+    pub fn pull_mut(&mut self, pr: PrNumber) -> Result<&mut FakePullRequest, WorldError> {
+        let name = self.name.clone();
+        self.pulls
+            .get_mut(&pr.0)
+            .ok_or(WorldError::UnknownPr(name, pr))
+    }
+
+    /// The permission of `login` (explicit grant, else the default).
+    pub fn permission(&self, login: &Login) -> Permission {
+        self.permissions
+            .get(login)
+            .copied()
+            .unwrap_or(self.default_permission)
+    }
+
+    /// The newest status per context on `sha`, in order of first appearance (what the combined
+    /// status lists), and the combined state: `failure` when any is error or failure, else
+    /// `pending` when any is pending or there are none, else `success` (GitHub's rule).
+    pub fn combined_status(&self, sha: &Sha) -> (CommitState, Vec<&Status>) {
+        let mut latest: Vec<&Status> = Vec::new();
+        for s in self.statuses.iter().filter(|s| &s.sha == sha) {
+            match latest.iter_mut().find(|l| l.context == s.context) {
+                Some(l) => *l = s,
+                None => latest.push(s),
+            }
+        }
+        let state = if latest
+            .iter()
+            .any(|s| matches!(s.state, CommitState::Error | CommitState::Failure))
+        {
+            CommitState::Failure
+        } else if latest.is_empty() || latest.iter().any(|s| s.state == CommitState::Pending) {
+            CommitState::Pending
+        } else {
+            CommitState::Success
+        };
+        (state, latest)
+    }
+
+    /// Merges `head` into branch `base` with a new merge commit, GitHub's `POST /merges`:
+    /// `Ok(None)` when `head` is already contained (nothing to merge), the new tip otherwise.
+    /// Errors on an unknown base, an unknown head or a scripted conflict.
+    pub fn merge(
+        &mut self,
+        base: &str,
+        head: &Sha,
+        message: &str,
+    ) -> Result<Option<Sha>, WorldError> {
+        let tip = self
+            .branches
+            .get(base)
+            .cloned()
+            .ok_or_else(|| WorldError::UnknownBranch(self.name.clone(), base.to_owned()))?;
+        if !self.commits.contains_key(head) {
+            return Err(WorldError::Git(format!("Head {head} does not exist")));
+        }
+        if self.is_ancestor(head, &tip) {
+            return Ok(None);
+        }
+        if self.conflicting_heads.contains(head) {
+            return Err(WorldError::Git("Merge conflict".to_owned()));
+        }
+        let merge = fake_sha(&format!("merge {tip} {head}"));
+        self.add_commit(&merge, vec![tip, head.clone()], message);
+        self.branches.insert(base.to_owned(), merge.clone());
+        Ok(Some(merge))
+    }
+}
+
+/// A pull request in the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakePullRequest {
+    /// GitHub's global id (`id`), distinct from the number.
+    pub id: u64,
+    pub number: PrNumber,
+    pub title: String,
+    pub body: String,
+    pub author: Login,
+    pub head_ref: String,
+    pub head_sha: Sha,
+    /// `None`: the fork was deleted.
+    pub head_repo: Option<RepoName>,
+    pub base_ref: String,
+    pub state: PullRequestState,
+    pub draft: bool,
+    /// GitHub's conflict check: `Some(false)` conflicts, `None` not computed yet.
+    pub mergeable: Option<bool>,
+    pub merge_commit_sha: Option<Sha>,
+    pub merged_by: Option<Login>,
+    /// Epoch milliseconds (logical clock).
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub closed_at: Option<u64>,
+    pub merged_at: Option<u64>,
+}
+
+impl FakePullRequest {
+    /// The pull request as greg-core describes it, for comparing with what greg read.
+    pub fn to_core(&self, repo: &RepoName, api_url: &str) -> PullRequest {
+        PullRequest {
+            number: self.number,
+            state: self.state,
+            draft: self.draft,
+            title: self.title.clone(),
+            author: self.author.clone(),
+            head_sha: self.head_sha.clone(),
+            head_ref: self.head_ref.clone(),
+            head_repo: self.head_repo.clone(),
+            base_ref: self.base_ref.clone(),
+            base_repo: repo.clone(),
+            mergeable: self.mergeable,
+            html_url: Some(format!("{api_url}/{repo}/pull/{}", self.number)),
+        }
+    }
+}
+
+/// What [`World::open_pr`] needs; build it with [`NewPr::new`] and the setters.
+#[derive(Debug, Clone)]
+pub struct NewPr {
+    pub number: Option<PrNumber>,
+    pub title: String,
+    pub body: String,
+    pub author: Login,
+    pub head_ref: String,
+    pub head_sha: Sha,
+    /// `None`: the repository itself. `Some(None)`: a deleted fork.
+    pub head_repo: Option<Option<RepoName>>,
+    /// `None`: the repository's default branch.
+    pub base_ref: Option<String>,
+    pub draft: bool,
+}
+
+impl NewPr {
+    /// A pull request by `author` from branch `head_ref` at `head_sha` into the default branch.
+    pub fn new(author: &str, head_ref: &str, head_sha: Sha) -> Self {
+        Self {
+            number: None,
+            title: format!("Merge {head_ref}"),
+            body: String::new(),
+            author: Login::from(author),
+            head_ref: head_ref.to_owned(),
+            head_sha,
+            head_repo: None,
+            base_ref: None,
+            draft: false,
+        }
+    }
+
+    /// Uses this number instead of the next free one.
+    pub fn number(mut self, n: u64) -> Self {
+        self.number = Some(PrNumber(n));
+        self
+    }
+
+    /// Sets the title.
+    pub fn title(mut self, t: &str) -> Self {
+        self.title = t.to_owned();
+        self
+    }
+
+    /// Sets the target branch.
+    pub fn base(mut self, b: &str) -> Self {
+        self.base_ref = Some(b.to_owned());
+        self
+    }
+
+    /// Opens it as a draft.
+    pub fn draft(mut self) -> Self {
+        self.draft = true;
+        self
+    }
+
+    /// The head lives in another repository (`None`: a deleted fork).
+    pub fn from_fork(mut self, fork: Option<RepoName>) -> Self {
+        self.head_repo = Some(fork);
+        self
+    }
+}
+
+/// An issue comment on a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: CommentId,
+    pub pr: PrNumber,
+    pub author: Login,
+    pub body: String,
+    /// Epoch milliseconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// A pull-request review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeReview {
+    pub id: u64,
+    pub pr: PrNumber,
+    pub reviewer: Login,
+    pub state: ReviewState,
+    /// The head the review was given on.
+    pub commit_id: Sha,
+    pub body: String,
+    /// Epoch milliseconds.
+    pub submitted_at: u64,
+}
+
+/// A commit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub id: u64,
+    pub sha: Sha,
+    pub state: CommitState,
+    pub context: String,
+    pub description: Option<String>,
+    pub target_url: Option<String>,
+    pub creator: Login,
+    /// Epoch milliseconds.
+    pub created_at: u64,
+}
+
+impl World {
+    /// Creates `repo` with its default branch `master` at `fake_sha("<repo>@master")`.
+    pub fn create_repo(&self, repo: &RepoName) -> Result<(), WorldError> {
+        self.create_repo_with(repo, "master", &fake_sha(&format!("{repo}@master")))
+    }
+
+    /// Creates `repo` with `default_branch` at `tip`.
+    pub fn create_repo_with(
+        &self,
+        repo: &RepoName,
+        default_branch: &str,
+        tip: &Sha,
+    ) -> Result<(), WorldError> {
+        self.update(|s| {
+            if s.github.repos.contains_key(repo) {
+                return Err(WorldError::AlreadyExists(format!("repository {repo}")));
+            }
+            let id = s.github.next_id();
+            let mut r = Repo {
+                id,
+                name: repo.clone(),
+                default_branch: default_branch.to_owned(),
+                branches: BTreeMap::new(),
+                commits: HashMap::new(),
+                pulls: BTreeMap::new(),
+                comments: Vec::new(),
+                reviews: Vec::new(),
+                statuses: Vec::new(),
+                permissions: HashMap::new(),
+                default_permission: Permission::Read,
+                conflicting_heads: HashSet::new(),
+            };
+            r.add_commit(tip, Vec::new(), "Initial commit");
+            r.branches.insert(default_branch.to_owned(), tip.clone());
+            s.github.repos.insert(repo.clone(), r);
+            Ok(())
+        })
+    }
+
+    /// Grants `login` a permission on `repo`.
+    pub fn set_permission(
+        &self,
+        repo: &RepoName,
+        login: &str,
+        permission: Permission,
+    ) -> Result<(), WorldError> {
+        self.update(|s| {
+            s.github
+                .repo_mut(repo)?
+                .permissions
+                .insert(Login::from(login), permission);
+            Ok(())
+        })
+    }
+
+    /// Moves (or creates) `branch` to `sha`; an unknown `sha` becomes a new commit whose parent
+    /// is the old tip (or the default branch's tip for a new branch). Returns the old tip.
+    pub fn push_branch(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        sha: &Sha,
+    ) -> Result<Option<Sha>, WorldError> {
+        self.update(|s| {
+            let r = s.github.repo_mut(repo)?;
+            let old = r.branches.get(branch).cloned();
+            let parent = old
+                .clone()
+                .or_else(|| r.branches.get(&r.default_branch).cloned());
+            r.add_commit(
+                sha,
+                parent.into_iter().collect(),
+                &format!("Push to {branch}"),
+            );
+            r.branches.insert(branch.to_owned(), sha.clone());
+            Ok(old)
+        })
+    }
+
+    /// Deletes `branch`; returns its last tip.
+    pub fn delete_branch(&self, repo: &RepoName, branch: &str) -> Result<Sha, WorldError> {
+        self.update(|s| {
+            let r = s.github.repo_mut(repo)?;
+            r.branches
+                .remove(branch)
+                .ok_or_else(|| WorldError::UnknownBranch(repo.clone(), branch.to_owned()))
+        })
+    }
+
+    /// The tip of `branch`, if the repository and branch exist.
+    pub fn branch(&self, repo: &RepoName, branch: &str) -> Option<Sha> {
+        self.read(|s| s.github.repos.get(repo)?.branches.get(branch).cloned())
+    }
+
+    /// Opens a pull request. The head commit is recorded (parent: the base tip) and, for a
+    /// same-repository pull request, the head branch is moved to it. Errors on an unknown
+    /// repository or base branch, or a number already taken.
+    pub fn open_pr(&self, repo: &RepoName, new: NewPr) -> Result<FakePullRequest, WorldError> {
+        self.update(|s| {
+            let now = s.tick();
+            let id = s.github.next_id();
+            let r = s.github.repo_mut(repo)?;
+            let base_ref = new.base_ref.unwrap_or_else(|| r.default_branch.clone());
+            let base_tip = r
+                .branches
+                .get(&base_ref)
+                .cloned()
+                .ok_or_else(|| WorldError::UnknownBranch(repo.clone(), base_ref.clone()))?;
+            let number = match new.number {
+                Some(n) if r.pulls.contains_key(&n.0) => {
+                    return Err(WorldError::AlreadyExists(format!(
+                        "pull request {repo}#{n}"
+                    )));
+                }
+                Some(n) => n,
+                None => PrNumber(r.pulls.keys().next_back().map_or(1, |n| n + 1)),
+            };
+            let head_repo = new.head_repo.unwrap_or_else(|| Some(repo.clone()));
+            r.add_commit(&new.head_sha, vec![base_tip], &new.title);
+            if head_repo.as_ref() == Some(repo) {
+                r.branches
+                    .insert(new.head_ref.clone(), new.head_sha.clone());
+            }
+            let pr = FakePullRequest {
+                id,
+                number,
+                title: new.title,
+                body: new.body,
+                author: new.author,
+                head_ref: new.head_ref,
+                head_sha: new.head_sha,
+                head_repo,
+                base_ref,
+                state: PullRequestState::Open,
+                draft: new.draft,
+                mergeable: Some(true),
+                merge_commit_sha: None,
+                merged_by: None,
+                created_at: now,
+                updated_at: now,
+                closed_at: None,
+                merged_at: None,
+            };
+            r.pulls.insert(number.0, pr.clone());
+            Ok(pr)
+        })
+    }
+
+    /// Pushes a new head to a pull request (GitHub then sends `synchronize`): records the
+    /// commit (parent: the old head), moves the head branch, returns the old head.
+    pub fn push_to_pr(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        new_head: &Sha,
+    ) -> Result<Sha, WorldError> {
+        self.update(|s| {
+            let now = s.tick();
+            let r = s.github.repo_mut(repo)?;
+            let (old, head_ref, same_repo) = {
+                let p = r.pull(pr)?;
+                (
+                    p.head_sha.clone(),
+                    p.head_ref.clone(),
+                    p.head_repo.as_ref() == Some(repo),
+                )
+            };
+            r.add_commit(new_head, vec![old.clone()], "Push to pull request");
+            if same_repo {
+                r.branches.insert(head_ref, new_head.clone());
+            }
+            let p = r.pull_mut(pr)?;
+            p.head_sha = new_head.clone();
+            p.updated_at = now;
+            Ok(old)
+        })
+    }
+
+    /// Changes a pull request in place (close, reopen, draft, retarget, mergeable, ...) and
+    /// bumps its `updated_at`.
+    pub fn edit_pr<R>(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        f: impl FnOnce(&mut FakePullRequest) -> R,
+    ) -> Result<R, WorldError> {
+        self.update(|s| {
+            let now = s.tick();
+            let p = s.github.repo_mut(repo)?.pull_mut(pr)?;
+            p.updated_at = now;
+            Ok(f(p))
+        })
+    }
+
+    /// Sets GitHub's conflict check; `Some(false)` also makes merges of the head conflict.
+    pub fn set_mergeable(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        mergeable: Option<bool>,
+    ) -> Result<(), WorldError> {
+        self.update(|s| {
+            let r = s.github.repo_mut(repo)?;
+            let head = r.pull(pr)?.head_sha.clone();
+            if mergeable == Some(false) {
+                r.conflicting_heads.insert(head);
+            } else {
+                r.conflicting_heads.remove(&head);
+            }
+            r.pull_mut(pr)?.mergeable = mergeable;
+            Ok(())
+        })
+    }
+
+    /// A native review by `reviewer` on the current head.
+    pub fn review(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        reviewer: &str,
+        state: ReviewState,
+        body: &str,
+    ) -> Result<FakeReview, WorldError> {
+        self.update(|s| {
+            let now = s.tick();
+            let id = s.github.next_id();
+            let r = s.github.repo_mut(repo)?;
+            let commit_id = r.pull(pr)?.head_sha.clone();
+            let review = FakeReview {
+                id,
+                pr,
+                reviewer: Login::from(reviewer),
+                state,
+                commit_id,
+                body: body.to_owned(),
+                submitted_at: now,
+            };
+            r.reviews.push(review.clone());
+            Ok(review)
+        })
+    }
+
+    /// A native APPROVED review by `reviewer` on the current head.
+    pub fn approve(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        reviewer: &str,
+    ) -> Result<FakeReview, WorldError> {
+        self.review(repo, pr, reviewer, ReviewState::Approved, "")
+    }
+
+    /// A comment by `author` on a pull request (a person, or greg via the fake's API).
+    pub fn comment(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        author: &str,
+        body: &str,
+    ) -> Result<Comment, WorldError> {
+        self.update(|s| {
+            let now = s.tick();
+            let id = s.github.next_id();
+            let r = s.github.repo_mut(repo)?;
+            r.pull(pr)?;
+            let c = Comment {
+                id: CommentId(id),
+                pr,
+                author: Login::from(author),
+                body: body.to_owned(),
+                created_at: now,
+                updated_at: now,
+            };
+            r.comments.push(c.clone());
+            Ok(c)
+        })
+    }
+
+    /// Records a commit status on `sha` by `creator`.
+    pub fn add_status(
+        &self,
+        repo: &RepoName,
+        sha: &Sha,
+        state: CommitState,
+        context: &str,
+        creator: &str,
+    ) -> Result<Status, WorldError> {
+        self.update(|s| {
+            let now = s.tick();
+            let id = s.github.next_id();
+            let st = Status {
+                id,
+                sha: sha.clone(),
+                state,
+                context: context.to_owned(),
+                description: None,
+                target_url: None,
+                creator: Login::from(creator),
+                created_at: now,
+            };
+            s.github.repo_mut(repo)?.statuses.push(st.clone());
+            Ok(st)
+        })
+    }
+
+    /// A copy of a pull request.
+    pub fn pull_request(&self, repo: &RepoName, pr: PrNumber) -> Option<FakePullRequest> {
+        self.read(|s| s.github.repos.get(repo)?.pulls.get(&pr.0).cloned())
+    }
+
+    /// The comments on a pull request, oldest first (empty when unknown).
+    pub fn comments(&self, repo: &RepoName, pr: PrNumber) -> Vec<Comment> {
+        self.read(|s| {
+            s.github.repos.get(repo).map_or_else(Vec::new, |r| {
+                r.comments.iter().filter(|c| c.pr == pr).cloned().collect()
+            })
+        })
+    }
+
+    /// The comments the bot wrote on a pull request, oldest first.
+    pub fn bot_comments(&self, repo: &RepoName, pr: PrNumber) -> Vec<Comment> {
+        let bot = self.read(|s| s.github.bot.clone());
+        self.comments(repo, pr)
+            .into_iter()
+            .filter(|c| c.author == bot)
+            .collect()
+    }
+
+    /// The reviews of a pull request, oldest first.
+    pub fn reviews(&self, repo: &RepoName, pr: PrNumber) -> Vec<FakeReview> {
+        self.read(|s| {
+            s.github.repos.get(repo).map_or_else(Vec::new, |r| {
+                r.reviews.iter().filter(|c| c.pr == pr).cloned().collect()
+            })
+        })
+    }
+
+    /// Every status on `sha`, oldest first.
+    pub fn statuses(&self, repo: &RepoName, sha: &Sha) -> Vec<Status> {
+        self.read(|s| {
+            s.github.repos.get(repo).map_or_else(Vec::new, |r| {
+                r.statuses
+                    .iter()
+                    .filter(|st| &st.sha == sha)
+                    .cloned()
+                    .collect()
+            })
+        })
+    }
+
+    /// The newest status on `sha` under `context`.
+    pub fn latest_status(&self, repo: &RepoName, sha: &Sha, context: &str) -> Option<Status> {
+        self.statuses(repo, sha)
+            .into_iter()
+            .rev()
+            .find(|s| s.context == context)
+    }
+}

@@ -1,0 +1,130 @@
+//! The request log (every request a fake received, for counting and validating API calls) and
+//! one-shot fault injection (answer the next matching request with 500, 502, 403 rate-limit or
+//! 429, for retry tests).
+
+use super::World;
+use regex::Regex;
+use serde_json::Value;
+
+/// Which fake received a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Server {
+    /// [`crate::FakeGithub`].
+    Github,
+    /// [`crate::FakeJenkins`].
+    Jenkins,
+}
+
+/// One request as a fake received it, with the status it answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedRequest {
+    /// Position in the log, from 0.
+    pub seq: u64,
+    pub server: Server,
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// Percent-encoded path as sent, without the query.
+    pub path: String,
+    /// The raw query string (empty when absent).
+    pub query: String,
+    /// The body parsed as JSON, when it was JSON.
+    pub json: Option<Value>,
+    /// The body decoded as `application/x-www-form-urlencoded`, when it was a form.
+    pub form: Option<Vec<(String, String)>>,
+    /// The raw body as text (lossy UTF-8); empty when there was none.
+    pub body: String,
+    /// The status the fake answered.
+    pub status: u16,
+    /// True when an armed [`Fault`] produced the answer.
+    pub faulted: bool,
+}
+
+/// A one-shot failure armed with [`World::fail_next`].
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub server: Server,
+    /// Matched against the request path (without the query).
+    pub path: Regex,
+    /// Status to answer: 500, 502, 403 (answered as a rate-limit), 429, or anything else.
+    pub status: u16,
+    /// Seconds for the `Retry-After` header, if any.
+    pub retry_after: Option<u64>,
+}
+
+impl World {
+    /// Arms a one-shot fault: the next request to `server` whose path matches `path_regex`
+    /// is answered with `status` (403 and 429 carry GitHub's rate-limit headers
+    /// `x-ratelimit-remaining: 0` and `x-ratelimit-reset`; `retry_after` adds `Retry-After`).
+    /// Faults fire in the order they were armed. Errors when the regex does not compile.
+    pub fn fail_next(
+        &self,
+        server: Server,
+        path_regex: &str,
+        status: u16,
+        retry_after: Option<u64>,
+    ) -> Result<(), regex::Error> {
+        let path = Regex::new(path_regex)?;
+        self.update(|s| {
+            s.faults.push(Fault {
+                server,
+                path,
+                status,
+                retry_after,
+            })
+        });
+        Ok(())
+    }
+
+    /// A copy of the request log.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.read(|s| s.requests.clone())
+    }
+
+    /// The logged requests to `server` with `method` whose path matches `path_regex`
+    /// (an invalid regex matches nothing).
+    pub fn requests_matching(
+        &self,
+        server: Server,
+        method: &str,
+        path_regex: &str,
+    ) -> Vec<LoggedRequest> {
+        let Ok(re) = Regex::new(path_regex) else {
+            return Vec::new();
+        };
+        self.read(|s| {
+            s.requests
+                .iter()
+                .filter(|r| {
+                    r.server == server
+                        && r.method.eq_ignore_ascii_case(method)
+                        && re.is_match(&r.path)
+                })
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Empties the request log.
+    pub fn clear_requests(&self) {
+        self.update(|s| s.requests.clear());
+    }
+
+    /// Takes the first armed fault matching this request, if any.
+    pub(crate) fn take_fault(&self, server: Server, path: &str) -> Option<Fault> {
+        self.update(|s| {
+            let i = s
+                .faults
+                .iter()
+                .position(|f| f.server == server && f.path.is_match(path))?;
+            Some(s.faults.remove(i))
+        })
+    }
+
+    /// Appends a request to the log.
+    pub(crate) fn log_request(&self, mut entry: LoggedRequest) {
+        self.update(|s| {
+            entry.seq = s.requests.len() as u64;
+            s.requests.push(entry);
+        });
+    }
+}
