@@ -5,6 +5,8 @@
 //! implementation), [`error`] (HTTP status → [`greg_core::Error`]). GitHub's JSON is read
 //! with greg's own minimal structs (private `wire` module); wire types never leave this crate.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod config;
 pub mod error;
