@@ -1,1 +1,93 @@
-//! greg-store.
+//! greg-store: greg's persistence on sqlx — SQLite by default, PostgreSQL by URL.
+//!
+//! # What it keeps
+//! - **deliveries**, the durable inbox: every accepted webhook and build notification is
+//!   written before the HTTP 202, and stays `pending` until the engine finishes it, so a
+//!   restart resumes where greg stopped. `(source, delivery_id)` is unique: a repeated
+//!   delivery is reported as [`Inserted::Duplicate`] and processed once.
+//! - **builds**, keyed by `(repo, sha, context)`: at most one *active* build (pending, queued
+//!   or running) per key, enforced by a partial unique index so that concurrent inserts
+//!   cannot both win; a finished build never becomes active again.
+//! - **approvals** from "@greg lgtm", bound to the head approved; **required reviewers** from
+//!   "@greg review"; the **commit statuses** greg has set.
+//!
+//! # Design
+//! - One concrete [`Store`], no trait (STYLE.md: the store has one implementation with two
+//!   backends). It holds an enum of native pools, and every query is written once: both
+//!   SQLite and PostgreSQL accept `$1` placeholders, `ON CONFLICT`, `RETURNING` and partial
+//!   indexes. The one exception is the batch insert of deliveries, the webhook hot path:
+//!   SQLite runs one cached prepared statement per row inside one transaction (no network,
+//!   so that is as fast as a multi-row insert), PostgreSQL one `INSERT ... SELECT FROM
+//!   UNNEST(...)` (one round trip per batch).
+//! - Migrations are embedded (`migrations/sqlite`, `migrations/postgres`: the same schema,
+//!   differing only in integer and identity types) and run by [`Store::connect`].
+//! - SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of greg,
+//!   not necessarily of the machine), `busy_timeout` 5 s and foreign keys on. Writes go
+//!   through a pool of exactly one connection, so writers queue in the pool rather than
+//!   spinning in SQLite's busy handler; reads use a separate pool of read-only connections,
+//!   which WAL lets run beside the writer. `sqlite::memory:` uses a single connection.
+//! - Times are unix milliseconds passed in by the caller: the store never reads the clock.
+//! - Ids are `u64` in greg-core and BIGINT here; the conversions are checked both ways.
+//!
+//! Architecture invariant: no SQL outside this crate, and no type of this crate's driver in
+//! its public API except inside [`StoreError`].
+
+/// The columns of `deliveries` that `row::delivery` decodes, as a literal for `concat!`.
+macro_rules! delivery_columns {
+    () => {
+        "seq, source, delivery_id, repo_key, event, payload, received_ms, attempts"
+    };
+}
+
+/// The columns of `builds` that `row::build` decodes, as a literal for `concat!`.
+macro_rules! build_columns {
+    () => {
+        "id, repo, pr, sha, context, builder, job, branch, target, state, queue_item, number, \
+         url, outcome, created_ms, updated_ms"
+    };
+}
+
+/// The active build states, as an SQL list; the same three as `BuildRunState::is_active`
+/// and the `builds_one_active` index.
+macro_rules! active_states {
+    () => {
+        "('pending', 'queued', 'running')"
+    };
+}
+
+/// Evaluates `$body` with `$pool` bound to the pool that takes writes, once per backend
+/// (the body is written once and compiled for each driver).
+macro_rules! with_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store.pools() {
+            $crate::store::Pools::Sqlite { writer: $pool, .. } => $body,
+            $crate::store::Pools::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Evaluates `$body` with `$pool` bound to the pool for reads, once per backend.
+macro_rules! with_reader {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store.pools() {
+            $crate::store::Pools::Sqlite { reader: $pool, .. } => $body,
+            $crate::store::Pools::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod approvals;
+mod builds;
+mod deliveries;
+mod error;
+mod model;
+mod row;
+mod statuses;
+mod store;
+
+pub use error::{StoreError, redact_url};
+pub use model::{
+    BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,
+    NewBuild, NewDelivery,
+};
+pub use store::Store;

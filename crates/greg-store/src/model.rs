@@ -1,0 +1,295 @@
+//! The records the store reads and writes: deliveries of the durable inbox and builds.
+
+use crate::StoreError;
+use greg_core::{BuildContext, BuildNumber, BuildOutcome, JobName, PrNumber, QueueItemId};
+use greg_core::{RepoName, Sha};
+
+/// An accepted delivery to write to the inbox before answering 202.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// Who sent it: `github` (the `?provider=` name) or `jenkins` (the `?builder=` name).
+    pub source: String,
+    /// The sender's delivery id (GitHub: `X-GitHub-Delivery`). Unique per `source`; a second
+    /// delivery with the same id is stored once.
+    pub delivery_id: String,
+    /// The repository as `owner/name`, or `""` when the delivery names none; the engine
+    /// serializes processing per key.
+    pub repo_key: String,
+    /// The event name, for logs (GitHub: `X-GitHub-Event`, e.g. `pull_request`).
+    pub event: String,
+    /// The normalized event as JSON (a serialized `greg_core::Inbound`), stored verbatim.
+    pub payload: String,
+    /// When greg accepted it, unix milliseconds.
+    pub received_ms: i64,
+}
+
+impl NewDelivery {
+    /// Checks what the store would reject, so that a server batching deliveries can refuse
+    /// one bad delivery without failing the whole batch.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidText`] when a field contains a NUL character.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        crate::row::text("delivery source", &self.source)?;
+        crate::row::text("delivery id", &self.delivery_id)?;
+        crate::row::text("delivery repo_key", &self.repo_key)?;
+        crate::row::text("delivery event", &self.event)?;
+        crate::row::text("delivery payload", &self.payload)?;
+        Ok(())
+    }
+}
+
+/// What happened to one delivery of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Inserted {
+    /// Stored as new, with its inbox sequence number (increasing in insertion order).
+    New(i64),
+    /// A delivery with the same `(source, delivery_id)` was already stored (earlier, or
+    /// earlier in the same batch); nothing was written.
+    Duplicate,
+}
+
+/// A stored delivery, as read back from the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Inbox sequence number; processing order.
+    pub seq: i64,
+    pub source: String,
+    pub delivery_id: String,
+    pub repo_key: String,
+    pub event: String,
+    pub payload: String,
+    /// Unix milliseconds.
+    pub received_ms: i64,
+    /// Processing attempts counted by [`Store::start_delivery`](crate::Store::start_delivery).
+    pub attempts: i64,
+}
+
+/// How processing a delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Processed.
+    Done,
+    /// Given up on; `error` is kept on the row for the operator.
+    Failed { error: String },
+}
+
+/// A build to record before it is triggered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBuild {
+    pub repo: RepoName,
+    /// The pull request, for pull-request builds; `None` for a push to a branch.
+    pub pr: Option<PrNumber>,
+    /// The head being built.
+    pub sha: Sha,
+    pub context: BuildContext,
+    /// The builder's configured name (`jenkins`).
+    pub builder: String,
+    pub job: JobName,
+    /// The `BRANCH` parameter: the source branch.
+    pub branch: String,
+    /// The `TARGET` parameter, for merge and try builds.
+    pub target: Option<String>,
+    /// Unix milliseconds; becomes `created_ms` and `updated_ms`.
+    pub now_ms: i64,
+}
+
+/// Where a build greg started stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BuildRunState {
+    /// Row created, trigger not yet confirmed by the builder.
+    Pending,
+    /// In the builder's queue (a queue item is known).
+    Queued,
+    /// Running (a build number is known).
+    Running,
+    Success,
+    Failure,
+    /// Stopped in the builder by someone other than greg.
+    Aborted,
+    /// Stopped or dropped because a newer head replaced it.
+    Superseded,
+    /// No result arrived in time.
+    TimedOut,
+    /// greg could not trigger or follow it.
+    Error,
+}
+
+impl BuildRunState {
+    /// Every state, in declaration order.
+    pub const ALL: [BuildRunState; 9] = [
+        BuildRunState::Pending,
+        BuildRunState::Queued,
+        BuildRunState::Running,
+        BuildRunState::Success,
+        BuildRunState::Failure,
+        BuildRunState::Aborted,
+        BuildRunState::Superseded,
+        BuildRunState::TimedOut,
+        BuildRunState::Error,
+    ];
+
+    /// The stored name: `pending`, `queued`, `running`, `success`, `failure`, `aborted`,
+    /// `superseded`, `timed_out`, `error`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BuildRunState::Pending => "pending",
+            BuildRunState::Queued => "queued",
+            BuildRunState::Running => "running",
+            BuildRunState::Success => "success",
+            BuildRunState::Failure => "failure",
+            BuildRunState::Aborted => "aborted",
+            BuildRunState::Superseded => "superseded",
+            BuildRunState::TimedOut => "timed_out",
+            BuildRunState::Error => "error",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str) output; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// Pending, queued or running: the build still holds its `(repo, sha, context)` key.
+    /// The schema's `builds_one_active` index lists the same three states.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            BuildRunState::Pending | BuildRunState::Queued | BuildRunState::Running
+        )
+    }
+}
+
+impl std::fmt::Display for BuildRunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRecord {
+    /// Store id.
+    pub id: i64,
+    pub repo: RepoName,
+    pub pr: Option<PrNumber>,
+    pub sha: Sha,
+    pub context: BuildContext,
+    pub builder: String,
+    pub job: JobName,
+    pub branch: String,
+    pub target: Option<String>,
+    pub state: BuildRunState,
+    pub queue_item: Option<QueueItemId>,
+    pub number: Option<BuildNumber>,
+    /// The build page.
+    pub url: Option<String>,
+    /// The builder's own result (`UNSTABLE` is kept apart from `FAILURE` here even when the
+    /// engine maps both to [`BuildRunState::Failure`]).
+    pub outcome: Option<BuildOutcome>,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// Unix milliseconds of the last change.
+    pub updated_ms: i64,
+}
+
+/// The result of [`Store::insert_build`](crate::Store::insert_build).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildInsert {
+    /// A new build record, in state [`BuildRunState::Pending`].
+    Created(BuildRecord),
+    /// An active build with the same `(repo, sha, context)` already exists; nothing written.
+    Exists(BuildRecord),
+}
+
+impl BuildInsert {
+    /// The record, created or existing.
+    pub fn record(&self) -> &BuildRecord {
+        match self {
+            BuildInsert::Created(r) | BuildInsert::Exists(r) => r,
+        }
+    }
+
+    /// The record, created or existing.
+    pub fn into_record(self) -> BuildRecord {
+        match self {
+            BuildInsert::Created(r) | BuildInsert::Exists(r) => r,
+        }
+    }
+}
+
+/// Fields to change on a build; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildChange {
+    pub state: Option<BuildRunState>,
+    pub queue_item: Option<QueueItemId>,
+    pub number: Option<BuildNumber>,
+    pub url: Option<String>,
+    pub outcome: Option<BuildOutcome>,
+}
+
+/// The stored name of a builder result: the snake_case names of `greg_core::BuildOutcome`'s
+/// serde form (`success`, `unstable`, `failure`, `aborted`, `not_built`).
+pub(crate) fn outcome_str(outcome: BuildOutcome) -> &'static str {
+    match outcome {
+        BuildOutcome::Success => "success",
+        BuildOutcome::Unstable => "unstable",
+        BuildOutcome::Failure => "failure",
+        BuildOutcome::Aborted => "aborted",
+        BuildOutcome::NotBuilt => "not_built",
+    }
+}
+
+/// Parses [`outcome_str`] output.
+pub(crate) fn parse_outcome(s: &str) -> Option<BuildOutcome> {
+    [
+        BuildOutcome::Success,
+        BuildOutcome::Unstable,
+        BuildOutcome::Failure,
+        BuildOutcome::Aborted,
+        BuildOutcome::NotBuilt,
+    ]
+    .into_iter()
+    .find(|o| outcome_str(*o) == s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_states_round_trip() {
+        for state in BuildRunState::ALL {
+            assert_eq!(BuildRunState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(BuildRunState::parse("Running"), None);
+        assert_eq!(BuildRunState::parse(""), None);
+    }
+
+    #[test]
+    fn only_pending_queued_running_are_active() {
+        let active: Vec<_> = BuildRunState::ALL
+            .into_iter()
+            .filter(BuildRunState::is_active)
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(active, ["pending", "queued", "running"]);
+    }
+
+    #[test]
+    fn outcomes_round_trip_and_match_serde_names() {
+        for outcome in [
+            BuildOutcome::Success,
+            BuildOutcome::Unstable,
+            BuildOutcome::Failure,
+            BuildOutcome::Aborted,
+            BuildOutcome::NotBuilt,
+        ] {
+            let name = outcome_str(outcome);
+            assert_eq!(parse_outcome(name), Some(outcome));
+            let serde_name = serde_json::to_value(outcome).expect("serializes");
+            assert_eq!(serde_name, serde_json::Value::from(name));
+        }
+        assert_eq!(parse_outcome("SUCCESS"), None);
+    }
+}

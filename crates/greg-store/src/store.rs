@@ -1,0 +1,254 @@
+//! Opening the store: URL parsing, connection pools per backend, migrations, health check.
+
+use crate::StoreError;
+use crate::error::{redact_url, scrub};
+use sqlx::Connection;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long SQLite waits for another process's write lock before answering "busy".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read-only connections beside the single SQLite writer (WAL readers do not block it).
+const SQLITE_READERS: u32 = 4;
+/// PostgreSQL connections; writes run concurrently there.
+const POSTGRES_CONNECTIONS: u32 = 8;
+/// How long a call waits for a free connection before failing with a transient error.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// greg's persistence. Cheap to clone (an `Arc` inside); every clone shares the pools.
+///
+/// Open it with [`Store::connect`]. `Display` names the backend and the URL without its
+/// password.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pools: Pools,
+    /// The URL with its password redacted, for logs and errors.
+    shown_url: String,
+}
+
+/// The native pools of one backend.
+pub(crate) enum Pools {
+    /// `writer` has exactly one connection; `reader` is read-only for a file database and the
+    /// same pool as `writer` for an in-memory one.
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens the database named by `url` and brings its schema up to date.
+    ///
+    /// Accepted URLs:
+    /// - `sqlite://greg.db` (relative to the working directory), `sqlite:///abs/path/greg.db`,
+    ///   `sqlite:greg.db`: a file, created if missing (its directory must exist);
+    /// - `sqlite::memory:`: a private in-memory database, gone when the store is dropped;
+    /// - `postgres://user:password@host:port/db` or `postgresql://...`, with libpq's URL
+    ///   parameters (`sslmode`, `options=-c search_path=greg`, ...); the database must exist.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidUrl`] for another scheme or a malformed URL,
+    /// [`StoreError::Connect`] when the database cannot be opened or reached,
+    /// [`StoreError::Migrate`] when the schema cannot be brought up to date. Every message
+    /// shows the URL with its password redacted.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let shown_url = redact_url(url);
+        let pools = if url.starts_with("sqlite:") {
+            connect_sqlite(url, &shown_url).await?
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            connect_postgres(url, &shown_url).await?
+        } else {
+            return Err(StoreError::InvalidUrl {
+                url: shown_url,
+                reason: "expected sqlite://FILE, sqlite::memory: or postgres://...".to_owned(),
+            });
+        };
+        let store = Store {
+            inner: Arc::new(Inner { pools, shown_url }),
+        };
+        tracing::info!(backend = store.backend(), url = %store.inner.shown_url, "Opened the store");
+        Ok(store)
+    }
+
+    /// Checks that the database answers a trivial query (for `/healthz`).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_reader!(self, pool => {
+            sqlx::query("SELECT 1")
+                .execute(pool)
+                .await
+                .map_err(StoreError::db("ping"))?;
+        });
+        Ok(())
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pools() {
+            Pools::Sqlite { .. } => "sqlite",
+            Pools::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection, waiting for calls in flight; later calls fail. Call at
+    /// shutdown so that SQLite checkpoints its WAL.
+    pub async fn close(&self) {
+        match self.pools() {
+            Pools::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    pub(crate) fn pools(&self) -> &Pools {
+        &self.inner.pools
+    }
+}
+
+impl fmt::Display for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} store at {}", self.backend(), self.inner.shown_url)
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("url", &self.inner.shown_url)
+            .finish()
+    }
+}
+
+/// True for the URL forms sqlx opens as an in-memory database (`sqlite::memory:`,
+/// `sqlite://:memory:`, `mode=memory`).
+fn sqlite_in_memory(url: &str) -> bool {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:" || params.split('&').any(|p| p == "mode=memory")
+}
+
+async fn connect_sqlite(url: &str, shown_url: &str) -> Result<Pools, StoreError> {
+    let invalid = |reason: String| StoreError::InvalidUrl {
+        url: shown_url.to_owned(),
+        reason,
+    };
+    let in_memory = sqlite_in_memory(url);
+    let options =
+        SqliteConnectOptions::from_str(url).map_err(|e| invalid(scrub(&e.to_string(), url)))?;
+    if !in_memory && options.get_filename().as_os_str().is_empty() {
+        return Err(invalid("no database file named".to_owned()));
+    }
+    let options = options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let connect_error = |e: sqlx::Error| StoreError::Connect {
+        url: shown_url.to_owned(),
+        message: scrub(&e.to_string(), url),
+    };
+    // One writer. An in-memory database lives as long as its connection, so that one
+    // connection must never be closed for idleness or age.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options.clone())
+        .await
+        .map_err(connect_error)?;
+    run_migrations(&SQLITE_MIGRATIONS, &writer, shown_url).await?;
+    let reader = if in_memory {
+        writer.clone()
+    } else {
+        SqlitePoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(connect_error)?
+    };
+    Ok(Pools::Sqlite { writer, reader })
+}
+
+async fn connect_postgres(url: &str, shown_url: &str) -> Result<Pools, StoreError> {
+    let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
+        url: shown_url.to_owned(),
+        reason: scrub(&e.to_string(), url),
+    })?;
+    let connect_error = |e: sqlx::Error| StoreError::Connect {
+        url: shown_url.to_owned(),
+        message: scrub(&e.to_string(), url),
+    };
+    // One plain connection first: a wrong host, password or database fails at once with
+    // the server's reason, where the pool would keep retrying until its acquire timeout.
+    let probe = PgConnection::connect_with(&options)
+        .await
+        .map_err(connect_error)?;
+    probe.close().await.map_err(connect_error)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(POSTGRES_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(connect_error)?;
+    run_migrations(&POSTGRES_MIGRATIONS, &pool, shown_url).await?;
+    Ok(Pools::Postgres(pool))
+}
+
+async fn run_migrations<'a, A>(
+    migrator: &Migrator,
+    pool: A,
+    shown_url: &str,
+) -> Result<(), StoreError>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    migrator
+        .run(pool)
+        .await
+        .map_err(|source| StoreError::Migrate {
+            url: shown_url.to_owned(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_in_memory_urls() {
+        assert!(sqlite_in_memory("sqlite::memory:"));
+        assert!(sqlite_in_memory("sqlite://:memory:"));
+        assert!(sqlite_in_memory("sqlite://?mode=memory"));
+        assert!(sqlite_in_memory("sqlite://x.db?cache=shared&mode=memory"));
+        assert!(!sqlite_in_memory("sqlite://greg.db"));
+        assert!(!sqlite_in_memory("sqlite:///var/lib/greg/memory.db"));
+    }
+}

@@ -1,0 +1,372 @@
+//! The durable inbox: group-committed batches, duplicates, finishing, restarts.
+
+use crate::common::{
+    github_delivery, run_on_all_backends, run_on_persistent_backends, synchronize,
+};
+use greg_store::{DeliveryOutcome, Inserted, NewDelivery, Store, StoreError};
+use std::collections::HashSet;
+
+fn seqs(inserted: &[Inserted]) -> Vec<i64> {
+    inserted
+        .iter()
+        .map(|i| match i {
+            Inserted::New(seq) => *seq,
+            Inserted::Duplicate => panic!("unexpected duplicate in {inserted:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_is_stored_in_order_and_read_back_verbatim() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let batch = vec![
+            github_delivery("72d3162e-cc78-11e3-81ab-4c9367dc0958", &fx.payload, 1_000),
+            github_delivery("72d3162e-cc78-11e3-81ab-4c9367dc0959", "{}", 1_001),
+            NewDelivery {
+                source: "jenkins".to_owned(),
+                delivery_id: "hello-world-test#7:FINALIZED".to_owned(),
+                repo_key: String::new(),
+                event: "build".to_owned(),
+                payload: r#"{"name":"hello-world-test","note":"ünïcödé ✓"}"#.to_owned(),
+                received_ms: 1_002,
+            },
+        ];
+        let inserted = store.insert_deliveries(&batch).await.expect("inserted");
+        let seqs = seqs(&inserted);
+        assert!(seqs[0] < seqs[1] && seqs[1] < seqs[2], "{seqs:?}");
+
+        let pending = store.pending_deliveries(10).await.expect("pending");
+        assert_eq!(pending.len(), 3);
+        for ((got, want), seq) in pending.iter().zip(&batch).zip(&seqs) {
+            assert_eq!(got.seq, *seq);
+            assert_eq!(got.source, want.source);
+            assert_eq!(got.delivery_id, want.delivery_id);
+            assert_eq!(got.repo_key, want.repo_key);
+            assert_eq!(got.event, want.event);
+            assert_eq!(got.payload, want.payload, "payload stored byte for byte");
+            assert_eq!(got.received_ms, want.received_ms);
+            assert_eq!(got.attempts, 0);
+        }
+        assert_eq!(store.insert_deliveries(&[]).await.expect("empty"), []);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_is_reported_and_changes_nothing() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+        let first = store
+            .insert_deliveries(&[github_delivery(id, &fx.payload, 1_000)])
+            .await
+            .expect("inserted");
+        let [Inserted::New(seq)] = first[..] else {
+            panic!("first delivery is new: {first:?}");
+        };
+
+        // GitHub redelivers: same id, here with another body and time.
+        let again = store
+            .insert_deliveries(&[github_delivery(id, "{\"redelivery\":true}", 9_000)])
+            .await
+            .expect("duplicate is not an error");
+        assert_eq!(again, [Inserted::Duplicate]);
+
+        let pending = store.pending_deliveries(10).await.expect("pending");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].seq, seq);
+        assert_eq!(pending[0].payload, fx.payload);
+        assert_eq!(pending[0].received_ms, 1_000);
+
+        // Still a duplicate once processed.
+        store
+            .finish_delivery(seq, DeliveryOutcome::Done, 2_000)
+            .await
+            .expect("finished");
+        let after = store
+            .insert_deliveries(&[github_delivery(id, &fx.payload, 3_000)])
+            .await
+            .expect("inserted");
+        assert_eq!(after, [Inserted::Duplicate]);
+        assert_eq!(store.pending_deliveries(10).await.expect("pending"), []);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn duplicates_inside_one_batch_and_across_sources() {
+    run_on_all_backends(|store| async move {
+        let mut jenkins = github_delivery("42", "{\"from\":\"jenkins\"}", 1);
+        jenkins.source = "jenkins".to_owned();
+        let batch = [
+            github_delivery("42", "{\"n\":1}", 1),
+            github_delivery("42", "{\"n\":2}", 2),
+            jenkins,
+            github_delivery("43", "{\"n\":3}", 3),
+        ];
+        let inserted = store.insert_deliveries(&batch).await.expect("inserted");
+        assert!(matches!(inserted[0], Inserted::New(_)), "{inserted:?}");
+        assert_eq!(inserted[1], Inserted::Duplicate);
+        assert!(matches!(inserted[2], Inserted::New(_)), "{inserted:?}");
+        assert!(matches!(inserted[3], Inserted::New(_)), "{inserted:?}");
+
+        let pending = store.pending_deliveries(10).await.expect("pending");
+        let got: Vec<(&str, &str, &str)> = pending
+            .iter()
+            .map(|d| {
+                (
+                    d.source.as_str(),
+                    d.delivery_id.as_str(),
+                    d.payload.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("github", "42", "{\"n\":1}"),
+                ("jenkins", "42", "{\"from\":\"jenkins\"}"),
+                ("github", "43", "{\"n\":3}"),
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn finished_deliveries_are_no_longer_pending() {
+    run_on_all_backends(|store| async move {
+        let batch: Vec<_> = (0..4)
+            .map(|i| github_delivery(&format!("d{i}"), "{}", i))
+            .collect();
+        let seqs = seqs(&store.insert_deliveries(&batch).await.expect("inserted"));
+
+        store
+            .finish_delivery(seqs[0], DeliveryOutcome::Done, 10)
+            .await
+            .expect("done");
+        store
+            .finish_delivery(
+                seqs[2],
+                DeliveryOutcome::Failed {
+                    error: "provider answered 500".to_owned(),
+                },
+                11,
+            )
+            .await
+            .expect("failed");
+        let pending: Vec<i64> = store
+            .pending_deliveries(10)
+            .await
+            .expect("pending")
+            .iter()
+            .map(|d| d.seq)
+            .collect();
+        assert_eq!(pending, [seqs[1], seqs[3]]);
+
+        let err = store
+            .finish_delivery(seqs[3] + 1000, DeliveryOutcome::Done, 12)
+            .await
+            .expect_err("unknown seq");
+        assert!(
+            matches!(err, StoreError::NotFound { what: "delivery", id } if id == seqs[3] + 1000),
+            "{err:?}"
+        );
+
+        // A batch of outcomes is all or nothing.
+        let err = store
+            .finish_deliveries(
+                &[
+                    (seqs[1], DeliveryOutcome::Done),
+                    (-5, DeliveryOutcome::Done),
+                ],
+                13,
+            )
+            .await
+            .expect_err("unknown seq in batch");
+        assert!(
+            matches!(err, StoreError::NotFound { id: -5, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            store.pending_deliveries(10).await.expect("pending").len(),
+            2
+        );
+        store
+            .finish_deliveries(
+                &[
+                    (seqs[1], DeliveryOutcome::Done),
+                    (seqs[3], DeliveryOutcome::Done),
+                ],
+                14,
+            )
+            .await
+            .expect("finished");
+        assert_eq!(store.pending_deliveries(10).await.expect("pending"), []);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pending_respects_the_limit_and_attempts_are_counted() {
+    run_on_all_backends(|store| async move {
+        let batch: Vec<_> = (0..5)
+            .map(|i| github_delivery(&format!("d{i}"), "{}", i))
+            .collect();
+        let seqs = seqs(&store.insert_deliveries(&batch).await.expect("inserted"));
+
+        let two = store.pending_deliveries(2).await.expect("pending");
+        assert_eq!(two.iter().map(|d| d.seq).collect::<Vec<_>>(), seqs[..2]);
+        assert_eq!(store.pending_deliveries(0).await.expect("zero"), []);
+        assert_eq!(store.pending_deliveries(-1).await.expect("negative"), []);
+
+        assert_eq!(store.start_delivery(seqs[0]).await.expect("attempt"), 1);
+        assert_eq!(store.start_delivery(seqs[0]).await.expect("attempt"), 2);
+        let first = &store.pending_deliveries(1).await.expect("pending")[0];
+        assert_eq!((first.seq, first.attempts), (seqs[0], 2));
+        assert!(matches!(
+            store.start_delivery(-1).await,
+            Err(StoreError::NotFound {
+                what: "delivery",
+                id: -1
+            })
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pruning_deletes_only_old_finished_deliveries() {
+    run_on_all_backends(|store| async move {
+        let batch: Vec<_> = (0..3)
+            .map(|i| github_delivery(&format!("d{i}"), "{}", i))
+            .collect();
+        let seqs = seqs(&store.insert_deliveries(&batch).await.expect("inserted"));
+        store
+            .finish_delivery(seqs[0], DeliveryOutcome::Done, 100)
+            .await
+            .expect("done");
+        store
+            .finish_delivery(seqs[1], DeliveryOutcome::Done, 200)
+            .await
+            .expect("done");
+
+        assert_eq!(store.prune_deliveries(150).await.expect("pruned"), 1);
+        assert_eq!(store.prune_deliveries(150).await.expect("pruned"), 0);
+        // The pruned id is forgotten; the kept finished one is still a duplicate.
+        let again = store
+            .insert_deliveries(&[batch[0].clone(), batch[1].clone()])
+            .await
+            .expect("inserted");
+        assert!(
+            matches!(again[0], Inserted::New(s) if s > seqs[2]),
+            "{again:?}"
+        );
+        assert_eq!(again[1], Inserted::Duplicate);
+        // Pending deliveries survive any cut-off.
+        assert_eq!(store.prune_deliveries(i64::MAX).await.expect("pruned"), 1);
+        assert_eq!(
+            store.pending_deliveries(10).await.expect("pending").len(),
+            2
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn nul_characters_are_refused_before_anything_is_written() {
+    run_on_all_backends(|store| async move {
+        let good = github_delivery("good", "{}", 1);
+        let bad = github_delivery("bad\0id", "{}", 2);
+        assert!(matches!(
+            bad.validate(),
+            Err(StoreError::InvalidText {
+                what: "delivery id"
+            })
+        ));
+        let err = store
+            .insert_deliveries(&[good, bad])
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, StoreError::InvalidText { .. }), "{err:?}");
+        assert_eq!(store.pending_deliveries(10).await.expect("pending"), []);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_store_each_delivery_once() {
+    run_on_all_backends(|store| async move {
+        // 8 writers, 40 deliveries each, every id sent by two writers.
+        let mut tasks = Vec::new();
+        for writer in 0..8_i64 {
+            let store: Store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let batch: Vec<_> = (0..40)
+                    .map(|i| github_delivery(&format!("d{}", (writer / 2) * 40 + i), "{}", i))
+                    .collect();
+                store.insert_deliveries(&batch).await.expect("inserted")
+            }));
+        }
+        let mut new = Vec::new();
+        for task in tasks {
+            for inserted in task.await.expect("task") {
+                if let Inserted::New(seq) = inserted {
+                    new.push(seq);
+                }
+            }
+        }
+        assert_eq!(new.len(), 160, "each of the 160 ids is new exactly once");
+        assert_eq!(new.iter().collect::<HashSet<_>>().len(), 160, "unique seqs");
+        assert_eq!(
+            store
+                .pending_deliveries(1_000)
+                .await
+                .expect("pending")
+                .len(),
+            160
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restart_sees_the_pending_deliveries() {
+    run_on_persistent_backends(|db| async move {
+        let fx = synchronize();
+        let store = db.connect().await;
+        let batch: Vec<_> = (0..3)
+            .map(|i| github_delivery(&format!("d{i}"), &fx.payload, i))
+            .collect();
+        let seqs = seqs(&store.insert_deliveries(&batch).await.expect("inserted"));
+        store
+            .finish_delivery(seqs[1], DeliveryOutcome::Done, 5)
+            .await
+            .expect("done");
+        store.start_delivery(seqs[2]).await.expect("attempt");
+        store.close().await;
+
+        let reopened = db.connect().await;
+        let pending = reopened.pending_deliveries(10).await.expect("pending");
+        let got: Vec<(i64, &str, i64)> = pending
+            .iter()
+            .map(|d| (d.seq, d.delivery_id.as_str(), d.attempts))
+            .collect();
+        assert_eq!(got, [(seqs[0], "d0", 0), (seqs[2], "d2", 1)]);
+        assert_eq!(pending[0].payload, fx.payload);
+        // New deliveries continue the sequence after the restart.
+        let next = seqs_after(&reopened, "d3").await;
+        assert!(next > seqs[2], "{next} after {seqs:?}");
+        reopened.close().await;
+    })
+    .await;
+}
+
+async fn seqs_after(store: &Store, id: &str) -> i64 {
+    let inserted = store
+        .insert_deliveries(&[github_delivery(id, "{}", 9)])
+        .await
+        .expect("inserted");
+    seqs(&inserted)[0]
+}
