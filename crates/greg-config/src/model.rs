@@ -1,0 +1,498 @@
+//! The loaded configuration: what the engine, the server and the adapters read. Every value
+//! here is already expanded (`${ENV}`), validated and defaulted; see the crate docs and
+//! `config.yaml.example` for the file format.
+
+use greg_core::{JobName, Login, RepoName, Secret};
+use std::fmt;
+use std::time::Duration;
+
+/// `server.listen` when absent.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// `server.database` when absent: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE: &str = "sqlite://greg.db";
+/// `server.bot_name` when absent.
+pub const DEFAULT_BOT_NAME: &str = "greg";
+/// `server.build_poll_after_secs` when absent: 5 minutes.
+pub const DEFAULT_BUILD_POLL_AFTER: Duration = Duration::from_secs(300);
+/// `server.build_timeout_secs` when absent: 2 hours.
+pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(7200);
+/// `repos[].required_approvals` when absent.
+pub const DEFAULT_REQUIRED_APPROVALS: u32 = 1;
+/// `providers.github.api_url` when absent.
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// `providers.bitbucket.api_url` when absent and `flavor` is `cloud`. Bitbucket Server has
+/// no default: its `api_url` is required.
+pub const DEFAULT_BITBUCKET_CLOUD_API_URL: &str = "https://api.bitbucket.org";
+
+/// The whole of config.yaml.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `server:` (new in greg; all defaults when absent).
+    pub server: ServerConfig,
+    /// `providers:` (Greg). At least one provider is configured.
+    pub providers: ProvidersConfig,
+    /// `builders:` (Greg). May be empty when no repository has jobs.
+    pub builders: BuildersConfig,
+    /// `repos:` (Greg), in file order; the first matching entry wins.
+    pub repos: Vec<RepoConfig>,
+}
+
+impl Config {
+    /// The first `repos[]` entry for `provider` (`github`, `bitbucket`) whose
+    /// `organizations` hold `repo.owner` (ASCII case-insensitive) and whose `names` match
+    /// `repo.name` (see [`NamePattern`]). `None`: greg does not handle this repository.
+    pub fn repo(&self, provider: &str, repo: &RepoName) -> Option<&RepoConfig> {
+        self.repos.iter().find(|r| r.matches(provider, repo))
+    }
+}
+
+/// `server:` (new in greg).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// `listen`: address to bind, `host:port` (default [`DEFAULT_LISTEN`]).
+    pub listen: String,
+    /// `public_url`: the base URL providers and Jenkins reach greg at (used by fix-hooks),
+    /// an absolute http(s) URL stored without a trailing `/`. `None` when absent.
+    pub public_url: Option<String>,
+    /// `database`: `sqlite://FILE`, `sqlite:///abs/path`, `sqlite::memory:` or
+    /// `postgres://...` (default [`DEFAULT_DATABASE`]). May hold a password: do not log it.
+    pub database: String,
+    /// `bot_name`: the name commands address (`@greg please`); no spaces, no `@`
+    /// (default [`DEFAULT_BOT_NAME`]).
+    pub bot_name: String,
+    /// `unstable_is_success`: whether a Jenkins UNSTABLE result counts as green
+    /// (default false).
+    pub unstable_is_success: bool,
+    /// `build_poll_after_secs`: poll a build that sent no callback for this long
+    /// (default [`DEFAULT_BUILD_POLL_AFTER`]; at least 1 s).
+    pub build_poll_after: Duration,
+    /// `build_timeout_secs`: give up on a build after this long
+    /// (default [`DEFAULT_BUILD_TIMEOUT`]; at least 1 s).
+    pub build_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_owned(),
+            public_url: None,
+            database: DEFAULT_DATABASE.to_owned(),
+            bot_name: DEFAULT_BOT_NAME.to_owned(),
+            unstable_is_success: false,
+            build_poll_after: DEFAULT_BUILD_POLL_AFTER,
+            build_timeout: DEFAULT_BUILD_TIMEOUT,
+        }
+    }
+}
+
+/// `providers:` (Greg): at most one of each kind, at least one in all.
+#[derive(Debug, Clone, Default)]
+pub struct ProvidersConfig {
+    /// `providers.github`.
+    pub github: Option<GithubProviderConfig>,
+    /// `providers.bitbucket` (Greg's meant Bitbucket Cloud; `flavor` selects Server).
+    pub bitbucket: Option<BitbucketProviderConfig>,
+}
+
+impl ProvidersConfig {
+    /// The `incoming_token` of the provider named `provider` (`github`, `bitbucket`): the
+    /// value `?token=` must carry on `POST /repo`. `None` when that provider is not
+    /// configured.
+    pub fn incoming_token(&self, provider: &str) -> Option<&Secret> {
+        match provider {
+            "github" => self.github.as_ref().map(|g| &g.incoming_token),
+            "bitbucket" => self.bitbucket.as_ref().map(|b| &b.incoming_token),
+            _ => None,
+        }
+    }
+
+    /// The `source` prefix of the provider named `provider`: SOURCE is this prefix +
+    /// `owner/name.git` (SPEC §6). `None` when that provider is not configured.
+    pub fn source(&self, provider: &str) -> Option<&str> {
+        match provider {
+            "github" => self.github.as_ref().map(|g| g.source.as_str()),
+            "bitbucket" => self.bitbucket.as_ref().map(|b| b.source.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// `providers.github`.
+#[derive(Debug, Clone)]
+pub struct GithubProviderConfig {
+    /// `username` (Greg): the bot account's login; commands may address it as `@login`.
+    pub username: String,
+    /// `password` (Greg): a personal access token (or password); non-empty.
+    pub password: Secret,
+    /// `incoming_token` (Greg): must equal `?token=` on `POST /repo`; non-empty.
+    pub incoming_token: Secret,
+    /// `source` (Greg): SOURCE prefix for builds, e.g. `git@github.com:`.
+    pub source: String,
+    /// `webhook_secret` (new): when set, deliveries must carry a valid
+    /// `X-Hub-Signature-256` HMAC-SHA256 of the body. Non-empty when present.
+    pub webhook_secret: Option<Secret>,
+    /// `api_url` (new): REST base URL without a trailing `/`
+    /// (default [`DEFAULT_GITHUB_API_URL`]; GitHub Enterprise: `https://HOST/api/v3`).
+    pub api_url: String,
+}
+
+/// Which Bitbucket product `providers.bitbucket` talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BitbucketFlavor {
+    /// `cloud`: bitbucket.org, REST 2.0 (Greg's meaning of "bitbucket"; the default).
+    #[default]
+    Cloud,
+    /// `server`: Bitbucket Server / Data Center, REST 1.0.
+    Server,
+}
+
+impl BitbucketFlavor {
+    /// `cloud` or `server`, as written in config.yaml.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BitbucketFlavor::Cloud => "cloud",
+            BitbucketFlavor::Server => "server",
+        }
+    }
+}
+
+impl fmt::Display for BitbucketFlavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `providers.bitbucket`.
+#[derive(Debug, Clone)]
+pub struct BitbucketProviderConfig {
+    /// `flavor` (new): `cloud` (default) or `server`.
+    pub flavor: BitbucketFlavor,
+    /// `username` (Greg): the bot account.
+    pub username: String,
+    /// `password` (Greg): app password (Cloud) or HTTP access token / password (Server).
+    pub password: Secret,
+    /// `incoming_token` (Greg): must equal `?token=` on `POST /repo`; non-empty.
+    pub incoming_token: Secret,
+    /// `webhook_secret` (new): when set, deliveries must carry a valid `X-Hub-Signature`
+    /// (`sha256=...`). Non-empty when present.
+    pub webhook_secret: Option<Secret>,
+    /// `source` (Greg): SOURCE prefix for builds, e.g. `git@bitbucket.org:`.
+    pub source: String,
+    /// `api_url` (new): base URL without a trailing `/`. Cloud default
+    /// [`DEFAULT_BITBUCKET_CLOUD_API_URL`]; required for Server
+    /// (e.g. `https://bitbucket.example.com`).
+    pub api_url: String,
+}
+
+/// `builders:` (Greg).
+#[derive(Debug, Clone, Default)]
+pub struct BuildersConfig {
+    /// `builders.jenkins`.
+    pub jenkins: Option<JenkinsBuilderConfig>,
+}
+
+impl BuildersConfig {
+    /// The `incoming_token` of the builder named `builder` (`jenkins`): the value `?token=`
+    /// must carry on `POST /build`. `None` when that builder is not configured.
+    pub fn incoming_token(&self, builder: &str) -> Option<&Secret> {
+        match builder {
+            "jenkins" => self.jenkins.as_ref().map(|j| &j.incoming_token),
+            _ => None,
+        }
+    }
+}
+
+/// `builders.jenkins` (Greg).
+#[derive(Debug, Clone)]
+pub struct JenkinsBuilderConfig {
+    /// `url`: Jenkins root URL (may have a path, e.g. `https://ci.example.com/jenkins`),
+    /// stored without a trailing `/`.
+    pub url: String,
+    /// `username`: the Jenkins user greg starts jobs as.
+    pub username: String,
+    /// `password`: that user's API token (or password); non-empty.
+    pub password: Secret,
+    /// `incoming_token`: must equal `?token=` on `POST /build`; non-empty.
+    pub incoming_token: Secret,
+}
+
+/// One `repos[]` entry.
+#[derive(Debug, Clone)]
+pub struct RepoConfig {
+    /// `provider` (Greg): a key configured under `providers`.
+    pub provider: String,
+    /// `organizations` (Greg): owners (GitHub organization or user, Bitbucket workspace or
+    /// project key), matched ASCII case-insensitively. Never empty.
+    pub organizations: Vec<String>,
+    /// `names` (Greg): repository names or `/regex/` patterns. Never empty.
+    pub names: Vec<NamePattern>,
+    /// `jobs` (Greg): the builds to run; either may be absent.
+    pub jobs: JobsConfig,
+    /// `merge_mode` (new): who merges (default [`MergeMode::Builder`], as Greg).
+    pub merge_mode: MergeMode,
+    /// `target_branches` (new): branches pushes are tested on and pull requests may target;
+    /// `None` (the default): every branch. Never `Some(empty)`.
+    pub target_branches: Option<Vec<String>>,
+    /// `reviewers` (new): logins that must always approve (a leading `@` is dropped).
+    pub reviewers: Vec<Login>,
+    /// `required_approvals` (new): approvals of the current head needed to merge (default 1).
+    pub required_approvals: u32,
+    /// `allow_forks` (new): whether a head in another repository may merge (default false).
+    pub allow_forks: bool,
+    /// `comments` (new): false reports by commit status only (default true).
+    pub comments: bool,
+}
+
+impl RepoConfig {
+    /// True when this entry is for `provider`, lists `repo.owner` among its organizations
+    /// (ASCII case-insensitive) and one of its [`names`](Self::names) matches `repo.name`.
+    pub fn matches(&self, provider: &str, repo: &RepoName) -> bool {
+        self.provider == provider
+            && self
+                .organizations
+                .iter()
+                .any(|org| org.eq_ignore_ascii_case(&repo.owner))
+            && self.names.iter().any(|pattern| pattern.matches(&repo.name))
+    }
+
+    /// Whether `branch` (a plain branch name, without `refs/heads/`) may be tested on push
+    /// and targeted by a merge: always when `target_branches` is absent, else when listed
+    /// (exact, case-sensitive, as git compares refs).
+    pub fn target_allowed(&self, branch: &str) -> bool {
+        match &self.target_branches {
+            None => true,
+            Some(branches) => branches.iter().any(|b| b == branch),
+        }
+    }
+}
+
+/// `repos[].jobs` (Greg).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobsConfig {
+    /// `jobs.test`: run on push and pull-request updates (CONTEXT=test).
+    pub test: Option<JobRef>,
+    /// `jobs.merge`: run on "@greg please" (CONTEXT=merge).
+    pub merge: Option<JobRef>,
+}
+
+/// `repos[].jobs.test` / `repos[].jobs.merge`: a job on a configured builder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRef {
+    /// `name`: the builder's job name (Jenkins: full name, folders joined by `/`).
+    pub name: JobName,
+    /// `builder`: a key configured under `builders` (`jenkins`).
+    pub builder: String,
+}
+
+/// How "@greg please" lands a pull request (`repos[].merge_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MergeMode {
+    /// `builder` (Greg, the default): the merge job merges and pushes.
+    #[default]
+    Builder,
+    /// `staging` (Patronus, bors): greg merges into a staging ref, the merge job tests it,
+    /// greg fast-forwards the target to exactly that commit.
+    Staging,
+}
+
+impl MergeMode {
+    /// `builder` or `staging`, as written in config.yaml.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MergeMode::Builder => "builder",
+            MergeMode::Staging => "staging",
+        }
+    }
+}
+
+impl fmt::Display for MergeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of `repos[].names` (Greg's format): a repository name, or a regular
+/// expression between slashes (`/^chef-/`).
+#[derive(Debug, Clone)]
+pub enum NamePattern {
+    /// A plain name: matches the **whole** repository name, ASCII case-insensitively (GitHub
+    /// and Bitbucket treat `Demo` and `demo` as one repository).
+    Exact(String),
+    /// `/regex/`: **search** semantics, as Python's `re.search`: it matches when it matches
+    /// anywhere in the name, so anchor it (`/^chef-/`, `/^api$/`) to constrain it. Case-
+    /// sensitive unless the pattern says `(?i)`. Syntax: the `regex` crate's
+    /// (<https://docs.rs/regex/latest/regex/#syntax>).
+    Regex(regex::Regex),
+}
+
+/// Why a `names` entry is not a [`NamePattern`]. The message holds the entry as written
+/// (repository names are not secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidNamePattern(String);
+
+impl NamePattern {
+    /// Parses one `names` entry: `/.../` (at least two characters, slash at both ends) is
+    /// a regular expression, anything else an exact name, which must not be blank and must
+    /// not contain `/` or whitespace.
+    pub fn parse(text: &str) -> Result<Self, InvalidNamePattern> {
+        if let Some(pattern) = text
+            .strip_prefix('/')
+            .and_then(|rest| rest.strip_suffix('/'))
+        {
+            return regex::Regex::new(pattern)
+                .map(NamePattern::Regex)
+                .map_err(|e| {
+                    InvalidNamePattern(format!(
+                        "`{text}` is not a valid regular expression: {}",
+                        regex_reason(&e)
+                    ))
+                });
+        }
+        if text.trim().is_empty() {
+            return Err(InvalidNamePattern(
+                "a repository name must not be empty".to_owned(),
+            ));
+        }
+        if text.starts_with('/') {
+            return Err(InvalidNamePattern(format!(
+                "`{text}` starts with `/` but does not end with one: write `/regex/` for a \
+                 pattern, or the plain repository name"
+            )));
+        }
+        if text.contains('/') || text.contains(char::is_whitespace) {
+            return Err(InvalidNamePattern(format!(
+                "`{text}` is not a repository name (no `/` or spaces; owners go under \
+                 `organizations`)"
+            )));
+        }
+        Ok(NamePattern::Exact(text.to_owned()))
+    }
+
+    /// Whether `name` (a repository name without its owner) matches; see the variants.
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NamePattern::Exact(exact) => exact.eq_ignore_ascii_case(name),
+            NamePattern::Regex(re) => re.is_match(name),
+        }
+    }
+}
+
+/// The last line of a regex error (`regex parse error: ... error: unclosed group` becomes
+/// `unclosed group`), so the message stays on one line.
+fn regex_reason(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let reason = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .or_else(|| text.lines().last())
+        .unwrap_or("invalid pattern");
+    reason.trim().to_owned()
+}
+
+impl fmt::Display for NamePattern {
+    /// As written in config.yaml: the name, or `/regex/`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NamePattern::Exact(name) => f.write_str(name),
+            NamePattern::Regex(re) => write!(f, "/{}/", re.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(owner: &str, name: &str) -> RepoName {
+        RepoName::new(owner, name)
+    }
+
+    fn entry(provider: &str, orgs: &[&str], names: &[&str]) -> RepoConfig {
+        RepoConfig {
+            provider: provider.to_owned(),
+            organizations: orgs.iter().map(|s| (*s).to_owned()).collect(),
+            names: names
+                .iter()
+                .map(|n| NamePattern::parse(n).expect("valid pattern"))
+                .collect(),
+            jobs: JobsConfig::default(),
+            merge_mode: MergeMode::Builder,
+            target_branches: None,
+            reviewers: vec![],
+            required_approvals: 1,
+            allow_forks: false,
+            comments: true,
+        }
+    }
+
+    #[test]
+    fn exact_names_match_the_whole_name_case_insensitively() {
+        let p = NamePattern::parse("demo").expect("valid");
+        assert!(p.matches("demo"));
+        assert!(p.matches("Demo"));
+        assert!(!p.matches("demo2"));
+        assert!(!p.matches("my-demo"));
+    }
+
+    #[test]
+    fn regex_names_search_anywhere_unless_anchored() {
+        let anchored = NamePattern::parse("/^chef-/").expect("valid");
+        assert!(anchored.matches("chef-nginx"));
+        assert!(!anchored.matches("my-chef-nginx"));
+        let loose = NamePattern::parse("/chef/").expect("valid");
+        assert!(loose.matches("my-chef-nginx"));
+        assert!(!loose.matches("Chef"));
+        assert_eq!(anchored.to_string(), "/^chef-/");
+    }
+
+    #[test]
+    fn bad_names_are_rejected_with_a_reason() {
+        let err = |t: &str| NamePattern::parse(t).expect_err("invalid").to_string();
+        assert_eq!(
+            err("/^chef-(/"),
+            "`/^chef-(/` is not a valid regular expression: unclosed group"
+        );
+        assert!(err("/^chef-").contains("does not end with one"));
+        assert!(err("acme/demo").contains("owners go under `organizations`"));
+        assert!(err(" ").contains("must not be empty"));
+    }
+
+    #[test]
+    fn repo_matches_provider_owner_and_name() {
+        let e = entry("github", &["Acme"], &["demo", "/^chef-/"]);
+        assert!(e.matches("github", &repo("acme", "demo")));
+        assert!(e.matches("github", &repo("ACME", "chef-apache")));
+        assert!(!e.matches("bitbucket", &repo("acme", "demo")));
+        assert!(!e.matches("github", &repo("other", "demo")));
+        assert!(!e.matches("github", &repo("acme", "website")));
+    }
+
+    #[test]
+    fn first_matching_entry_wins() {
+        let mut first = entry("github", &["acme"], &["/.*/"]);
+        first.required_approvals = 2;
+        let config = Config {
+            server: ServerConfig::default(),
+            providers: ProvidersConfig::default(),
+            builders: BuildersConfig::default(),
+            repos: vec![entry("github", &["acme"], &["demo"]), first],
+        };
+        let demo = config.repo("github", &repo("acme", "demo")).expect("demo");
+        assert_eq!(demo.required_approvals, 1);
+        let other = config.repo("github", &repo("acme", "x")).expect("x");
+        assert_eq!(other.required_approvals, 2);
+        assert!(config.repo("github", &repo("else", "x")).is_none());
+    }
+
+    #[test]
+    fn target_branches_default_to_every_branch() {
+        let mut e = entry("github", &["acme"], &["demo"]);
+        assert!(e.target_allowed("feature/x"));
+        e.target_branches = Some(vec!["master".into(), "release".into()]);
+        assert!(e.target_allowed("master"));
+        assert!(!e.target_allowed("Master"));
+        assert!(!e.target_allowed("feature/x"));
+    }
+}

@@ -1,0 +1,297 @@
+//! The on-disk schema of config.yaml: serde structs that mirror the file key for key (Greg's
+//! keys plus greg's), reject unknown keys, and convert infallibly into [`crate::model`].
+//! Every leaf is a validating type from [`crate::validate`], so a bad value fails here,
+//! with its line.
+
+use crate::model::{
+    BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
+    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_REQUIRED_APPROVALS,
+    GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig, ProvidersConfig, RepoConfig,
+    ServerConfig,
+};
+use crate::validate::{
+    Approvals, BotName, Branch, BuilderRef, Database, Flag, Flavor, HttpUrl, Listen, Mode,
+    NonEmpty, Owner, Pattern, ProviderRef, Required, Reviewer, Seconds, SecretValue, checked_map,
+};
+use greg_core::JobName;
+use serde::{Deserialize, Deserializer};
+use std::time::Duration;
+
+/// The document.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    server: Option<FileServer>,
+    providers: FileProviders,
+    builders: Option<FileBuilders>,
+    repos: Option<Vec<FileRepo>>,
+}
+
+/// `server:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServer {
+    listen: Option<Listen>,
+    public_url: Option<HttpUrl>,
+    database: Option<Database>,
+    bot_name: Option<BotName>,
+    unstable_is_success: Option<Flag>,
+    build_poll_after_secs: Option<Seconds>,
+    build_timeout_secs: Option<Seconds>,
+}
+
+/// `providers:`, checked to hold at least one provider.
+struct FileProviders {
+    github: Option<FileGithub>,
+    bitbucket: Option<FileBitbucket>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileProvidersKeys {
+    #[serde(default, deserialize_with = "present")]
+    github: Option<FileGithub>,
+    #[serde(default, deserialize_with = "present")]
+    bitbucket: Option<FileBitbucket>,
+}
+
+impl<'de> Deserialize<'de> for FileProviders {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |keys: FileProvidersKeys| {
+            if keys.github.is_none() && keys.bitbucket.is_none() {
+                return Err("configure at least one provider (github or bitbucket)".to_owned());
+            }
+            Ok(FileProviders {
+                github: keys.github,
+                bitbucket: keys.bitbucket,
+            })
+        })
+    }
+}
+
+/// A section that configures something when present, even when left empty: `github:` with
+/// nothing under it reads as an empty mapping and fails on its first missing key, rather
+/// than silently configuring nothing.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// `providers.github:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGithub {
+    username: Required,
+    password: SecretValue,
+    incoming_token: SecretValue,
+    source: Required,
+    webhook_secret: Option<SecretValue>,
+    api_url: Option<HttpUrl>,
+}
+
+/// `providers.bitbucket:`, checked to name an `api_url` for Bitbucket Server.
+struct FileBitbucket(FileBitbucketKeys);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBitbucketKeys {
+    flavor: Option<Flavor>,
+    username: Required,
+    password: SecretValue,
+    incoming_token: SecretValue,
+    webhook_secret: Option<SecretValue>,
+    source: Required,
+    api_url: Option<HttpUrl>,
+}
+
+impl<'de> Deserialize<'de> for FileBitbucket {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |keys: FileBitbucketKeys| {
+            let server = matches!(keys.flavor, Some(Flavor(BitbucketFlavor::Server)));
+            if server && keys.api_url.is_none() {
+                return Err(
+                    "`api_url` is required when `flavor` is `server` (the Bitbucket \
+                            Server base URL, like https://bitbucket.example.com)"
+                        .to_owned(),
+                );
+            }
+            Ok(FileBitbucket(keys))
+        })
+    }
+}
+
+/// `builders:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBuilders {
+    #[serde(default, deserialize_with = "present")]
+    jenkins: Option<FileJenkins>,
+}
+
+/// `builders.jenkins:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJenkins {
+    url: HttpUrl,
+    username: Required,
+    password: SecretValue,
+    incoming_token: SecretValue,
+}
+
+/// One `repos[]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRepo {
+    provider: ProviderRef,
+    organizations: NonEmpty<Owner>,
+    names: NonEmpty<Pattern>,
+    jobs: Option<FileJobs>,
+    merge_mode: Option<Mode>,
+    target_branches: Option<NonEmpty<Branch>>,
+    reviewers: Option<Vec<Reviewer>>,
+    required_approvals: Option<Approvals>,
+    allow_forks: Option<Flag>,
+    comments: Option<Flag>,
+}
+
+/// `repos[].jobs:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJobs {
+    test: Option<FileJob>,
+    merge: Option<FileJob>,
+}
+
+/// `repos[].jobs.test:` / `repos[].jobs.merge:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJob {
+    name: Required,
+    builder: BuilderRef,
+}
+
+impl From<FileConfig> for Config {
+    fn from(file: FileConfig) -> Self {
+        Config {
+            server: file.server.map(ServerConfig::from).unwrap_or_default(),
+            providers: ProvidersConfig {
+                github: file.providers.github.map(GithubProviderConfig::from),
+                bitbucket: file.providers.bitbucket.map(BitbucketProviderConfig::from),
+            },
+            builders: BuildersConfig {
+                jenkins: file
+                    .builders
+                    .and_then(|b| b.jenkins)
+                    .map(JenkinsBuilderConfig::from),
+            },
+            repos: file
+                .repos
+                .unwrap_or_default()
+                .into_iter()
+                .map(RepoConfig::from)
+                .collect(),
+        }
+    }
+}
+
+impl From<FileServer> for ServerConfig {
+    fn from(s: FileServer) -> Self {
+        let defaults = ServerConfig::default();
+        ServerConfig {
+            listen: s.listen.map_or(defaults.listen, |v| v.0),
+            public_url: s.public_url.map(|v| v.0),
+            database: s.database.map_or(defaults.database, |v| v.0),
+            bot_name: s.bot_name.map_or(defaults.bot_name, |v| v.0),
+            unstable_is_success: s
+                .unstable_is_success
+                .map_or(defaults.unstable_is_success, |v| v.0),
+            build_poll_after: s
+                .build_poll_after_secs
+                .map_or(defaults.build_poll_after, |v| Duration::from_secs(v.0)),
+            build_timeout: s
+                .build_timeout_secs
+                .map_or(defaults.build_timeout, |v| Duration::from_secs(v.0)),
+        }
+    }
+}
+
+impl From<FileGithub> for GithubProviderConfig {
+    fn from(g: FileGithub) -> Self {
+        GithubProviderConfig {
+            username: g.username.0,
+            password: g.password.0,
+            incoming_token: g.incoming_token.0,
+            source: g.source.0,
+            webhook_secret: g.webhook_secret.map(|v| v.0),
+            api_url: g
+                .api_url
+                .map_or_else(|| DEFAULT_GITHUB_API_URL.to_owned(), |v| v.0),
+        }
+    }
+}
+
+impl From<FileBitbucket> for BitbucketProviderConfig {
+    fn from(FileBitbucket(b): FileBitbucket) -> Self {
+        BitbucketProviderConfig {
+            flavor: b.flavor.map(|v| v.0).unwrap_or_default(),
+            username: b.username.0,
+            password: b.password.0,
+            incoming_token: b.incoming_token.0,
+            webhook_secret: b.webhook_secret.map(|v| v.0),
+            source: b.source.0,
+            // Server without api_url was rejected by `TryFrom`.
+            api_url: b
+                .api_url
+                .map_or_else(|| DEFAULT_BITBUCKET_CLOUD_API_URL.to_owned(), |v| v.0),
+        }
+    }
+}
+
+impl From<FileJenkins> for JenkinsBuilderConfig {
+    fn from(j: FileJenkins) -> Self {
+        JenkinsBuilderConfig {
+            url: j.url.0,
+            username: j.username.0,
+            password: j.password.0,
+            incoming_token: j.incoming_token.0,
+        }
+    }
+}
+
+impl From<FileJob> for JobRef {
+    fn from(j: FileJob) -> Self {
+        JobRef {
+            name: JobName(j.name.0),
+            builder: j.builder.0,
+        }
+    }
+}
+
+impl From<FileRepo> for RepoConfig {
+    fn from(r: FileRepo) -> Self {
+        let jobs = r.jobs.map_or_else(JobsConfig::default, |j| JobsConfig {
+            test: j.test.map(JobRef::from),
+            merge: j.merge.map(JobRef::from),
+        });
+        RepoConfig {
+            provider: r.provider.0,
+            organizations: r.organizations.0.into_iter().map(|o| o.0).collect(),
+            names: r.names.0.into_iter().map(|p| p.0).collect(),
+            jobs,
+            merge_mode: r.merge_mode.map(|v| v.0).unwrap_or_default(),
+            target_branches: r
+                .target_branches
+                .map(|b| b.0.into_iter().map(|b| b.0).collect()),
+            reviewers: r
+                .reviewers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| l.0)
+                .collect(),
+            required_approvals: r
+                .required_approvals
+                .map_or(DEFAULT_REQUIRED_APPROVALS, |v| v.0),
+            allow_forks: r.allow_forks.is_some_and(|v| v.0),
+            comments: r.comments.is_none_or(|v| v.0),
+        }
+    }
+}
