@@ -1,0 +1,379 @@
+//! Valid configurations: Greg's original config.yaml read unchanged, the full extended
+//! config, and the repository's `config.yaml.example`.
+
+use greg_config::{BitbucketFlavor, Config, MergeMode, NamePattern};
+use greg_core::{Login, RepoName};
+use std::cell::RefCell;
+use std::time::Duration;
+
+const GREG_ORIGINAL: &str = include_str!("data/greg_original.yaml");
+const FULL: &str = include_str!("data/full.yaml");
+const EXAMPLE: &str = include_str!("../../../config.yaml.example");
+
+/// No environment at all: a Greg file must not need one.
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn full_env(name: &str) -> Option<String> {
+    let value = match name {
+        "GITHUB_TOKEN" => "ghp_fulltoken",
+        "GREG_INCOMING" => "incoming-from-env",
+        "GH_HOOK_SECRET" => "gh-hook-secret",
+        "BB_TOKEN" => "bb-token",
+        "BB_HOOK_SECRET" => "bb-hook-secret",
+        "JENKINS_API_TOKEN" => "jenkins-api-token",
+        "JENKINS_INCOMING" => "jenkins-incoming",
+        "APPROVALS" => "2",
+        _ => return None,
+    };
+    Some(value.to_owned())
+}
+
+fn repo(owner: &str, name: &str) -> RepoName {
+    RepoName::new(owner, name)
+}
+
+fn names(patterns: &[NamePattern]) -> Vec<String> {
+    patterns.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn greg_original_config_parses_unchanged() {
+    let config = Config::from_yaml_str(GREG_ORIGINAL, &no_env).expect("Greg's config parses");
+
+    // No server section: every default.
+    let server = &config.server;
+    assert_eq!(server.listen, "127.0.0.1:8080");
+    assert_eq!(server.public_url, None);
+    assert_eq!(server.database, "sqlite://greg.db");
+    assert_eq!(server.bot_name, "greg");
+    assert!(!server.unstable_is_success);
+    assert_eq!(server.build_poll_after, Duration::from_secs(300));
+    assert_eq!(server.build_timeout, Duration::from_secs(7200));
+
+    let github = config.providers.github.as_ref().expect("github");
+    assert_eq!(github.username, "acme-greg");
+    assert_eq!(
+        github.password.expose(),
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    assert_eq!(github.incoming_token.expose(), "9f8e7d6c5b4a");
+    assert_eq!(github.source, "git@github.com:");
+    assert!(github.webhook_secret.is_none());
+    assert_eq!(github.api_url, "https://api.github.com");
+
+    let bitbucket = config.providers.bitbucket.as_ref().expect("bitbucket");
+    assert_eq!(bitbucket.flavor, BitbucketFlavor::Cloud);
+    assert_eq!(bitbucket.password.expose(), "bbAppPassw0rd");
+    // PyYAML read an all-digit token as a number; greg reads the text as written.
+    assert_eq!(bitbucket.incoming_token.expose(), "1234567890");
+    assert_eq!(bitbucket.source, "git@bitbucket.org:");
+    assert_eq!(bitbucket.api_url, "https://api.bitbucket.org");
+
+    let jenkins = config.builders.jenkins.as_ref().expect("jenkins");
+    assert_eq!(jenkins.url, "http://jenkins.acme.internal:8080");
+    assert_eq!(jenkins.username, "greg");
+    assert_eq!(
+        jenkins.password.expose(),
+        "11aa22bb33cc44dd55ee66ff77aa88bb99"
+    );
+    assert_eq!(jenkins.incoming_token.expose(), "jenkins-to-greg");
+
+    assert_eq!(config.repos.len(), 2);
+    let gh = &config.repos[0];
+    assert_eq!(gh.provider, "github");
+    assert_eq!(gh.organizations, ["acme", "Acme-Labs"]);
+    assert_eq!(names(&gh.names), ["website", "/^chef-/"]);
+    assert!(matches!(gh.names[1], NamePattern::Regex(_)));
+    let test = gh.jobs.test.as_ref().expect("test job");
+    assert_eq!(
+        (test.name.as_str(), test.builder.as_str()),
+        ("acme-test", "jenkins")
+    );
+    let merge = gh.jobs.merge.as_ref().expect("merge job");
+    assert_eq!(merge.name.as_str(), "acme-merge");
+    // New keys absent: Greg's behaviour.
+    assert_eq!(gh.merge_mode, MergeMode::Builder);
+    assert_eq!(gh.target_branches, None);
+    assert!(gh.reviewers.is_empty());
+    assert_eq!(gh.required_approvals, 1);
+    assert!(!gh.allow_forks);
+    assert!(gh.comments);
+
+    let bb = &config.repos[1];
+    assert_eq!(
+        bb.jobs.test.as_ref().map(|j| j.name.as_str()),
+        Some("bitbucket/test")
+    );
+    assert_eq!(bb.jobs.merge, None);
+}
+
+#[test]
+fn greg_original_config_routes_repositories_like_greg() {
+    let config = Config::from_yaml_str(GREG_ORIGINAL, &no_env).expect("parses");
+    let provider_of = |p: &str, r: &RepoName| config.repo(p, r).map(|c| c.provider.as_str());
+    assert_eq!(
+        provider_of("github", &repo("acme", "website")),
+        Some("github")
+    );
+    assert_eq!(
+        provider_of("github", &repo("acme-labs", "chef-nginx")),
+        Some("github")
+    );
+    assert_eq!(provider_of("github", &repo("acme", "my-chef-nginx")), None);
+    assert_eq!(provider_of("github", &repo("other", "website")), None);
+    assert_eq!(
+        provider_of("bitbucket", &repo("ACME", "anything")),
+        Some("bitbucket")
+    );
+    assert_eq!(
+        provider_of("bitbucket", &repo("acme-labs", "website")),
+        None
+    );
+    assert_eq!(
+        config
+            .providers
+            .incoming_token("github")
+            .map(|s| s.expose()),
+        Some("9f8e7d6c5b4a")
+    );
+    assert_eq!(
+        config.providers.source("bitbucket"),
+        Some("git@bitbucket.org:")
+    );
+    assert_eq!(config.providers.source("gitlab"), None);
+    assert_eq!(
+        config
+            .builders
+            .incoming_token("jenkins")
+            .map(|s| s.expose()),
+        Some("jenkins-to-greg")
+    );
+    assert_eq!(config.builders.incoming_token("travis"), None);
+}
+
+#[test]
+fn full_extended_config_parses_every_key() {
+    let config = Config::from_yaml_str(FULL, &full_env).expect("full config parses");
+
+    let server = &config.server;
+    assert_eq!(server.listen, "0.0.0.0:9090");
+    assert_eq!(
+        server.public_url.as_deref(),
+        Some("https://greg.example.com")
+    );
+    assert_eq!(server.database, "postgres://greg@db.example.com/greg");
+    assert_eq!(server.bot_name, "gatekeeper");
+    assert!(server.unstable_is_success);
+    assert_eq!(server.build_poll_after, Duration::from_secs(120));
+    assert_eq!(server.build_timeout, Duration::from_secs(3600));
+
+    let github = config.providers.github.as_ref().expect("github");
+    assert_eq!(github.password.expose(), "ghp_fulltoken");
+    assert_eq!(github.incoming_token.expose(), "incoming-from-env");
+    assert_eq!(
+        github.webhook_secret.as_ref().map(|s| s.expose()),
+        Some("gh-hook-secret")
+    );
+    assert_eq!(github.source, "git@github.example.com:");
+    assert_eq!(github.api_url, "https://github.example.com/api/v3");
+
+    let bitbucket = config.providers.bitbucket.as_ref().expect("bitbucket");
+    assert_eq!(bitbucket.flavor, BitbucketFlavor::Server);
+    // Expansion inside a longer string.
+    assert_eq!(bitbucket.password.expose(), "Bearer bb-token");
+    assert_eq!(bitbucket.incoming_token.expose(), "bb-incoming-from-env");
+    assert_eq!(
+        bitbucket.webhook_secret.as_ref().map(|s| s.expose()),
+        Some("bb-hook-secret")
+    );
+    assert_eq!(bitbucket.source, "ssh://git@bitbucket.example.com:7999/");
+    assert_eq!(bitbucket.api_url, "https://bitbucket.example.com");
+
+    let jenkins = config.builders.jenkins.as_ref().expect("jenkins");
+    assert_eq!(jenkins.url, "https://ci.example.com/jenkins");
+    assert_eq!(jenkins.password.expose(), "jenkins-api-token");
+    assert_eq!(jenkins.incoming_token.expose(), "jenkins-incoming");
+
+    let demo = &config.repos[0];
+    assert_eq!(demo.merge_mode, MergeMode::Staging);
+    assert_eq!(
+        demo.target_branches.as_deref(),
+        Some(&["master".to_owned(), "release".to_owned()][..])
+    );
+    assert_eq!(demo.reviewers, [Login::from("alice"), Login::from("bob")]);
+    assert_eq!(demo.reviewers[1].as_str(), "bob");
+    assert_eq!(demo.required_approvals, 2);
+    assert!(demo.allow_forks);
+    assert!(!demo.comments);
+    assert_eq!(
+        demo.jobs.merge.as_ref().map(|j| j.name.as_str()),
+        Some("folder/demo-merge")
+    );
+    assert!(demo.target_allowed("release"));
+    assert!(!demo.target_allowed("feature"));
+
+    let api = &config.repos[1];
+    assert_eq!(api.jobs.test, None);
+    assert_eq!(
+        config
+            .repo("bitbucket", &repo("proj", "api"))
+            .map(|r| r.provider.as_str()),
+        Some("bitbucket")
+    );
+}
+
+#[test]
+fn env_is_asked_once_per_referenced_variable_and_for_nothing_else() {
+    let asked = RefCell::new(Vec::new());
+    let env = |name: &str| {
+        asked.borrow_mut().push(name.to_owned());
+        full_env(name)
+    };
+    Config::from_yaml_str(FULL, &env).expect("parses");
+    let mut asked = asked.into_inner();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            "APPROVALS",
+            "BB_HOOK_SECRET",
+            "BB_TOKEN",
+            "GH_HOOK_SECRET",
+            "GITHUB_TOKEN",
+            "GREG_INCOMING",
+            "JENKINS_API_TOKEN",
+            "JENKINS_INCOMING"
+        ]
+    );
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let config = Config::from_yaml_str(FULL, &full_env).expect("parses");
+    let debug = format!("{config:?}");
+    for secret in [
+        "ghp_fulltoken",
+        "incoming-from-env",
+        "gh-hook-secret",
+        "bb-token",
+        "bb-hook-secret",
+        "jenkins-api-token",
+        "jenkins-incoming",
+    ] {
+        assert!(
+            !debug.contains(secret),
+            "{secret} leaked into Debug: {debug}"
+        );
+    }
+    assert!(debug.contains("Secret(***)"));
+    let greg = Config::from_yaml_str(GREG_ORIGINAL, &no_env).expect("parses");
+    assert!(!format!("{greg:?}").contains("0123456789abcdef"));
+}
+
+#[test]
+fn dollar_escapes_and_lone_dollars_survive() {
+    let yaml = r#"
+providers:
+  github:
+    username: greg
+    password: pa$word$$${X}
+    incoming_token: $${NOT_A_VAR}
+    source: "git@github.com:"
+"#;
+    let env = |name: &str| (name == "X").then(|| "x".to_owned());
+    let config = Config::from_yaml_str(yaml, &env).expect("parses");
+    let github = config.providers.github.expect("github");
+    assert_eq!(github.password.expose(), "pa$word$x");
+    assert_eq!(github.incoming_token.expose(), "${NOT_A_VAR}");
+}
+
+#[test]
+fn example_config_parses_with_its_variables_supplied() {
+    let env = |name: &str| Some(format!("example-{}", name.to_ascii_lowercase()));
+    let config = Config::from_yaml_str(EXAMPLE, &env).expect("config.yaml.example parses");
+    assert!(config.providers.github.is_some());
+    assert!(config.providers.bitbucket.is_some());
+    assert!(config.builders.jenkins.is_some());
+    assert!(!config.repos.is_empty());
+    let github = config.providers.github.as_ref().expect("github");
+    assert!(github.password.expose().starts_with("example-"));
+    // The example documents the defaults: spelling them out changes nothing.
+    let server = &config.server;
+    assert_eq!(server.listen, greg_config::DEFAULT_LISTEN);
+    assert_eq!(server.database, greg_config::DEFAULT_DATABASE);
+    assert_eq!(server.bot_name, greg_config::DEFAULT_BOT_NAME);
+    assert_eq!(
+        server.build_poll_after,
+        greg_config::DEFAULT_BUILD_POLL_AFTER
+    );
+    assert_eq!(server.build_timeout, greg_config::DEFAULT_BUILD_TIMEOUT);
+}
+
+#[test]
+fn example_config_needs_its_variables() {
+    let err = Config::from_yaml_str(EXAMPLE, &no_env).expect_err("variables are unset");
+    assert_eq!(err.kind, greg_config::ConfigErrorKind::UnsetVariable);
+}
+
+#[test]
+fn load_reads_a_file_and_names_it_in_errors() {
+    let dir = std::env::temp_dir().join(format!("greg-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, GREG_ORIGINAL).expect("write");
+    let config = Config::load(&good).expect("loads");
+    assert_eq!(config.repos.len(), 2);
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "server:\n  listne: x\nproviders: {}\n").expect("write");
+    let err = Config::load(&bad).expect_err("unknown key");
+    assert_eq!(err.file, bad.display().to_string());
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{} line 2: ", bad.display()))
+    );
+
+    let missing = dir.join("missing.yaml");
+    let err = Config::load(&missing).expect_err("no file");
+    assert_eq!(err.kind, greg_config::ConfigErrorKind::Io);
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: cannot read the file: ", missing.display()))
+    );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn anchors_and_aliases_share_values_and_expand_once_each() {
+    let yaml = r#"
+providers:
+  github:
+    username: greg
+    password: &token ${GITHUB_TOKEN}
+    incoming_token: *token
+    source: "git@github.com:"
+builders:
+  jenkins:
+    url: https://ci.example.com
+    username: greg
+    password: ${JENKINS_API_TOKEN}
+    incoming_token: j3nk1ns
+repos:
+  - provider: github
+    organizations: &orgs [acme, acme-labs]
+    names: [demo]
+    jobs: &jobs
+      test: {name: shared-test, builder: jenkins}
+  - provider: github
+    organizations: *orgs
+    names: [/^chef-/]
+    jobs: *jobs
+"#;
+    let config = Config::from_yaml_str(yaml, &full_env).expect("parses");
+    let github = config.providers.github.as_ref().expect("github");
+    assert_eq!(github.incoming_token.expose(), "ghp_fulltoken");
+    assert_eq!(config.repos[1].organizations, ["acme", "acme-labs"]);
+    assert_eq!(config.repos[1].jobs, config.repos[0].jobs);
+}
