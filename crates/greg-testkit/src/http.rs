@@ -241,3 +241,25 @@ where
     rx.recv()
         .map_err(|_| std::io::Error::other("fake server thread ended before binding"))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_and_queries() {
+        assert_eq!(percent_decode("heads%2Ffeature", false), "heads/feature");
+        assert_eq!(percent_decode("a+b%20c", true), "a b c");
+        assert_eq!(percent_decode("a+b", false), "a+b");
+        assert_eq!(percent_decode("100%", false), "100%");
+        assert_eq!(percent_decode("%zz%4", false), "%zz%4");
+        assert_eq!(
+            parse_query("builder=jenkins&token=a%26b&flag"),
+            [
+                ("builder".to_owned(), "jenkins".to_owned()),
+                ("token".to_owned(), "a&b".to_owned()),
+                ("flag".to_owned(), String::new()),
+            ]
+        );
+    }
+}

@@ -55,11 +55,13 @@ pub mod github;
 mod http;
 pub mod jenkins;
 pub mod openapi;
+mod sink;
 pub mod world;
 
 pub use github::FakeGithub;
 pub use jenkins::FakeJenkins;
 pub use openapi::{OpenApi, Operation, Violation};
+pub use sink::{Received, RequestSink};
 pub use world::github::{fake_sha, user_id};
 pub use world::jenkins::GREG_PARAMETERS;
 pub use world::{

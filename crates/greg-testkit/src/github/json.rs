@@ -510,3 +510,19 @@ pub fn validation_error(message: &str, resource: &str, field: &str, code: &str) 
         "status": "422",
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_formats_utc() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            iso8601(crate::world::CLOCK_START_MS),
+            "2024-01-01T00:00:00Z"
+        );
+        assert_eq!(iso8601(1_709_210_096_000), "2024-02-29T12:34:56Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+}

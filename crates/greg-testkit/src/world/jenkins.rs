@@ -762,3 +762,123 @@ pub const GREG_PARAMETERS: &[&str] = &[
     "TARGET",
     "TARGET_BRANCH",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> String {
+        let full = format!("{}/../../tests/data/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(full).expect("fixture")
+    }
+
+    #[test]
+    fn endpoints_are_read_from_config_xml() {
+        // Legacy `<url>` form, JSON, event all.
+        assert_eq!(
+            declared_endpoints(&fixture("jenkins/config/notification-endpoint.jjb-001.xml")),
+            [(
+                "http://example.com/jenkins_endpoint".to_owned(),
+                "all".to_owned()
+            )]
+        );
+        // XML format: the fake only sends JSON, so the endpoint is left out.
+        assert_eq!(
+            declared_endpoints(&fixture("jenkins/config/notification-endpoint.jjb-002.xml")),
+            []
+        );
+        // Modern `<urlInfo>`, with an escaped `&`; a SECRET credential id is left out.
+        let xml = "<com.tikal.hudson.plugins.notification.Endpoint><event>finalized</event>\
+            <urlInfo><urlOrId>http://greg/build?builder=jenkins&amp;token=t</urlOrId><urlType>PUBLIC</urlType></urlInfo>\
+            </com.tikal.hudson.plugins.notification.Endpoint>\
+            <com.tikal.hudson.plugins.notification.Endpoint>\
+            <urlInfo><urlOrId>cred-id</urlOrId><urlType>SECRET</urlType></urlInfo>\
+            </com.tikal.hudson.plugins.notification.Endpoint>";
+        assert_eq!(
+            declared_endpoints(xml),
+            [(
+                "http://greg/build?builder=jenkins&token=t".to_owned(),
+                "finalized".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn event_filters_follow_phase_is_run() {
+        use BuildPhase::*;
+        assert!(event_matches("all", Queued, None));
+        assert!(event_matches(
+            "finalized",
+            Finalized,
+            Some(BuildOutcome::Success)
+        ));
+        assert!(!event_matches(
+            "finalized",
+            Completed,
+            Some(BuildOutcome::Success)
+        ));
+        assert!(event_matches(
+            "failed",
+            Finalized,
+            Some(BuildOutcome::Failure)
+        ));
+        assert!(!event_matches(
+            "failed",
+            Finalized,
+            Some(BuildOutcome::Unstable)
+        ));
+        assert!(!event_matches("manual", Started, None));
+    }
+
+    #[test]
+    fn parameters_are_read_from_config_xml() {
+        assert_eq!(
+            declared_parameters(&config_xml_for(GREG_PARAMETERS)),
+            GREG_PARAMETERS
+        );
+        assert_eq!(declared_parameters(&config_xml_for(&["A&B"])), ["A&B"]);
+        assert!(declared_parameters("<project/>").is_empty());
+    }
+
+    #[test]
+    fn the_payload_has_the_wiki_examples_fields_and_the_plugins_newer_ones() {
+        let state = JenkinsState {
+            root_url: "http://localhost:8080".to_owned(),
+            ..JenkinsState::default()
+        };
+        let build = FakeBuild {
+            job: JobName::from("asgard"),
+            number: BuildNumber(18),
+            queue_id: QueueItemId(7),
+            params: vec![("COMMIT".to_owned(), "c6d86dc".to_owned())],
+            building: false,
+            result: Some(BuildOutcome::Success),
+            timestamp: 1_000,
+            duration: 5_000,
+        };
+        let ours = state.notification_payload(&build, BuildPhase::Completed, 6_000);
+        let wiki: Value =
+            serde_json::from_str(&fixture("jenkins/notification/wiki-example.completed.json"))
+                .expect("json");
+        let keys = |v: &Value| -> Vec<String> {
+            v.as_object()
+                .map_or_else(Vec::new, |o| o.keys().cloned().collect())
+        };
+        for k in keys(&wiki) {
+            assert!(ours.get(&k).is_some(), "missing top-level {k}");
+        }
+        for k in keys(&wiki["build"]) {
+            assert!(ours["build"].get(&k).is_some(), "missing build.{k}");
+        }
+        for k in ["name", "url"] {
+            assert_eq!(ours[k], wiki[k], "{k}");
+        }
+        for k in ["full_url", "number", "phase", "status", "url"] {
+            assert_eq!(ours["build"][k], wiki["build"][k], "build.{k}");
+        }
+        assert_eq!(ours["build"]["queue_id"], 7);
+        assert_eq!(ours["build"]["timestamp"], 6_000);
+        assert_eq!(ours["build"]["duration"], 5_000);
+        assert_eq!(ours["build"]["parameters"]["COMMIT"], "c6d86dc");
+    }
+}
