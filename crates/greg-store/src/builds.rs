@@ -1,7 +1,7 @@
 //! Builds keyed by `(repo, sha, context)`: at most one active build per key, enforced by the
 //! `builds_one_active` partial unique index, and no way back from a finished state.
 
-use crate::model::{BuildChange, BuildInsert, BuildRecord, NewBuild, outcome_str};
+use crate::model::{BuildChange, BuildInsert, BuildRecord, NewBuild};
 use crate::{Store, StoreError, row};
 use greg_core::{BuildContext, BuildNumber, JobName, PrNumber, QueueItemId, RepoName, Sha};
 
@@ -249,7 +249,7 @@ impl Store {
     /// becomes active again: a change that would set pending, queued or running on it is
     /// ignored as a whole (a late QUEUED or STARTED notification) and the record is returned
     /// unchanged. A finished build may still move to another finished state and gain a
-    /// queue item, number, URL or outcome. The check and the write are one statement, so a
+    /// queue item, number or URL. The check and the write are one statement, so a
     /// concurrent update cannot slip between them.
     ///
     /// # Errors
@@ -265,10 +265,10 @@ impl Store {
         const UPDATE: &str = concat!(
             "UPDATE builds SET state = COALESCE($2, state), \
              queue_item = COALESCE($3, queue_item), number = COALESCE($4, number), \
-             url = COALESCE($5, url), outcome = COALESCE($6, outcome), updated_ms = $7 \
+             url = COALESCE($5, url), updated_ms = $6 \
              WHERE id = $1 AND (state IN ",
             active_states!(),
-            " OR NOT $8) RETURNING ",
+            " OR NOT $7) RETURNING ",
             build_columns!()
         );
         const SELECT: &str = concat!("SELECT ", build_columns!(), " FROM builds WHERE id = $1");
@@ -287,7 +287,6 @@ impl Store {
             .as_deref()
             .map(|u| row::text("build url", u))
             .transpose()?;
-        let outcome = upd.outcome.map(outcome_str);
         let db = |e: sqlx::Error| StoreError::db("update_build")(e);
         with_writer!(self, pool => {
             let mut conn = pool.acquire().await.map_err(db)?;
@@ -297,7 +296,6 @@ impl Store {
                 .bind(queue_item)
                 .bind(number)
                 .bind(url)
-                .bind(outcome)
                 .bind(now_ms)
                 .bind(reactivates)
                 .fetch_optional(&mut *conn)

@@ -116,6 +116,27 @@ impl Store {
             };
             rows.push((*seq, state, error));
         }
+        if let [(seq, state, error)] = rows[..] {
+            // One delivery (the common case): one autocommitted statement, no BEGIN/COMMIT.
+            let done = with_writer!(self, pool => {
+                sqlx::query(SQL)
+                    .bind(seq)
+                    .bind(state)
+                    .bind(error)
+                    .bind(now_ms)
+                    .execute(pool)
+                    .await
+                    .map_err(StoreError::db("finish_delivery"))?
+                    .rows_affected()
+            });
+            return match done {
+                0 => Err(StoreError::NotFound {
+                    what: "delivery",
+                    id: seq,
+                }),
+                _ => Ok(()),
+            };
+        }
         if rows.is_empty() {
             return Ok(());
         }
@@ -189,13 +210,68 @@ async fn insert_sqlite(
     Ok(out)
 }
 
-/// PostgreSQL: one statement over arrays, so a batch costs one round trip. Rows are inserted
-/// in batch order (`WITH ORDINALITY ... ORDER BY`), so `seq` follows the batch; of two
-/// deliveries with the same key in one batch the first is stored.
+/// The most delivery bytes one PostgreSQL statement carries. sqlx 0.9.0 no longer sets
+/// TCP_NODELAY (<https://github.com/transact-rs/sqlx/issues/4335>, fixed after 0.9.0): over
+/// TLS a message longer than one TLS record (16 KiB) has its tail held back by Nagle's
+/// algorithm until the server's delayed ACK, about 40 ms. Statements below one record do not
+/// wait, so a large batch is sent as several such statements in one transaction.
+const PG_STATEMENT_BYTES: usize = 12 * 1024;
+
+/// PostgreSQL: `INSERT ... SELECT FROM UNNEST` over arrays, one statement per
+/// [`PG_STATEMENT_BYTES`] of deliveries, all in one transaction.
 async fn insert_postgres(
     pool: &PgPool,
     batch: &[NewDelivery],
 ) -> Result<Vec<Inserted>, sqlx::Error> {
+    let chunks = pg_chunks(batch);
+    if let [only] = chunks[..] {
+        return insert_postgres_chunk(pool, only).await;
+    }
+    let mut tx = pool.begin().await?;
+    let mut out = Vec::with_capacity(batch.len());
+    for chunk in chunks {
+        out.extend(insert_postgres_chunk(&mut *tx, chunk).await?);
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Splits `batch` into runs of at most [`PG_STATEMENT_BYTES`] (estimated as the field bytes
+/// plus the array framing); a single larger delivery is a run of its own.
+fn pg_chunks(batch: &[NewDelivery]) -> Vec<&[NewDelivery]> {
+    let size = |d: &NewDelivery| {
+        d.source.len()
+            + d.delivery_id.len()
+            + d.repo_key.len()
+            + d.event.len()
+            + d.payload.len()
+            + 6 * 4
+            + 8
+    };
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, d) in batch.iter().enumerate() {
+        let n = size(d);
+        if i > start && bytes + n > PG_STATEMENT_BYTES {
+            chunks.push(&batch[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += n;
+    }
+    chunks.push(&batch[start..]);
+    chunks
+}
+
+/// One statement over arrays. Rows are inserted in batch order (`WITH ORDINALITY ... ORDER
+/// BY`), so `seq` follows the batch; of two deliveries with the same key the first is stored
+/// (a later one conflicts with it, in this statement or an earlier one of the transaction).
+async fn insert_postgres_chunk<'e, E>(
+    executor: E,
+    batch: &[NewDelivery],
+) -> Result<Vec<Inserted>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
     const SQL: &str = "INSERT INTO deliveries \
          (source, delivery_id, repo_key, event, payload, received_ms) \
          SELECT source, delivery_id, repo_key, event, payload, received_ms \
@@ -212,7 +288,7 @@ async fn insert_postgres(
         .bind(column(|d| &d.event))
         .bind(column(|d| &d.payload))
         .bind(batch.iter().map(|d| d.received_ms).collect::<Vec<i64>>())
-        .fetch_all(pool)
+        .fetch_all(executor)
         .await?;
     let mut stored: HashMap<(String, String), i64> = rows
         .into_iter()
@@ -221,11 +297,45 @@ async fn insert_postgres(
     Ok(batch
         .iter()
         .map(|d| {
-            // The first delivery of the batch with this key takes the stored row.
+            // The first delivery of the statement with this key takes the stored row.
             match stored.remove(&(d.source.clone(), d.delivery_id.clone())) {
                 Some(seq) => Inserted::New(seq),
                 None => Inserted::Duplicate,
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(payload_len: usize) -> NewDelivery {
+        NewDelivery {
+            source: "github".to_owned(),
+            delivery_id: "d".to_owned(),
+            repo_key: "a/b".to_owned(),
+            event: "push".to_owned(),
+            payload: "x".repeat(payload_len),
+            received_ms: 0,
+        }
+    }
+
+    #[test]
+    fn postgres_statements_stay_below_one_tls_record() {
+        let batch: Vec<_> = (0..20).map(|_| delivery(1_500)).collect();
+        let chunks = pg_chunks(&batch);
+        // 1,500 + 14 + 32 bytes a delivery: 7 fit in 12 KiB.
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [7, 7, 6]
+        );
+
+        let small: Vec<_> = (0..5).map(|_| delivery(10)).collect();
+        assert_eq!(pg_chunks(&small).len(), 1);
+
+        let big = [delivery(10), delivery(40_000), delivery(10)];
+        let lens: Vec<_> = pg_chunks(&big).iter().map(|c| c.len()).collect();
+        assert_eq!(lens, [1, 1, 1], "an oversized delivery goes alone");
+    }
 }

@@ -43,7 +43,7 @@ macro_rules! delivery_columns {
 macro_rules! build_columns {
     () => {
         "id, repo, pr, sha, context, builder, job, branch, target, state, queue_item, number, \
-         url, outcome, created_ms, updated_ms"
+         url, created_ms, updated_ms"
     };
 }
 

@@ -1,7 +1,7 @@
 //! The records the store reads and writes: deliveries of the durable inbox and builds.
 
 use crate::StoreError;
-use greg_core::{BuildContext, BuildNumber, BuildOutcome, JobName, PrNumber, QueueItemId};
+use greg_core::{BuildContext, BuildNumber, JobName, PrNumber, QueueItemId};
 use greg_core::{RepoName, Sha};
 
 /// An accepted delivery to write to the inbox before answering 202.
@@ -184,9 +184,6 @@ pub struct BuildRecord {
     pub number: Option<BuildNumber>,
     /// The build page.
     pub url: Option<String>,
-    /// The builder's own result (`UNSTABLE` is kept apart from `FAILURE` here even when the
-    /// engine maps both to [`BuildRunState::Failure`]).
-    pub outcome: Option<BuildOutcome>,
     /// Unix milliseconds.
     pub created_ms: i64,
     /// Unix milliseconds of the last change.
@@ -225,32 +222,6 @@ pub struct BuildChange {
     pub queue_item: Option<QueueItemId>,
     pub number: Option<BuildNumber>,
     pub url: Option<String>,
-    pub outcome: Option<BuildOutcome>,
-}
-
-/// The stored name of a builder result: the snake_case names of `greg_core::BuildOutcome`'s
-/// serde form (`success`, `unstable`, `failure`, `aborted`, `not_built`).
-pub(crate) fn outcome_str(outcome: BuildOutcome) -> &'static str {
-    match outcome {
-        BuildOutcome::Success => "success",
-        BuildOutcome::Unstable => "unstable",
-        BuildOutcome::Failure => "failure",
-        BuildOutcome::Aborted => "aborted",
-        BuildOutcome::NotBuilt => "not_built",
-    }
-}
-
-/// Parses [`outcome_str`] output.
-pub(crate) fn parse_outcome(s: &str) -> Option<BuildOutcome> {
-    [
-        BuildOutcome::Success,
-        BuildOutcome::Unstable,
-        BuildOutcome::Failure,
-        BuildOutcome::Aborted,
-        BuildOutcome::NotBuilt,
-    ]
-    .into_iter()
-    .find(|o| outcome_str(*o) == s)
 }
 
 #[cfg(test)]
@@ -274,22 +245,5 @@ mod tests {
             .map(|s| s.as_str())
             .collect();
         assert_eq!(active, ["pending", "queued", "running"]);
-    }
-
-    #[test]
-    fn outcomes_round_trip_and_match_serde_names() {
-        for outcome in [
-            BuildOutcome::Success,
-            BuildOutcome::Unstable,
-            BuildOutcome::Failure,
-            BuildOutcome::Aborted,
-            BuildOutcome::NotBuilt,
-        ] {
-            let name = outcome_str(outcome);
-            assert_eq!(parse_outcome(name), Some(outcome));
-            let serde_name = serde_json::to_value(outcome).expect("serializes");
-            assert_eq!(serde_name, serde_json::Value::from(name));
-        }
-        assert_eq!(parse_outcome("SUCCESS"), None);
     }
 }

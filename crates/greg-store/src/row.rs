@@ -3,7 +3,7 @@
 //! in (a `u64` above `i64::MAX` is [`StoreError::OutOfRange`]).
 
 use crate::StoreError;
-use crate::model::{BuildRecord, BuildRunState, Delivery, parse_outcome};
+use crate::model::{BuildRecord, BuildRunState, Delivery};
 use greg_core::{BuildContext, BuildNumber, JobName, PrNumber, QueueItemId, RepoName, Sha};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -139,10 +139,6 @@ pub(crate) fn build(row: &impl Cols) -> Result<BuildRecord, StoreError> {
         queue_item: id("queue_item")?.map(QueueItemId),
         number: id("number")?.map(BuildNumber),
         url: row.opt_text(T, "url")?,
-        outcome: row
-            .opt_text(T, "outcome")?
-            .map(|o| parse_outcome(&o).ok_or(corrupt("outcome")))
-            .transpose()?,
         created_ms: row.int(T, "created_ms")?,
         updated_ms: row.int(T, "updated_ms")?,
     })

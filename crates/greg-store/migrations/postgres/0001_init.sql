@@ -36,7 +36,6 @@ CREATE TABLE builds (
     queue_item BIGINT,
     number     BIGINT,
     url        TEXT,
-    outcome    TEXT,
     created_ms BIGINT  NOT NULL,
     updated_ms BIGINT  NOT NULL
 );

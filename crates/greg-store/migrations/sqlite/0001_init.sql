@@ -36,7 +36,6 @@ CREATE TABLE builds (
     queue_item INTEGER,
     number     INTEGER,
     url        TEXT,
-    outcome    TEXT,
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL
 );

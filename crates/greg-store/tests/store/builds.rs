@@ -2,9 +2,7 @@
 //! build, look-ups by queue item and number, restarts, corrupt rows.
 
 use crate::common::{run_on_all_backends, run_on_persistent_backends, synchronize, test_build};
-use greg_core::{
-    BuildContext, BuildNumber, BuildOutcome, JobName, PrNumber, QueueItemId, RepoName,
-};
+use greg_core::{BuildContext, BuildNumber, JobName, PrNumber, QueueItemId, RepoName};
 use greg_store::{BuildChange, BuildInsert, BuildRecord, BuildRunState, Store, StoreError};
 use std::collections::HashSet;
 
@@ -47,7 +45,6 @@ async fn a_new_build_is_pending_and_round_trips() {
         assert_eq!(record.queue_item, None);
         assert_eq!(record.number, None);
         assert_eq!(record.url, None);
-        assert_eq!(record.outcome, None);
         assert_eq!(record.created_ms, 1_700_000_000_000);
         assert_eq!(record.updated_ms, 1_700_000_000_000);
         assert_eq!(
@@ -231,7 +228,6 @@ async fn updates_change_only_the_given_fields() {
                 build.id,
                 &BuildChange {
                     state: Some(BuildRunState::Failure),
-                    outcome: Some(BuildOutcome::Unstable),
                     ..BuildChange::default()
                 },
                 40,
@@ -243,7 +239,6 @@ async fn updates_change_only_the_given_fields() {
             queue_item: Some(QueueItemId(1234)),
             number: Some(BuildNumber(7)),
             url: Some(url.to_owned()),
-            outcome: Some(BuildOutcome::Unstable),
             updated_ms: 40,
             ..build.clone()
         };
@@ -316,7 +311,6 @@ async fn a_finished_build_never_becomes_active_again() {
                 &BuildChange {
                     state: Some(BuildRunState::Aborted),
                     number: Some(BuildNumber(3)),
-                    outcome: Some(BuildOutcome::Aborted),
                     ..BuildChange::default()
                 },
                 40,

@@ -135,6 +135,28 @@ async fn duplicates_inside_one_batch_and_across_sources() {
 }
 
 #[tokio::test]
+async fn a_large_batch_keeps_order_and_finds_duplicates_across_it() {
+    run_on_all_backends(|store| async move {
+        // 40 fixture-sized deliveries: several statements on PostgreSQL, one transaction.
+        let fx = synchronize();
+        let mut batch: Vec<_> = (0..40)
+            .map(|i| github_delivery(&format!("d{i}"), &fx.payload, i))
+            .collect();
+        batch[35].delivery_id = "d2".to_owned();
+        let inserted = store.insert_deliveries(&batch).await.expect("inserted");
+        assert_eq!(inserted[35], Inserted::Duplicate);
+        let mut new = inserted.clone();
+        new.remove(35);
+        let seqs = seqs(&new);
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        let pending = store.pending_deliveries(100).await.expect("pending");
+        assert_eq!(pending.iter().map(|d| d.seq).collect::<Vec<_>>(), seqs);
+        assert_eq!(pending[2].received_ms, 2, "the first d2 is the one stored");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn finished_deliveries_are_no_longer_pending() {
     run_on_all_backends(|store| async move {
         let batch: Vec<_> = (0..4)
