@@ -7,49 +7,80 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database URL names no supported backend or cannot be parsed. `url` is redacted.
+    /// The database URL names no supported backend or cannot be parsed.
     #[error("unsupported database URL {url}: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    /// The database could not be opened or reached. `url` is redacted and `message` is the
-    /// driver's text with the password removed.
+    InvalidUrl {
+        /// The URL, redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database could not be opened or reached.
     #[error("cannot connect to {url}: {message}")]
-    Connect { url: String, message: String },
+    Connect {
+        /// The URL, redacted.
+        url: String,
+        /// The driver's or server's reason, with the password removed.
+        message: String,
+    },
     /// Applying the schema migrations failed (for example a migration already applied was
-    /// edited, or the database holds a newer schema). `url` is redacted.
+    /// edited, or the database holds a newer schema).
     #[error("cannot migrate {url}: {source}")]
     Migrate {
+        /// The URL, redacted.
         url: String,
+        /// The migrator's error.
         #[source]
         source: sqlx::migrate::MigrateError,
     },
-    /// A query failed. `operation` names the store method.
+    /// A query failed.
     #[error("store {operation} failed: {source}")]
     Database {
+        /// The store method, e.g. `insert_deliveries`.
         operation: &'static str,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },
-    /// The row the operation needs does not exist (`what` is `delivery` or `build`).
+    /// The row the operation needs does not exist.
     #[error("{what} {id} not found")]
-    NotFound { what: &'static str, id: i64 },
+    NotFound {
+        /// `delivery` or `build`.
+        what: &'static str,
+        /// The sequence number or build id asked for.
+        id: i64,
+    },
     /// A write kept colliding with concurrent writers and gave up after a few tries; retry
     /// later.
     #[error("store {operation} gave up under concurrent writes")]
-    Contended { operation: &'static str },
+    Contended {
+        /// The store method.
+        operation: &'static str,
+    },
     /// A stored value cannot be decoded (an invalid sha, an unknown state, a negative id):
     /// the database was edited by hand or by a newer greg.
     #[error("corrupt value in {table}.{column}")]
     Corrupt {
+        /// The table.
         table: &'static str,
+        /// The column.
         column: &'static str,
     },
     /// An id is above `i64::MAX` (the largest BIGINT) and cannot be stored.
     #[error("{what} {value} is too large to store (the limit is {limit})", limit = i64::MAX)]
-    OutOfRange { what: &'static str, value: u64 },
-    /// A text value contains a NUL character, which PostgreSQL cannot store in TEXT; rejected
+    OutOfRange {
+        /// What the id is, e.g. `pull request`.
+        what: &'static str,
+        /// The id.
+        value: u64,
+    },
+    /// A text value contains a NUL character, which PostgreSQL cannot store in TEXT; refused
     /// on every backend so that both behave the same.
     #[error("{what} contains a NUL character")]
-    InvalidText { what: &'static str },
+    InvalidText {
+        /// Which value, e.g. `branch`.
+        what: &'static str,
+    },
 }
 
 impl StoreError {

@@ -17,8 +17,9 @@
 //!   SQLite and PostgreSQL accept `$1` placeholders, `ON CONFLICT`, `RETURNING` and partial
 //!   indexes. The one exception is the batch insert of deliveries, the webhook hot path:
 //!   SQLite runs one cached prepared statement per row inside one transaction (no network,
-//!   so that is as fast as a multi-row insert), PostgreSQL one `INSERT ... SELECT FROM
-//!   UNNEST(...)` (one round trip per batch).
+//!   so that is as fast as a multi-row insert), PostgreSQL `INSERT ... SELECT FROM
+//!   UNNEST(...)` statements of at most 12 KiB each (a few round trips per batch; the limit
+//!   works around sqlx 0.9.0 no longer setting TCP_NODELAY, see `deliveries.rs`).
 //! - Migrations are embedded (`migrations/sqlite`, `migrations/postgres`: the same schema,
 //!   differing only in integer and identity types) and run by [`Store::connect`].
 //! - SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of greg,
@@ -31,6 +32,8 @@
 //!
 //! Architecture invariant: no SQL outside this crate, and no type of this crate's driver in
 //! its public API except inside [`StoreError`].
+
+#![warn(missing_docs)]
 
 /// The columns of `deliveries` that `row::delivery` decodes, as a literal for `concat!`.
 macro_rules! delivery_columns {

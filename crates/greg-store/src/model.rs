@@ -54,12 +54,17 @@ pub enum Inserted {
 pub struct Delivery {
     /// Inbox sequence number; processing order.
     pub seq: i64,
+    /// As written: [`NewDelivery::source`].
     pub source: String,
+    /// As written: [`NewDelivery::delivery_id`].
     pub delivery_id: String,
+    /// As written: [`NewDelivery::repo_key`].
     pub repo_key: String,
+    /// As written: [`NewDelivery::event`].
     pub event: String,
+    /// As written, byte for byte: [`NewDelivery::payload`].
     pub payload: String,
-    /// Unix milliseconds.
+    /// When greg accepted it, unix milliseconds.
     pub received_ms: i64,
     /// Processing attempts counted by [`Store::start_delivery`](crate::Store::start_delivery).
     pub attempts: i64,
@@ -70,21 +75,27 @@ pub struct Delivery {
 pub enum DeliveryOutcome {
     /// Processed.
     Done,
-    /// Given up on; `error` is kept on the row for the operator.
-    Failed { error: String },
+    /// Given up on; the error is kept on the row for the operator.
+    Failed {
+        /// Why, in one line, without secrets.
+        error: String,
+    },
 }
 
 /// A build to record before it is triggered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewBuild {
+    /// The repository the head belongs to (the pull request's target repository).
     pub repo: RepoName,
     /// The pull request, for pull-request builds; `None` for a push to a branch.
     pub pr: Option<PrNumber>,
     /// The head being built.
     pub sha: Sha,
+    /// Why it builds; with `repo` and `sha` the key of one active build.
     pub context: BuildContext,
     /// The builder's configured name (`jenkins`).
     pub builder: String,
+    /// The job to trigger.
     pub job: JobName,
     /// The `BRANCH` parameter: the source branch.
     pub branch: String,
@@ -103,7 +114,9 @@ pub enum BuildRunState {
     Queued,
     /// Running (a build number is known).
     Running,
+    /// Finished green.
     Success,
+    /// Finished red.
     Failure,
     /// Stopped in the builder by someone other than greg.
     Aborted,
@@ -171,16 +184,27 @@ impl std::fmt::Display for BuildRunState {
 pub struct BuildRecord {
     /// Store id.
     pub id: i64,
+    /// As in [`NewBuild::repo`].
     pub repo: RepoName,
+    /// As in [`NewBuild::pr`].
     pub pr: Option<PrNumber>,
+    /// As in [`NewBuild::sha`].
     pub sha: Sha,
+    /// As in [`NewBuild::context`].
     pub context: BuildContext,
+    /// As in [`NewBuild::builder`].
     pub builder: String,
+    /// As in [`NewBuild::job`].
     pub job: JobName,
+    /// As in [`NewBuild::branch`].
     pub branch: String,
+    /// As in [`NewBuild::target`].
     pub target: Option<String>,
+    /// Where it stands.
     pub state: BuildRunState,
+    /// The builder's queue item, once the trigger was accepted.
     pub queue_item: Option<QueueItemId>,
+    /// The build number, once the build started.
     pub number: Option<BuildNumber>,
     /// The build page.
     pub url: Option<String>,
@@ -218,9 +242,14 @@ impl BuildInsert {
 /// Fields to change on a build; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildChange {
+    /// The new state; a finished build ignores an active one (see
+    /// [`Store::update_build`](crate::Store::update_build)).
     pub state: Option<BuildRunState>,
+    /// The queue item the builder answered the trigger with.
     pub queue_item: Option<QueueItemId>,
+    /// The build number, once known.
     pub number: Option<BuildNumber>,
+    /// The build page, once known.
     pub url: Option<String>,
 }
 
