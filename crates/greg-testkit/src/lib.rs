@@ -51,17 +51,21 @@
 //! notifications (`scm` is `{}`), XML/TCP/UDP notification endpoints and credential-id URLs.
 //! Times come from a logical clock ([`world::CLOCK_START_MS`], one second per fact).
 
+#![warn(missing_docs)]
+
 pub mod github;
 mod http;
 pub mod jenkins;
 pub mod openapi;
 mod sink;
+pub mod webhook;
 pub mod world;
 
 pub use github::FakeGithub;
 pub use jenkins::FakeJenkins;
 pub use openapi::{OpenApi, Operation, Violation};
 pub use sink::{Received, RequestSink};
+pub use webhook::{WebhookDelivery, sign};
 pub use world::github::{fake_sha, user_id};
 pub use world::jenkins::GREG_PARAMETERS;
 pub use world::{

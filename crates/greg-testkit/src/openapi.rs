@@ -26,8 +26,11 @@ use std::sync::{Arc, Mutex};
 pub struct Violation {
     /// Its position in the request log.
     pub seq: u64,
+    /// Upper-case HTTP method.
     pub method: String,
+    /// The request path as logged.
     pub path: String,
+    /// What does not conform.
     pub message: String,
 }
 

@@ -83,15 +83,20 @@ impl GithubState {
 /// One commit of the model's graph: only its parents and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeCommit {
+    /// Parent commits, first parent first (two for a merge commit).
     pub parents: Vec<Sha>,
+    /// The commit message.
     pub message: String,
 }
 
 /// A repository.
 #[derive(Debug, Clone)]
 pub struct Repo {
+    /// GitHub's numeric repository id.
     pub id: u64,
+    /// `owner/name`.
     pub name: RepoName,
+    /// The default branch (`master` unless created otherwise).
     pub default_branch: String,
     /// Branch name (without `refs/heads/`) → tip.
     pub branches: BTreeMap<String, Sha>,
@@ -224,25 +229,39 @@ impl Repo {
 pub struct FakePullRequest {
     /// GitHub's global id (`id`), distinct from the number.
     pub id: u64,
+    /// The pull-request (issue) number.
     pub number: PrNumber,
+    /// Title.
     pub title: String,
+    /// Description; empty renders as `null`.
     pub body: String,
+    /// Who opened it.
     pub author: Login,
+    /// Head branch name.
     pub head_ref: String,
+    /// Head commit.
     pub head_sha: Sha,
     /// `None`: the fork was deleted.
     pub head_repo: Option<RepoName>,
+    /// Target branch name.
     pub base_ref: String,
+    /// Open, closed or merged.
     pub state: PullRequestState,
+    /// Draft pull request.
     pub draft: bool,
     /// GitHub's conflict check: `Some(false)` conflicts, `None` not computed yet.
     pub mergeable: Option<bool>,
+    /// The commit the merge created, once merged.
     pub merge_commit_sha: Option<Sha>,
+    /// Who merged it.
     pub merged_by: Option<Login>,
     /// Epoch milliseconds (logical clock).
     pub created_at: u64,
+    /// Last change, epoch milliseconds.
     pub updated_at: u64,
+    /// When it was closed (merged or not), epoch milliseconds.
     pub closed_at: Option<u64>,
+    /// When it was merged, epoch milliseconds.
     pub merged_at: Option<u64>,
 }
 
@@ -269,16 +288,23 @@ impl FakePullRequest {
 /// What [`World::open_pr`] needs; build it with [`NewPr::new`] and the setters.
 #[derive(Debug, Clone)]
 pub struct NewPr {
+    /// `None`: the next free number.
     pub number: Option<PrNumber>,
+    /// Title (default `Merge <head_ref>`).
     pub title: String,
+    /// Description (default empty).
     pub body: String,
+    /// Who opens it.
     pub author: Login,
+    /// Head branch name.
     pub head_ref: String,
+    /// Head commit.
     pub head_sha: Sha,
     /// `None`: the repository itself. `Some(None)`: a deleted fork.
     pub head_repo: Option<Option<RepoName>>,
     /// `None`: the repository's default branch.
     pub base_ref: Option<String>,
+    /// Open as a draft.
     pub draft: bool,
 }
 
@@ -332,24 +358,34 @@ impl NewPr {
 /// An issue comment on a pull request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
+    /// GitHub's comment id.
     pub id: CommentId,
+    /// The pull request it is on.
     pub pr: PrNumber,
+    /// Who wrote it (the bot for comments posted through the API).
     pub author: Login,
+    /// Raw Markdown.
     pub body: String,
     /// Epoch milliseconds.
     pub created_at: u64,
+    /// Last edit, epoch milliseconds.
     pub updated_at: u64,
 }
 
 /// A pull-request review.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeReview {
+    /// GitHub's review id.
     pub id: u64,
+    /// The pull request reviewed.
     pub pr: PrNumber,
+    /// Who reviewed.
     pub reviewer: Login,
+    /// The verdict.
     pub state: ReviewState,
     /// The head the review was given on.
     pub commit_id: Sha,
+    /// Review text (may be empty).
     pub body: String,
     /// Epoch milliseconds.
     pub submitted_at: u64,
@@ -358,12 +394,19 @@ pub struct FakeReview {
 /// A commit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
+    /// GitHub's status id.
     pub id: u64,
+    /// The commit it is on.
     pub sha: Sha,
+    /// pending, success, failure or error.
     pub state: CommitState,
+    /// Its context, e.g. `greg/test`.
     pub context: String,
+    /// One line, at most 140 characters.
     pub description: Option<String>,
+    /// Link to the build.
     pub target_url: Option<String>,
+    /// Who set it (the bot for statuses posted through the API).
     pub creator: Login,
     /// Epoch milliseconds.
     pub created_at: u64,

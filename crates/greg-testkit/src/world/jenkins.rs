@@ -14,22 +14,26 @@
 //! `<urlInfo><urlOrId>` of type PUBLIC, with their `<event>` filter), so a fix-hooks that edits
 //! config.xml changes where callbacks go.
 
+use super::config_xml::{config_xml_for, declared_endpoints, declared_parameters, event_matches};
 use super::{World, WorldError};
 use greg_core::{BuildNumber, BuildOutcome, BuildPhase, JobName, QueueItemId, Sha};
-use regex::Regex;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// How a run ends. `Manual` stays running until the test calls [`World::finish_build`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Ends `SUCCESS`.
     Success,
+    /// Ends `UNSTABLE`.
     Unstable,
+    /// Ends `FAILURE`.
     Failure,
+    /// Ends `ABORTED`.
     Aborted,
+    /// Stays running until the test finishes or stops it.
     Manual,
 }
 
@@ -71,8 +75,11 @@ pub fn phase_name(p: BuildPhase) -> &'static str {
 /// build when `None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptedOutcome {
+    /// The job (full name).
     pub job: JobName,
+    /// `None`: any commit.
     pub commit: Option<Sha>,
+    /// How such builds end.
     pub outcome: Outcome,
 }
 
@@ -103,19 +110,24 @@ pub struct Job {
     pub parameters: Vec<String>,
     /// Builds by number.
     pub builds: BTreeMap<u64, FakeBuild>,
+    /// The number the next build gets.
     pub next_build_number: u64,
+    /// The job configuration as Jenkins stores it.
     pub config_xml: String,
 }
 
 /// A queue item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueItem {
+    /// Its id, as in `/queue/item/{id}/`.
     pub id: QueueItemId,
+    /// The job it queues.
     pub job: JobName,
     /// Every declared parameter with its value (`""` when not sent), in declaration order.
     pub params: Vec<(String, String)>,
     /// Names sent but not declared by the job: Jenkins drops them (SECURITY-170).
     pub ignored_params: Vec<String>,
+    /// Cancelled before it started.
     pub cancelled: bool,
     /// The build it became, once it left the queue.
     pub build: Option<BuildNumber>,
@@ -126,11 +138,17 @@ pub struct QueueItem {
 /// A build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeBuild {
+    /// The job (full name).
     pub job: JobName,
+    /// Its number within the job.
     pub number: BuildNumber,
+    /// The queue item it came from.
     pub queue_id: QueueItemId,
+    /// Parameter values, in the job's declaration order.
     pub params: Vec<(String, String)>,
+    /// Still running.
     pub building: bool,
+    /// The result, once finished.
     pub result: Option<BuildOutcome>,
     /// Start, epoch milliseconds.
     pub timestamp: u64,
@@ -154,9 +172,15 @@ pub enum Delivery {
     /// Not sent yet (or no [`crate::FakeJenkins`] is running to send it).
     Pending,
     /// POSTed; the endpoint answered this status.
-    Delivered { status: u16 },
+    Delivered {
+        /// HTTP status the endpoint answered.
+        status: u16,
+    },
     /// The POST failed (connection refused, timeout).
-    Failed { error: String },
+    Failed {
+        /// Why the POST failed (without the URL, which carries a token).
+        error: String,
+    },
     /// Not sent because [`World::drop_callbacks`] was on.
     Dropped,
 }
@@ -166,13 +190,17 @@ pub enum Delivery {
 pub struct SentNotification {
     /// Position in [`JenkinsState::notifications`].
     pub seq: usize,
+    /// The job (full name).
     pub job: JobName,
+    /// The build.
     pub number: BuildNumber,
+    /// QUEUED, STARTED, COMPLETED or FINALIZED.
     pub phase: BuildPhase,
     /// The endpoint URL.
     pub endpoint: String,
     /// The JSON body (field list: tests/data/SOURCES.md, "Jenkins Notification plugin payload").
     pub payload: Value,
+    /// What became of it.
     pub delivery: Delivery,
 }
 
@@ -205,12 +233,17 @@ pub struct JenkinsState {
     pub drop_callbacks: bool,
     /// Keep triggered items in the queue until [`World::start_queued`].
     pub hold_queue: bool,
+    /// Delays of automatic runs.
     pub timing: JenkinsTiming,
     /// Outcome when no script matches. Default `Success`.
     pub default_outcome: Outcome,
+    /// Scripted outcomes, oldest first; see [`Self::scripted_outcome`].
     pub scripts: Vec<ScriptedOutcome>,
+    /// Jobs by full name.
     pub jobs: BTreeMap<JobName, Job>,
+    /// Queue items by id.
     pub queue: BTreeMap<u64, QueueItem>,
+    /// Every notification recorded, oldest first.
     pub notifications: Vec<SentNotification>,
     pub(crate) driver: Option<UnboundedSender<DriverCmd>>,
     /// Timers and deliveries not done yet; see [`World::settle`].
@@ -246,110 +279,6 @@ pub fn job_path(job: &JobName) -> String {
         .split('/')
         .map(|seg| format!("job/{seg}/"))
         .collect()
-}
-
-/// The config.xml of a freestyle job declaring string parameters `params`.
-pub fn config_xml_for(params: &[&str]) -> String {
-    let defs: String = params
-        .iter()
-        .map(|p| {
-            format!(
-                "        <hudson.model.StringParameterDefinition>\n          <name>{}</name>\n          <defaultValue></defaultValue>\n          <trim>false</trim>\n        </hudson.model.StringParameterDefinition>\n",
-                xml_escape(p)
-            )
-        })
-        .collect();
-    format!(
-        "<?xml version='1.1' encoding='UTF-8'?>\n<project>\n  <description></description>\n  <keepDependencies>false</keepDependencies>\n  <properties>\n    <hudson.model.ParametersDefinitionProperty>\n      <parameterDefinitions>\n{defs}      </parameterDefinitions>\n    </hudson.model.ParametersDefinitionProperty>\n  </properties>\n  <scm class=\"hudson.scm.NullSCM\"/>\n  <canRoam>true</canRoam>\n  <disabled>false</disabled>\n  <triggers/>\n  <concurrentBuild>true</concurrentBuild>\n  <builders/>\n  <publishers/>\n  <buildWrappers/>\n</project>\n"
-    )
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn xml_unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
-}
-
-static PARAM_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)<parameterDefinitions>(.*?)</parameterDefinitions>").expect("static regex")
-});
-static NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?s)<name>(.*?)</name>").expect("static regex"));
-static ENDPOINT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?s)<com\.tikal\.hudson\.plugins\.notification\.Endpoint>(.*?)</com\.tikal\.hudson\.plugins\.notification\.Endpoint>",
-    )
-    .expect("static regex")
-});
-
-fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&close)? + start;
-    Some(xml[start..end].trim())
-}
-
-/// The parameter names a config.xml declares (every `<name>` inside `<parameterDefinitions>`).
-pub fn declared_parameters(config_xml: &str) -> Vec<String> {
-    PARAM_BLOCK
-        .captures_iter(config_xml)
-        .flat_map(|block| {
-            let inner = block.get(1).map_or("", |m| m.as_str()).to_owned();
-            NAME.captures_iter(&inner)
-                .filter_map(|c| c.get(1).map(|m| xml_unescape(m.as_str().trim())))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// The HTTP/JSON notification endpoints a config.xml declares, as `(url, event)`; endpoints
-/// with another protocol or format, or a credential id instead of a URL, are left out.
-pub fn declared_endpoints(config_xml: &str) -> Vec<(String, String)> {
-    ENDPOINT
-        .captures_iter(config_xml)
-        .filter_map(|c| {
-            let body = c.get(1)?.as_str();
-            let protocol = element(body, "protocol").unwrap_or("HTTP");
-            let format = element(body, "format").unwrap_or("JSON");
-            if protocol != "HTTP" || format != "JSON" {
-                return None;
-            }
-            let url = match element(body, "urlInfo") {
-                Some(info) => {
-                    if element(info, "urlType").unwrap_or("PUBLIC") != "PUBLIC" {
-                        return None;
-                    }
-                    element(info, "urlOrId")?
-                }
-                None => element(body, "url")?,
-            };
-            let event = element(body, "event").unwrap_or("all");
-            Some((xml_unescape(url), event.to_owned()))
-        })
-        .collect()
-}
-
-/// Whether an endpoint's `event` filter lets `phase` through (`Phase.isRun`).
-fn event_matches(event: &str, phase: BuildPhase, result: Option<BuildOutcome>) -> bool {
-    match event {
-        "all" => true,
-        "failed" => phase == BuildPhase::Finalized && result == Some(BuildOutcome::Failure),
-        "failedAndFirstSuccess" => {
-            phase == BuildPhase::Finalized
-                && matches!(result, Some(BuildOutcome::Failure | BuildOutcome::Success))
-        }
-        other => other.eq_ignore_ascii_case(phase_name(phase)),
-    }
 }
 
 impl JenkinsState {
@@ -770,74 +699,6 @@ mod tests {
     fn fixture(path: &str) -> String {
         let full = format!("{}/../../tests/data/{path}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(full).expect("fixture")
-    }
-
-    #[test]
-    fn endpoints_are_read_from_config_xml() {
-        // Legacy `<url>` form, JSON, event all.
-        assert_eq!(
-            declared_endpoints(&fixture("jenkins/config/notification-endpoint.jjb-001.xml")),
-            [(
-                "http://example.com/jenkins_endpoint".to_owned(),
-                "all".to_owned()
-            )]
-        );
-        // XML format: the fake only sends JSON, so the endpoint is left out.
-        assert_eq!(
-            declared_endpoints(&fixture("jenkins/config/notification-endpoint.jjb-002.xml")),
-            []
-        );
-        // Modern `<urlInfo>`, with an escaped `&`; a SECRET credential id is left out.
-        let xml = "<com.tikal.hudson.plugins.notification.Endpoint><event>finalized</event>\
-            <urlInfo><urlOrId>http://greg/build?builder=jenkins&amp;token=t</urlOrId><urlType>PUBLIC</urlType></urlInfo>\
-            </com.tikal.hudson.plugins.notification.Endpoint>\
-            <com.tikal.hudson.plugins.notification.Endpoint>\
-            <urlInfo><urlOrId>cred-id</urlOrId><urlType>SECRET</urlType></urlInfo>\
-            </com.tikal.hudson.plugins.notification.Endpoint>";
-        assert_eq!(
-            declared_endpoints(xml),
-            [(
-                "http://greg/build?builder=jenkins&token=t".to_owned(),
-                "finalized".to_owned()
-            )]
-        );
-    }
-
-    #[test]
-    fn event_filters_follow_phase_is_run() {
-        use BuildPhase::*;
-        assert!(event_matches("all", Queued, None));
-        assert!(event_matches(
-            "finalized",
-            Finalized,
-            Some(BuildOutcome::Success)
-        ));
-        assert!(!event_matches(
-            "finalized",
-            Completed,
-            Some(BuildOutcome::Success)
-        ));
-        assert!(event_matches(
-            "failed",
-            Finalized,
-            Some(BuildOutcome::Failure)
-        ));
-        assert!(!event_matches(
-            "failed",
-            Finalized,
-            Some(BuildOutcome::Unstable)
-        ));
-        assert!(!event_matches("manual", Started, None));
-    }
-
-    #[test]
-    fn parameters_are_read_from_config_xml() {
-        assert_eq!(
-            declared_parameters(&config_xml_for(GREG_PARAMETERS)),
-            GREG_PARAMETERS
-        );
-        assert_eq!(declared_parameters(&config_xml_for(&["A&B"])), ["A&B"]);
-        assert!(declared_parameters("<project/>").is_empty());
     }
 
     #[test]

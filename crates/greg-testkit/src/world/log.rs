@@ -20,6 +20,7 @@ pub enum Server {
 pub struct LoggedRequest {
     /// Position in the log, from 0.
     pub seq: u64,
+    /// The fake that received it.
     pub server: Server,
     /// Upper-case HTTP method.
     pub method: String,
@@ -42,6 +43,7 @@ pub struct LoggedRequest {
 /// A one-shot failure armed with [`World::fail_next`].
 #[derive(Debug, Clone)]
 pub struct Fault {
+    /// The fake it applies to.
     pub server: Server,
     /// Matched against the request path (without the query).
     pub path: Regex,

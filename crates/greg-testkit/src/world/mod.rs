@@ -13,6 +13,7 @@
 //! - The domain verbs (`open_pr`, `push_to_pr`, `approve`, `finish_build`, ...) return
 //!   [`WorldError`] for unknown repositories, pull requests, jobs or builds; they never panic.
 
+pub mod config_xml;
 pub mod github;
 pub mod jenkins;
 mod log;
