@@ -90,7 +90,6 @@ fn fault_reply(f: &Fault) -> Reply {
         .with_header("x-ratelimit-remaining", "0")
         .with_header("x-ratelimit-used", "5000")
         .with_header("x-ratelimit-reset", "1704067260"),
-        502 => Reply::json(502, &json::error("Server Error", 502, DOCS)),
         s => Reply::json(s, &json::error("Server Error", s, DOCS)),
     };
     if let Some(secs) = f.retry_after {

@@ -742,4 +742,33 @@ mod tests {
         assert_eq!(ours["build"]["duration"], 5_000);
         assert_eq!(ours["build"]["parameters"]["COMMIT"], "c6d86dc");
     }
+
+    #[test]
+    fn notification_payload_snapshot() {
+        let state = JenkinsState {
+            root_url: "http://localhost:8080".to_owned(),
+            ..JenkinsState::default()
+        };
+        let build = FakeBuild {
+            job: JobName::from("team/demo-test"),
+            number: BuildNumber(3),
+            queue_id: QueueItemId(101),
+            params: vec![
+                (
+                    "COMMIT".to_owned(),
+                    "c6d86dc654b12425e706bcf951adfe5a8627a517".to_owned(),
+                ),
+                ("CONTEXT".to_owned(), "test".to_owned()),
+            ],
+            building: false,
+            result: Some(BuildOutcome::Unstable),
+            timestamp: crate::world::CLOCK_START_MS,
+            duration: 4_000,
+        };
+        insta::assert_yaml_snapshot!(state.notification_payload(
+            &build,
+            BuildPhase::Finalized,
+            crate::world::CLOCK_START_MS + 5_000
+        ));
+    }
 }

@@ -156,12 +156,13 @@ impl World {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs `f` on the state, read-only.
+    /// Runs `f` on the state, read-only, under the lock (`f` must not call [`World`] methods).
     pub fn read<R>(&self, f: impl FnOnce(&WorldState) -> R) -> R {
         f(&self.lock())
     }
 
-    /// Runs `f` on the state and wakes every [`wait_for`](Self::wait_for).
+    /// Runs `f` on the state under the lock (`f` must not call [`World`] methods) and wakes
+    /// every [`wait_for`](Self::wait_for).
     pub fn update<R>(&self, f: impl FnOnce(&mut WorldState) -> R) -> R {
         let r = f(&mut self.lock());
         self.inner.version.send_modify(|v| *v += 1);
@@ -169,7 +170,8 @@ impl World {
     }
 
     /// Waits until `check` returns `Some`, re-checking after every change to the world; fails
-    /// after `timeout` with a message naming `what`.
+    /// after `timeout` with a message naming `what`. `check` runs under the world's lock: it
+    /// must not call [`World`] methods (that would deadlock); read the state it is given.
     pub async fn wait_for<R>(
         &self,
         what: &str,
