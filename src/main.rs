@@ -1,1 +1,29 @@
-fn main() {}
+//! The `greg` binary: `greg serve`, `greg check-config`, `greg demo`.
+//!
+//! Exit codes (SPEC §7): 0 success, 1 failure, 2 bad usage or bad configuration.
+
+mod cli;
+#[cfg(feature = "demo")]
+mod demo;
+mod wiring;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    wiring::init_tracing(cli.log_json);
+    // One rustls crypto provider (ring) for reqwest, octocrab and sqlx.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(cli::run(cli))
+}

@@ -1,1 +1,280 @@
-//! greg-engine.
+//! greg-engine: the core router. It takes accepted deliveries from the durable inbox, runs them
+//! serially per repository and concurrently across repositories, starts and follows builds,
+//! applies the rules and relays every result back to the provider.
+//!
+//! Architecture invariant: no wire format and no HTTP framework here. Adapters come in as
+//! `Arc<dyn Provider>` / `Arc<dyn Builder>`; time comes from an injected [`Clock`].
+//!
+//! Design note (delivery processing).
+//! - Properties: an accepted delivery is processed at least once (it is in the store before the
+//!   202) and its effects at most once per key: builds are keyed by (repository, sha, context)
+//!   in the store, so a repeated delivery or a replay after a crash finds the existing build.
+//! - Ordering: one lane (a task with a FIFO channel) per repository; the dispatcher assigns
+//!   each delivery to its lane in sequence order. Build callbacks are routed to the lane of the
+//!   repository their build record names.
+//! - Races accepted: a crash between "build row written" and "Jenkins answered the trigger"
+//!   leaves a `pending` build that recovery triggers again; Jenkins may then run it twice, and the
+//!   second result wins. A callback for a build greg does not know is ignored.
+
+pub mod clock;
+mod dispatch;
+mod handlers;
+pub mod inbox;
+pub mod texts;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use inbox::Inbox;
+
+use greg_config::Config;
+use greg_core::{Builder, Event, Provider};
+use greg_store::{Inserted, NewDelivery, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+
+/// Tunables that are not part of config.yaml (tests shorten them).
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How often active builds are examined (queue items followed, silent builds polled).
+    pub poll_interval: Duration,
+    /// After a COMPLETED callback, how long to wait for FINALIZED before acting on COMPLETED.
+    pub completed_grace: Duration,
+    /// Attempts for a delivery whose handling fails with a retryable error.
+    pub max_attempts: u32,
+    /// First retry delay (doubles each attempt).
+    pub retry_delay: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(30),
+            completed_grace: Duration::from_secs(60),
+            max_attempts: 5,
+            retry_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What [`Engine::accept`] did with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored with this inbox sequence number and queued for processing.
+    New(i64),
+    /// The same delivery id was accepted before; nothing more happens.
+    Duplicate,
+}
+
+/// Errors of the engine's own entry points.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed; the message never contains credentials.
+    #[error("store: {0}")]
+    Store(String),
+    /// The event could not be serialized for the inbox (a bug).
+    #[error("cannot serialize event: {0}")]
+    Serialize(String),
+}
+
+/// A running engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub providers: HashMap<String, Arc<dyn Provider>>,
+    pub builders: HashMap<String, Arc<dyn Builder>>,
+    pub clock: Arc<dyn Clock>,
+    pub options: EngineOptions,
+    inbox: Inbox,
+    work: mpsc::UnboundedSender<dispatch::Work>,
+    inflight: AtomicUsize,
+    idle: Notify,
+    /// A weak handle to itself, for timers that submit work later.
+    pub me: std::sync::Weak<Inner>,
+}
+
+impl Inner {
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) fn begin(&self) {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn end(&self) {
+        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    pub(crate) fn submit(&self, work: dispatch::Work) {
+        self.begin();
+        if self.work.send(work).is_err() {
+            self.end();
+            tracing::error!("Dispatcher has stopped; work dropped (it stays in the store)");
+        }
+    }
+}
+
+impl Engine {
+    /// Starts the engine: the inbox writer, the dispatcher and the build poller, then resumes
+    /// every delivery the store still holds as pending (a restart after a crash).
+    ///
+    /// Errors: the store could not be read.
+    pub async fn start(
+        config: Arc<Config>,
+        store: Store,
+        providers: HashMap<String, Arc<dyn Provider>>,
+        builders: HashMap<String, Arc<dyn Builder>>,
+        clock: Arc<dyn Clock>,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        let (work_tx, work_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new_cyclic(|me| Inner {
+            config,
+            inbox: Inbox::start(store.clone()),
+            store,
+            providers,
+            builders,
+            clock,
+            options,
+            work: work_tx,
+            inflight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            me: me.clone(),
+        });
+        tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));
+        let engine = Engine { inner };
+        engine.recover().await?;
+        tokio::spawn(dispatch::poller(Arc::downgrade(&engine.inner)));
+        Ok(engine)
+    }
+
+    async fn recover(&self) -> Result<(), EngineError> {
+        let pending = self
+            .inner
+            .store
+            .pending_deliveries(i64::MAX)
+            .await
+            .map_err(|e| EngineError::Store(e.to_string()))?;
+        if !pending.is_empty() {
+            tracing::info!(
+                count = pending.len(),
+                "Resuming deliveries left pending by the last run"
+            );
+        }
+        for d in pending {
+            match serde_json::from_str::<Event>(&d.payload) {
+                Ok(event) => self.inner.submit(dispatch::Work::Delivery {
+                    seq: d.seq,
+                    source: d.source,
+                    event,
+                }),
+                Err(e) => {
+                    tracing::error!(seq = d.seq, error = %e, "Stored delivery does not decode; marking it failed");
+                    let outcome = greg_store::DeliveryOutcome::Failed {
+                        error: format!("undecodable payload: {e}"),
+                    };
+                    let _ = self
+                        .inner
+                        .store
+                        .finish_delivery(d.seq, outcome, self.inner.now_ms())
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes an accepted delivery to the durable inbox, then queues it for processing.
+    /// Returns once the delivery is stored (the caller may answer 202).
+    ///
+    /// `source` is the provider or builder name; `delivery_id` deduplicates per source.
+    pub async fn accept(
+        &self,
+        source: &str,
+        delivery_id: &str,
+        event: Event,
+    ) -> Result<Accepted, EngineError> {
+        let payload =
+            serde_json::to_string(&event).map_err(|e| EngineError::Serialize(e.to_string()))?;
+        let repo_key = event
+            .repository()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        let new = NewDelivery {
+            source: source.to_owned(),
+            delivery_id: delivery_id.to_owned(),
+            repo_key,
+            event: event.name(),
+            payload,
+            received_ms: self.inner.now_ms(),
+        };
+        match self
+            .inner
+            .inbox
+            .write(new)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            Inserted::Duplicate => Ok(Accepted::Duplicate),
+            Inserted::New(seq) => {
+                self.inner.submit(dispatch::Work::Delivery {
+                    seq,
+                    source: source.to_owned(),
+                    event,
+                });
+                Ok(Accepted::New(seq))
+            }
+        }
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store (for health checks and the JSON API).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// A configured provider by name.
+    pub fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.inner.providers.get(name).cloned()
+    }
+
+    /// A configured builder by name.
+    pub fn builder(&self, name: &str) -> Option<Arc<dyn Builder>> {
+        self.inner.builders.get(name).cloned()
+    }
+
+    /// Examines every active build now (what the poller does every `poll_interval`).
+    pub async fn poll_builds(&self) {
+        dispatch::poll_once(&self.inner).await;
+    }
+
+    /// True when no delivery, callback or poll is queued or running.
+    pub fn is_idle(&self) -> bool {
+        self.inner.inflight.load(Ordering::SeqCst) == 0
+    }
+
+    /// Waits until no delivery, callback or poll is being processed. Tests use it after each
+    /// action; it returns at once when the engine is idle.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.inner.inflight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

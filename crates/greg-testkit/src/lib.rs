@@ -58,6 +58,7 @@ mod http;
 pub mod jenkins;
 pub mod openapi;
 mod sink;
+pub mod tester;
 pub mod webhook;
 pub mod world;
 
@@ -65,6 +66,7 @@ pub use github::FakeGithub;
 pub use jenkins::FakeJenkins;
 pub use openapi::{OpenApi, Operation, Violation};
 pub use sink::{Received, RequestSink};
+pub use tester::{GregTester, TesterOptions};
 pub use webhook::{WebhookDelivery, sign};
 pub use world::github::{fake_sha, user_id};
 pub use world::jenkins::GREG_PARAMETERS;

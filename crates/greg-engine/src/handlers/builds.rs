@@ -1,0 +1,647 @@
+//! Builds: starting them (keyed by repository, sha and context), superseding them when a head
+//! moves, following them through callbacks and polling, and relaying their results.
+
+use super::{HandlerError, RepoCtx, backend, repo_ctx};
+use crate::Inner;
+use crate::dispatch::Work;
+use crate::texts;
+use greg_config::JobRef;
+use greg_core::{
+    BuildContext, BuildOutcome, BuildParams, BuildPhase, BuildState, BuildUpdate, CommitState,
+    CommitStatus, PrNumber, PullRequest, PushEvent, RepoName, Sha,
+};
+use greg_store::{BuildChange, BuildInsert, BuildRecord, BuildRunState, NewBuild};
+
+/// What [`start_build`] did.
+pub(crate) enum Started {
+    /// Triggered now.
+    Triggered,
+    /// An active build with the same key already exists.
+    AlreadyActive(BuildRecord),
+    /// The builder refused; the reason was reported on the commit status.
+    Refused(String),
+}
+
+/// A build request, before it has a row.
+pub(crate) struct BuildRequest<'a> {
+    pub pr: Option<PrNumber>,
+    pub sha: &'a Sha,
+    pub context: BuildContext,
+    pub branch: &'a str,
+    pub target: Option<&'a str>,
+    pub job: &'a JobRef,
+    /// Repository the head lives in (a fork when allowed), for `SOURCE`.
+    pub source_repo: &'a RepoName,
+}
+
+/// Starts a build unless an active one with the same (repository, sha, context) exists.
+pub(crate) async fn start_build(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    req: BuildRequest<'_>,
+) -> Result<Started, HandlerError> {
+    let new = NewBuild {
+        repo: ctx.repo.clone(),
+        pr: req.pr,
+        sha: req.sha.clone(),
+        context: req.context,
+        builder: req.job.builder.clone(),
+        job: req.job.name.clone(),
+        branch: req.branch.to_owned(),
+        target: req.target.map(str::to_owned),
+        now_ms: inner.now_ms(),
+    };
+    let record = match inner.store.insert_build(&new).await? {
+        BuildInsert::Created(r) => r,
+        // A pending row is a trigger that never completed (crash or retry): trigger it now.
+        BuildInsert::Exists(r) if r.state == BuildRunState::Pending => r,
+        BuildInsert::Exists(r) => return Ok(Started::AlreadyActive(r)),
+    };
+    let source = format!(
+        "{}{}.git",
+        source_prefix(inner, ctx.provider_name),
+        req.source_repo
+    );
+    trigger(inner, ctx, record, source).await
+}
+
+fn source_prefix<'a>(inner: &'a Inner, provider: &str) -> &'a str {
+    match provider {
+        "github" => inner
+            .config
+            .providers
+            .github
+            .as_ref()
+            .map(|g| g.source.as_str()),
+        "bitbucket" => inner
+            .config
+            .providers
+            .bitbucket
+            .as_ref()
+            .map(|b| b.source.as_str()),
+        _ => None,
+    }
+    .unwrap_or("")
+}
+
+async fn trigger(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    record: BuildRecord,
+    source: String,
+) -> Result<Started, HandlerError> {
+    let builder = inner
+        .builders
+        .get(&record.builder)
+        .ok_or_else(|| {
+            HandlerError::Config(format!("builder `{}` is not configured", record.builder))
+        })?
+        .clone();
+    let params = BuildParams {
+        source,
+        commit: record.sha.clone(),
+        context: record.context,
+        report: true,
+        branch: record.branch.clone(),
+        pr: if record.context == BuildContext::Test {
+            None
+        } else {
+            record.pr
+        },
+        target: if record.context == BuildContext::Test {
+            None
+        } else {
+            record.target.clone()
+        },
+    };
+    match builder.trigger(&record.job, &params).await {
+        Ok(item) => {
+            let change = BuildChange {
+                state: Some(BuildRunState::Queued),
+                queue_item: Some(item),
+                ..Default::default()
+            };
+            let record = inner
+                .store
+                .update_build(record.id, &change, inner.now_ms())
+                .await?;
+            tracing::info!(build_id = record.id, job = %record.job, sha = %record.sha, context = record.context.as_str(), queue_item = %item, "Build queued");
+            let desc = format!("{} build queued on {}", record.context.as_str(), builder);
+            set_status(
+                inner,
+                ctx,
+                &record.sha,
+                record.context,
+                CommitState::Pending,
+                &desc,
+                None,
+            )
+            .await?;
+            Ok(Started::Triggered)
+        }
+        Err(e) if e.is_retryable() => Err(backend(&builder)(e)),
+        Err(e) => {
+            tracing::error!(error = %e, job = %record.job, "Builder refused the build");
+            let change = BuildChange {
+                state: Some(BuildRunState::Error),
+                ..Default::default()
+            };
+            inner
+                .store
+                .update_build(record.id, &change, inner.now_ms())
+                .await?;
+            let reason = e.to_string();
+            let desc = format!(
+                "could not start the {} build: {reason}",
+                record.context.as_str()
+            );
+            set_status(
+                inner,
+                ctx,
+                &record.sha,
+                record.context,
+                CommitState::Error,
+                &desc,
+                None,
+            )
+            .await?;
+            Ok(Started::Refused(reason))
+        }
+    }
+}
+
+/// Sets a commit status on the provider and remembers it in the store.
+pub(crate) async fn set_status(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    sha: &Sha,
+    context: BuildContext,
+    state: CommitState,
+    description: &str,
+    target_url: Option<&str>,
+) -> Result<(), HandlerError> {
+    let status = CommitStatus {
+        state,
+        context: context.status_context().to_owned(),
+        description: description.chars().take(140).collect(),
+        target_url: target_url.map(str::to_owned),
+    };
+    ctx.provider
+        .set_status(ctx.repo, sha, &status)
+        .await
+        .map_err(backend(&ctx.provider))?;
+    inner
+        .store
+        .set_commit_status(
+            ctx.repo,
+            sha,
+            context.status_context(),
+            state,
+            inner.now_ms(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Push to a branch: test its new tip when the branch is one greg tests.
+pub(crate) async fn on_push(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    push: &PushEvent,
+) -> Result<(), HandlerError> {
+    let Some(job) = &ctx.cfg.jobs.test else {
+        return Ok(());
+    };
+    if !ctx.cfg.target_allowed(&push.branch) {
+        tracing::info!(branch = %push.branch, "Branch is not in target_branches; no test build");
+        return Ok(());
+    }
+    let req = BuildRequest {
+        pr: None,
+        sha: &push.head,
+        context: BuildContext::Test,
+        branch: &push.branch,
+        target: None,
+        job,
+        source_repo: ctx.repo,
+    };
+    report_started(start_build(inner, ctx, req).await?);
+    Ok(())
+}
+
+fn report_started(s: Started) {
+    match s {
+        Started::Triggered => {}
+        Started::AlreadyActive(r) => tracing::info!(
+            build_id = r.id,
+            "An active build of this head exists; not starting another"
+        ),
+        Started::Refused(reason) => tracing::warn!(%reason, "Build was not started"),
+    }
+}
+
+/// Opened, reopened or new head: supersede the old head's builds, test the new one.
+pub(crate) async fn on_new_head(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    pr: &PullRequest,
+) -> Result<(), HandlerError> {
+    supersede(inner, ctx, pr).await?;
+    let fork = pr.head_repo.as_ref() != Some(ctx.repo);
+    if fork && !ctx.cfg.allow_forks {
+        tracing::info!(pr = %pr.number, "Head is in a fork and allow_forks is off; not building it");
+        return Ok(());
+    }
+    let Some(job) = &ctx.cfg.jobs.test else {
+        return Ok(());
+    };
+    let req = BuildRequest {
+        pr: Some(pr.number),
+        sha: &pr.head_sha,
+        context: BuildContext::Test,
+        branch: &pr.head_ref,
+        target: Some(&pr.base_ref),
+        job,
+        source_repo: pr.head_repo.as_ref().unwrap_or(ctx.repo),
+    };
+    report_started(start_build(inner, ctx, req).await?);
+    Ok(())
+}
+
+/// Stops and supersedes every active build of the pull request that is not for its head.
+async fn supersede(inner: &Inner, ctx: &RepoCtx<'_>, pr: &PullRequest) -> Result<(), HandlerError> {
+    for b in inner
+        .store
+        .active_builds_for_pr(ctx.repo, pr.number)
+        .await?
+    {
+        if b.sha == pr.head_sha {
+            continue;
+        }
+        stop(inner, &b).await;
+        let change = BuildChange {
+            state: Some(BuildRunState::Superseded),
+            ..Default::default()
+        };
+        inner
+            .store
+            .update_build(b.id, &change, inner.now_ms())
+            .await?;
+        let desc = format!("superseded by the new head {}", pr.head_sha.short());
+        set_status(
+            inner,
+            ctx,
+            &b.sha,
+            b.context,
+            CommitState::Error,
+            &desc,
+            b.url.as_deref(),
+        )
+        .await?;
+        tracing::info!(build_id = b.id, old = %b.sha, new = %pr.head_sha, "Build superseded by a new head");
+        if b.context == BuildContext::Merge && ctx.cfg.comments {
+            let body = texts::merge_dropped(&b.sha, &pr.head_sha);
+            ctx.provider
+                .post_comment(ctx.repo, pr.number, &body)
+                .await
+                .map_err(backend(&ctx.provider))?;
+        }
+    }
+    Ok(())
+}
+
+/// Pull request closed: stop its builds.
+pub(crate) async fn on_closed(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    pr: PrNumber,
+) -> Result<(), HandlerError> {
+    for b in inner.store.active_builds_for_pr(ctx.repo, pr).await? {
+        stop(inner, &b).await;
+        let change = BuildChange {
+            state: Some(BuildRunState::Aborted),
+            ..Default::default()
+        };
+        inner
+            .store
+            .update_build(b.id, &change, inner.now_ms())
+            .await?;
+        tracing::info!(build_id = b.id, "Build stopped: pull request closed");
+    }
+    Ok(())
+}
+
+/// Best effort: stops a running build or cancels its queue item. Failures are logged; the
+/// build's result is ignored anyway once its record is no longer active.
+pub(crate) async fn stop(inner: &Inner, b: &BuildRecord) {
+    let Some(builder) = inner.builders.get(&b.builder) else {
+        return;
+    };
+    let result = match (b.number, b.queue_item) {
+        (Some(n), _) => builder.stop(&b.job, n).await,
+        (None, Some(item)) => builder.cancel_queued(item).await,
+        (None, None) => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::warn!(build_id = b.id, error = %e, "Could not stop the build; its result will be ignored");
+    }
+}
+
+/// Finds the build record a callback is about: by number, then by queue item, then by the
+/// job's COMMIT/CONTEXT parameters among active builds.
+pub(crate) async fn find_build(
+    inner: &Inner,
+    builder: &str,
+    u: &BuildUpdate,
+) -> Option<BuildRecord> {
+    if let Ok(Some(b)) = inner
+        .store
+        .find_build_by_number(builder, &u.job, u.number)
+        .await
+    {
+        return Some(b);
+    }
+    if let Some(item) = u.queue_item
+        && let Ok(Some(b)) = inner.store.find_build_by_queue_item(builder, item).await
+    {
+        return Some(b);
+    }
+    let (Some(commit), Some(context)) = (&u.commit, u.context) else {
+        return None;
+    };
+    let active = inner.store.active_builds().await.ok()?;
+    active
+        .into_iter()
+        .filter(|b| {
+            b.builder == builder
+                && b.job == u.job
+                && &b.sha == commit
+                && b.context == context
+                && b.number.is_none()
+        })
+        .min_by_key(|b| b.id)
+}
+
+/// The provider context of a build's repository.
+fn ctx_for<'a>(inner: &'a Inner, repo: &'a RepoName) -> Option<RepoCtx<'a>> {
+    let provider = inner
+        .config
+        .repos
+        .iter()
+        .find(|r| r.matches(&r.provider, repo))?
+        .provider
+        .as_str();
+    repo_ctx(inner, provider, repo)
+}
+
+/// A Notification-plugin callback.
+pub(crate) async fn on_build_update(
+    inner: &Inner,
+    builder: &str,
+    u: &BuildUpdate,
+) -> Result<(), HandlerError> {
+    let Some(rec) = find_build(inner, builder, u).await else {
+        tracing::info!(job = %u.job, number = %u.number, "Callback for a build greg did not start; ignored");
+        return Ok(());
+    };
+    if !rec.state.is_active() {
+        tracing::info!(
+            build_id = rec.id,
+            state = rec.state.as_str(),
+            phase = u.phase.as_str(),
+            "Callback for a finished build; ignored"
+        );
+        return Ok(());
+    }
+    let change = BuildChange {
+        state: Some(BuildRunState::Running),
+        number: Some(u.number),
+        url: u.url.clone(),
+        queue_item: u.queue_item,
+    };
+    let rec = inner
+        .store
+        .update_build(rec.id, &change, inner.now_ms())
+        .await?;
+    match (u.phase, u.outcome) {
+        (BuildPhase::Finalized, Some(outcome)) => {
+            finalize(inner, rec, outcome, u.url.clone()).await
+        }
+        (BuildPhase::Completed, Some(_)) => {
+            // Act on FINALIZED; if it never comes, act on this after the grace period.
+            if let Some(me) = inner.me.upgrade() {
+                let grace = inner.options.completed_grace;
+                let update = u.clone();
+                let id = rec.id;
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    me.submit(Work::CompletedGrace {
+                        build_id: id,
+                        update,
+                    });
+                });
+            }
+            Ok(())
+        }
+        (BuildPhase::Finalized, None) => poll_build(inner, rec.id).await,
+        _ => {
+            tracing::info!(build_id = rec.id, number = %u.number, phase = u.phase.as_str(), "Build is running");
+            Ok(())
+        }
+    }
+}
+
+/// COMPLETED without FINALIZED: act on COMPLETED's result.
+pub(crate) async fn completed_grace(
+    inner: &Inner,
+    build_id: i64,
+    u: &BuildUpdate,
+) -> Result<(), HandlerError> {
+    let Some(rec) = inner.store.build(build_id).await? else {
+        return Ok(());
+    };
+    if !rec.state.is_active() {
+        return Ok(());
+    }
+    let Some(outcome) = u.outcome else {
+        return Ok(());
+    };
+    tracing::warn!(
+        build_id,
+        "FINALIZED never arrived; acting on the COMPLETED callback"
+    );
+    finalize(inner, rec, outcome, u.url.clone()).await
+}
+
+/// Records a build's result and relays it: commit status, and for merge and try builds a comment.
+async fn finalize(
+    inner: &Inner,
+    rec: BuildRecord,
+    outcome: BuildOutcome,
+    url: Option<String>,
+) -> Result<(), HandlerError> {
+    let green = outcome == BuildOutcome::Success
+        || (outcome == BuildOutcome::Unstable && inner.config.server.unstable_is_success);
+    let state = match outcome {
+        _ if green => BuildRunState::Success,
+        BuildOutcome::Aborted | BuildOutcome::NotBuilt => BuildRunState::Aborted,
+        _ => BuildRunState::Failure,
+    };
+    let url = url.or_else(|| rec.url.clone()).or_else(|| {
+        let b = inner.builders.get(&rec.builder)?;
+        Some(b.build_url(&rec.job, rec.number?))
+    });
+    let change = BuildChange {
+        state: Some(state),
+        url: url.clone(),
+        ..Default::default()
+    };
+    let rec = inner
+        .store
+        .update_build(rec.id, &change, inner.now_ms())
+        .await?;
+    tracing::info!(build_id = rec.id, sha = %rec.sha, context = rec.context.as_str(), outcome = ?outcome, "Build finished");
+    let Some(ctx) = ctx_for(inner, &rec.repo) else {
+        tracing::warn!(repo = %rec.repo, "Repository no longer configured; result not relayed");
+        return Ok(());
+    };
+    let commit_state = match (green, outcome) {
+        (true, _) => CommitState::Success,
+        (false, BuildOutcome::Aborted | BuildOutcome::NotBuilt) => CommitState::Error,
+        (false, _) => CommitState::Failure,
+    };
+    let desc = texts::status_description(rec.context.as_str(), outcome, rec.number.map(|n| n.0));
+    set_status(
+        inner,
+        &ctx,
+        &rec.sha,
+        rec.context,
+        commit_state,
+        &desc,
+        url.as_deref(),
+    )
+    .await?;
+    let Some(pr) = rec.pr else { return Ok(()) };
+    if !ctx.cfg.comments {
+        return Ok(());
+    }
+    let body = match (rec.context, green) {
+        (BuildContext::Merge, false) => texts::merge_failed(&rec.sha, outcome, url.as_deref()),
+        (BuildContext::Try, _) => texts::try_finished(&rec.sha, outcome, url.as_deref()),
+        _ => return Ok(()),
+    };
+    ctx.provider
+        .post_comment(ctx.repo, pr, &body)
+        .await
+        .map_err(backend(&ctx.provider))?;
+    Ok(())
+}
+
+/// Examines one active build: triggers a pending one, follows a queue item, polls a silent
+/// build, and times out one that ran too long.
+pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), HandlerError> {
+    let Some(rec) = inner.store.build(build_id).await? else {
+        return Ok(());
+    };
+    if !rec.state.is_active() {
+        return Ok(());
+    }
+    let Some(builder) = inner.builders.get(&rec.builder).cloned() else {
+        return Ok(());
+    };
+    let now = inner.now_ms();
+    let poll_after =
+        i64::try_from(inner.config.server.build_poll_after.as_millis()).unwrap_or(i64::MAX);
+    let timeout = i64::try_from(inner.config.server.build_timeout.as_millis()).unwrap_or(i64::MAX);
+    let repo = rec.repo.clone();
+    let Some(ctx) = ctx_for(inner, &repo) else {
+        return Ok(());
+    };
+
+    if rec.state == BuildRunState::Pending {
+        if now - rec.updated_ms >= poll_after.min(60_000) {
+            tracing::info!(
+                build_id,
+                "Build was recorded but never triggered; triggering it now"
+            );
+            let source = format!(
+                "{}{}.git",
+                source_prefix(inner, ctx.provider_name),
+                rec.repo
+            );
+            trigger(inner, &ctx, rec, source).await?;
+        }
+        return Ok(());
+    }
+
+    let silent = now - rec.updated_ms >= poll_after;
+    let state = match (rec.number, rec.queue_item) {
+        (Some(n), _) if silent => Some(
+            builder
+                .build(&rec.job, n)
+                .await
+                .map_err(backend(&builder))?,
+        ),
+        (None, Some(item)) => Some(builder.queue_item(item).await.map_err(backend(&builder))?),
+        _ => None,
+    };
+    match state {
+        Some(BuildState::Finished {
+            number,
+            url,
+            outcome,
+        }) => {
+            tracing::info!(
+                build_id,
+                "No callback arrived; took the result from polling"
+            );
+            let change = BuildChange {
+                number: Some(number),
+                ..Default::default()
+            };
+            let rec = inner.store.update_build(rec.id, &change, now).await?;
+            return finalize(inner, rec, outcome, Some(url)).await;
+        }
+        Some(BuildState::Cancelled) => {
+            return finalize(inner, rec, BuildOutcome::Aborted, None).await;
+        }
+        Some(BuildState::Running { number, url }) if rec.number.is_none() => {
+            let change = BuildChange {
+                state: Some(BuildRunState::Running),
+                number: Some(number),
+                url: Some(url),
+                ..Default::default()
+            };
+            inner.store.update_build(rec.id, &change, now).await?;
+        }
+        _ => {}
+    }
+    if now - rec.created_ms >= timeout {
+        stop(inner, &rec).await;
+        let change = BuildChange {
+            state: Some(BuildRunState::TimedOut),
+            ..Default::default()
+        };
+        let rec = inner.store.update_build(rec.id, &change, now).await?;
+        tracing::warn!(build_id, "Build timed out");
+        let desc = format!("{} build timed out", rec.context.as_str());
+        set_status(
+            inner,
+            &ctx,
+            &rec.sha,
+            rec.context,
+            CommitState::Error,
+            &desc,
+            rec.url.as_deref(),
+        )
+        .await?;
+        if let (Some(pr), true) = (rec.pr, ctx.cfg.comments) {
+            let body = texts::build_timed_out(&rec.sha, rec.context.as_str(), rec.url.as_deref());
+            ctx.provider
+                .post_comment(ctx.repo, pr, &body)
+                .await
+                .map_err(backend(&ctx.provider))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! Comment commands: permission check, then one action per command (SPEC §4).
+
+use super::builds::{self, BuildRequest, Started, set_status};
+use super::{HandlerError, RepoCtx, backend};
+use crate::Inner;
+use crate::texts;
+use greg_command::{Addressing, Command};
+use greg_core::{
+    Blocker, BuildContext, CommentEvent, CommitState, Login, MergeInput, PrNumber, PullRequest,
+    approvals_from_reviews, mergeability,
+};
+use greg_store::{BuildChange, BuildRunState};
+
+/// Handles a new pull-request comment.
+pub(crate) async fn on_comment(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    c: &CommentEvent,
+) -> Result<(), HandlerError> {
+    let addressing = Addressing {
+        bot_name: inner.config.server.bot_name.clone(),
+        bot_login: ctx.provider.bot_login().cloned(),
+    };
+    let commands = greg_command::parse_comment(&c.body, &c.author, &addressing);
+    if commands.is_empty() {
+        return Ok(());
+    }
+    let mut session = Session {
+        inner,
+        ctx,
+        pr_number: c.pr,
+        author: &c.author,
+        pr: None,
+        allowed: None,
+    };
+    for parsed in commands {
+        match parsed {
+            Ok(cmd) => session.run(cmd).await?,
+            Err(e) => {
+                tracing::info!(error = %e, "Comment holds a command greg cannot parse");
+                session
+                    .comment(&texts::command_error(
+                        &e.to_string(),
+                        &inner.config.server.bot_name,
+                    ))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// State shared by the commands of one comment: the pull request and the author's permission
+/// are read at most once.
+struct Session<'a> {
+    inner: &'a Inner,
+    ctx: &'a RepoCtx<'a>,
+    pr_number: PrNumber,
+    author: &'a Login,
+    pr: Option<PullRequest>,
+    allowed: Option<bool>,
+}
+
+impl Session<'_> {
+    async fn comment(&self, body: &str) -> Result<(), HandlerError> {
+        if !self.ctx.cfg.comments {
+            return Ok(());
+        }
+        self.ctx
+            .provider
+            .post_comment(self.ctx.repo, self.pr_number, body)
+            .await
+            .map_err(backend(&self.ctx.provider))?;
+        Ok(())
+    }
+
+    async fn pull_request(&mut self) -> Result<PullRequest, HandlerError> {
+        if let Some(pr) = &self.pr {
+            return Ok(pr.clone());
+        }
+        let pr = self
+            .ctx
+            .provider
+            .pull_request(self.ctx.repo, self.pr_number)
+            .await
+            .map_err(backend(&self.ctx.provider))?;
+        self.pr = Some(pr.clone());
+        Ok(pr)
+    }
+
+    /// Write permission, or a configured reviewer, or a reviewer named by "@greg review".
+    async fn is_allowed(&mut self) -> Result<bool, HandlerError> {
+        if let Some(a) = self.allowed {
+            return Ok(a);
+        }
+        let store = &self.inner.store;
+        let allowed = self.ctx.cfg.reviewers.contains(self.author)
+            || store
+                .required_reviewers(self.ctx.repo, self.pr_number)
+                .await?
+                .contains(self.author)
+            || self
+                .ctx
+                .provider
+                .permission(self.ctx.repo, self.author)
+                .await
+                .map_err(backend(&self.ctx.provider))?
+                .can_write();
+        self.allowed = Some(allowed);
+        Ok(allowed)
+    }
+
+    async fn run(&mut self, cmd: Command) -> Result<(), HandlerError> {
+        if !matches!(cmd, Command::Help) && !self.is_allowed().await? {
+            tracing::info!(author = %self.author, command = cmd.kind().name(), "Command refused: no write permission");
+            return self
+                .comment(&texts::not_allowed(self.author, cmd.kind().name()))
+                .await;
+        }
+        tracing::info!(author = %self.author, command = cmd.kind().name(), "Running command");
+        match cmd {
+            Command::Help => {
+                self.comment(&texts::help(&self.inner.config.server.bot_name))
+                    .await
+            }
+            Command::Ok => {
+                let pr = self.pull_request().await?;
+                let blockers = self.blockers(&pr, None).await?;
+                self.comment(&texts::mergeability(&pr.head_sha, &blockers))
+                    .await
+            }
+            Command::Merge {
+                branch,
+                priority: _,
+            } => self.merge(branch, BuildContext::Merge).await,
+            Command::Try => self.merge(None, BuildContext::Try).await,
+            Command::Review { reviewers } => {
+                self.inner
+                    .store
+                    .add_required_reviewers(self.ctx.repo, self.pr_number, &reviewers)
+                    .await?;
+                self.comment(&texts::reviewers_added(&reviewers)).await
+            }
+            Command::Lgtm => {
+                let pr = self.pull_request().await?;
+                let now = self.inner.now_ms();
+                self.inner
+                    .store
+                    .set_approval(
+                        self.ctx.repo,
+                        self.pr_number,
+                        self.author,
+                        &pr.head_sha,
+                        now,
+                    )
+                    .await?;
+                Ok(())
+            }
+            Command::NotLgtm => {
+                self.inner
+                    .store
+                    .remove_approval(self.ctx.repo, self.pr_number, self.author)
+                    .await?;
+                Ok(())
+            }
+            Command::Retest => self.retest().await,
+            Command::Cancel => self.cancel().await,
+            Command::Priority { priority } => {
+                self.comment(&texts::priority_without_queue(priority)).await
+            }
+        }
+    }
+
+    /// Every blocker of SPEC §5 for `pr`, optionally merging into another target branch.
+    async fn blockers(
+        &self,
+        pr: &PullRequest,
+        target: Option<&str>,
+    ) -> Result<Vec<Blocker>, HandlerError> {
+        let inner = self.inner;
+        let ctx = self.ctx;
+        let reviews = ctx
+            .provider
+            .reviews(ctx.repo, pr.number)
+            .await
+            .map_err(backend(&ctx.provider))?;
+        let mut approvals = approvals_from_reviews(&reviews);
+        approvals.extend(inner.store.approvals(ctx.repo, pr.number).await?);
+        let mut required: Vec<Login> = ctx.cfg.reviewers.clone();
+        for l in inner.store.required_reviewers(ctx.repo, pr.number).await? {
+            if !required.contains(&l) {
+                required.push(l);
+            }
+        }
+        let test_status = inner
+            .store
+            .commit_status(ctx.repo, &pr.head_sha, BuildContext::Test.status_context())
+            .await?;
+        let mut pr = pr.clone();
+        if let Some(t) = target {
+            pr.base_ref = t.to_owned();
+        }
+        let target_branches = ctx.cfg.target_branches.as_deref();
+        let input = MergeInput {
+            repo: ctx.repo,
+            pr: &pr,
+            allow_forks: ctx.cfg.allow_forks,
+            target_branches,
+            required_reviewers: &required,
+            required_approvals: ctx.cfg.required_approvals,
+            approvals: &approvals,
+            test_required: ctx.cfg.jobs.test.is_some(),
+            test_status,
+            bot: ctx.provider.bot_login(),
+        };
+        Ok(mergeability(&input))
+    }
+
+    /// "@greg please" (context merge) and "@greg try" (context try): the merge job, when mergeable.
+    async fn merge(
+        &mut self,
+        branch: Option<String>,
+        context: BuildContext,
+    ) -> Result<(), HandlerError> {
+        let pr = self.pull_request().await?;
+        let target = branch.unwrap_or_else(|| pr.base_ref.clone());
+        let blockers = self.blockers(&pr, Some(&target)).await?;
+        if context == BuildContext::Merge && !blockers.is_empty() {
+            return self
+                .comment(&texts::mergeability(&pr.head_sha, &blockers))
+                .await;
+        }
+        let Some(job) = self.ctx.cfg.jobs.merge.clone() else {
+            return self.comment(&texts::no_merge_job()).await;
+        };
+        let req = BuildRequest {
+            pr: Some(pr.number),
+            sha: &pr.head_sha,
+            context,
+            branch: &pr.head_ref,
+            target: Some(&target),
+            job: &job,
+            source_repo: pr.head_repo.as_ref().unwrap_or(self.ctx.repo),
+        };
+        match builds::start_build(self.inner, self.ctx, req).await? {
+            Started::Triggered if context == BuildContext::Merge => {
+                self.comment(&texts::merge_started(
+                    &pr.head_sha,
+                    &target,
+                    job.name.as_str(),
+                ))
+                .await
+            }
+            Started::Triggered => {
+                self.comment(&texts::try_started(
+                    &pr.head_sha,
+                    &target,
+                    job.name.as_str(),
+                ))
+                .await
+            }
+            Started::AlreadyActive(_) => self.comment(&texts::already_merging(&pr.head_sha)).await,
+            Started::Refused(reason) => {
+                self.comment(&texts::build_not_started(
+                    &pr.head_sha,
+                    context.as_str(),
+                    &reason,
+                ))
+                .await
+            }
+        }
+    }
+
+    async fn retest(&mut self) -> Result<(), HandlerError> {
+        let pr = self.pull_request().await?;
+        let Some(job) = self.ctx.cfg.jobs.test.clone() else {
+            return Ok(());
+        };
+        let req = BuildRequest {
+            pr: Some(pr.number),
+            sha: &pr.head_sha,
+            context: BuildContext::Test,
+            branch: &pr.head_ref,
+            target: Some(&pr.base_ref),
+            job: &job,
+            source_repo: pr.head_repo.as_ref().unwrap_or(self.ctx.repo),
+        };
+        match builds::start_build(self.inner, self.ctx, req).await? {
+            Started::AlreadyActive(_) => self.comment(&texts::already_building(&pr.head_sha)).await,
+            Started::Refused(reason) => {
+                self.comment(&texts::build_not_started(&pr.head_sha, "test", &reason))
+                    .await
+            }
+            Started::Triggered => Ok(()),
+        }
+    }
+
+    /// Withdraws the merge request: stops merge and try builds, marks them failed.
+    async fn cancel(&mut self) -> Result<(), HandlerError> {
+        let mut stopped = 0;
+        for b in self
+            .inner
+            .store
+            .active_builds_for_pr(self.ctx.repo, self.pr_number)
+            .await?
+        {
+            if b.context == BuildContext::Test {
+                continue;
+            }
+            builds::stop(self.inner, &b).await;
+            let change = BuildChange {
+                state: Some(BuildRunState::Aborted),
+                ..Default::default()
+            };
+            self.inner
+                .store
+                .update_build(b.id, &change, self.inner.now_ms())
+                .await?;
+            let desc = format!("cancelled by @{}", self.author);
+            set_status(
+                self.inner,
+                self.ctx,
+                &b.sha,
+                b.context,
+                CommitState::Failure,
+                &desc,
+                b.url.as_deref(),
+            )
+            .await?;
+            stopped += 1;
+        }
+        self.comment(&texts::cancelled(self.author, stopped)).await
+    }
+}

@@ -1,0 +1,128 @@
+//! Event handlers: what greg does for each normalized event. Called from a repository's lane,
+//! so handlers for one repository never run concurrently.
+
+mod builds;
+mod commands;
+
+pub(crate) use builds::{completed_grace, find_build, poll_build};
+
+use crate::Inner;
+use crate::dispatch::Work;
+use greg_config::RepoConfig;
+use greg_core::{Event, Provider, PullRequestAction, RepoName};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why handling failed. Retryable failures are retried by the lane; the rest fail the delivery.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HandlerError {
+    #[error("{backend}: {source}")]
+    Backend {
+        backend: String,
+        #[source]
+        source: greg_core::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] greg_store::StoreError),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl HandlerError {
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            HandlerError::Backend { source, .. } => source.is_retryable(),
+            HandlerError::Store(_) => true,
+            HandlerError::Config(_) => false,
+        }
+    }
+
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            HandlerError::Backend { source, .. } => source.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// Tags a backend error with the backend's display name.
+pub(crate) fn backend(
+    who: &dyn std::fmt::Display,
+) -> impl FnOnce(greg_core::Error) -> HandlerError + '_ {
+    move |source| HandlerError::Backend {
+        backend: who.to_string(),
+        source,
+    }
+}
+
+/// A configured repository with its provider: the context of every handler.
+pub(crate) struct RepoCtx<'a> {
+    pub repo: &'a RepoName,
+    pub cfg: &'a RepoConfig,
+    pub provider: Arc<dyn Provider>,
+    pub provider_name: &'a str,
+}
+
+pub(crate) fn repo_ctx<'a>(
+    inner: &'a Inner,
+    provider_name: &'a str,
+    repo: &'a RepoName,
+) -> Option<RepoCtx<'a>> {
+    let cfg = inner.config.repo(provider_name, repo)?;
+    let provider = inner.providers.get(provider_name)?.clone();
+    Some(RepoCtx {
+        repo,
+        cfg,
+        provider,
+        provider_name,
+    })
+}
+
+/// Handles one delivery.
+pub(crate) async fn handle(inner: &Inner, source: &str, event: &Event) -> Result<(), HandlerError> {
+    if let Event::Build(update) = event {
+        return builds::on_build_update(inner, source, update).await;
+    }
+    let Some(repo) = event.repository() else {
+        return Ok(());
+    };
+    let Some(ctx) = repo_ctx(inner, source, repo) else {
+        tracing::info!("Repository is not configured (any more); delivery ignored");
+        return Ok(());
+    };
+    match event {
+        Event::Push(push) => builds::on_push(inner, &ctx, push).await,
+        Event::PullRequest(e) => match e.action {
+            PullRequestAction::Opened
+            | PullRequestAction::Synchronize
+            | PullRequestAction::Reopened
+            | PullRequestAction::ReadyForReview => {
+                builds::on_new_head(inner, &ctx, &e.pull_request).await
+            }
+            PullRequestAction::Closed { .. } => {
+                builds::on_closed(inner, &ctx, e.pull_request.number).await
+            }
+            PullRequestAction::Retargeted => Ok(()),
+        },
+        Event::Comment(c) => commands::on_comment(inner, &ctx, c).await,
+        Event::Review(r) => {
+            tracing::info!(reviewer = %r.reviewer, state = ?r.state, "Review recorded by the provider; read on demand");
+            Ok(())
+        }
+        Event::Build(_) => Ok(()),
+    }
+}
+
+/// Finishes work that maps to no repository (a callback for a build greg never started).
+pub(crate) async fn finish_unrouted(inner: &Inner, work: Work) {
+    if let Work::Delivery { seq, event, .. } = work {
+        tracing::info!(seq, event = %event.name(), "Callback for a build greg did not start; ignored");
+        if let Err(e) = inner
+            .store
+            .finish_delivery(seq, greg_store::DeliveryOutcome::Done, inner.now_ms())
+            .await
+        {
+            tracing::error!(error = %e, "Could not mark the delivery finished");
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Every text greg posts on a pull request, built in one place (bors' `comment.rs`), so the
+//! wording is reviewed together and snapshot-tested.
+
+use greg_core::{Blocker, BuildOutcome, Login, Sha};
+
+/// Hidden marker at the end of every greg comment, so greg (and people) can tell them apart.
+pub const MARKER: &str = "<!-- greg -->";
+
+fn finish(mut body: String) -> String {
+    body.push_str("\n\n");
+    body.push_str(MARKER);
+    body
+}
+
+/// Answer to "@greg ok" and to a refused "@greg please".
+pub fn mergeability(head: &Sha, blockers: &[Blocker]) -> String {
+    if blockers.is_empty() {
+        return finish(format!(
+            ":white_check_mark: Ready to merge: `{}` meets every rule.",
+            head.short()
+        ));
+    }
+    let mut s = format!(":x: Not ready to merge (`{}`):", head.short());
+    for b in blockers {
+        s.push_str("\n- ");
+        s.push_str(&b.to_string());
+    }
+    finish(s)
+}
+
+/// Acknowledges "@greg please": the merge job was started.
+pub fn merge_started(head: &Sha, target: &str, job: &str) -> String {
+    finish(format!(
+        ":hourglass: Merging `{}` into `{target}`: started the merge job `{job}`.",
+        head.short()
+    ))
+}
+
+/// Acknowledges "@greg try".
+pub fn try_started(head: &Sha, target: &str, job: &str) -> String {
+    finish(format!(
+        ":test_tube: Trying `{}` merged into `{target}` (job `{job}`, nothing lands).",
+        head.short()
+    ))
+}
+
+/// The merge job finished red.
+pub fn merge_failed(head: &Sha, outcome: BuildOutcome, url: Option<&str>) -> String {
+    let link = url.map(|u| format!(" See {u}")).unwrap_or_default();
+    finish(format!(
+        ":broken_heart: The merge of `{}` failed: the merge job ended {}.{link}",
+        head.short(),
+        outcome_word(outcome)
+    ))
+}
+
+/// The merge job finished green.
+pub fn merge_succeeded(head: &Sha, url: Option<&str>) -> String {
+    let link = url.map(|u| format!(" ({u})")).unwrap_or_default();
+    finish(format!(
+        ":sunny: The merge job for `{}` passed{link}.",
+        head.short()
+    ))
+}
+
+/// The try build finished.
+pub fn try_finished(head: &Sha, outcome: BuildOutcome, url: Option<&str>) -> String {
+    let link = url.map(|u| format!(" See {u}")).unwrap_or_default();
+    finish(format!(
+        "Try build of `{}` ended {}.{link}",
+        head.short(),
+        outcome_word(outcome)
+    ))
+}
+
+/// A build greg started never reported and is given up.
+pub fn build_timed_out(head: &Sha, context: &str, url: Option<&str>) -> String {
+    let link = url
+        .map(|u| format!(" Last known page: {u}"))
+        .unwrap_or_default();
+    finish(format!(
+        ":hourglass_flowing_sand: The {context} build of `{}` sent no result in time and was marked timed out.{link}",
+        head.short()
+    ))
+}
+
+/// The merge job could not be started at all.
+pub fn build_not_started(head: &Sha, context: &str, reason: &str) -> String {
+    finish(format!(
+        ":warning: Could not start the {context} build of `{}`: {reason}",
+        head.short()
+    ))
+}
+
+/// A push to the head stopped a running merge build.
+pub fn merge_dropped(old: &Sha, new: &Sha) -> String {
+    finish(format!(
+        ":no_entry_sign: The head moved from `{}` to `{}` while it was being merged: the merge build was stopped. Ask again once the new head is approved and green.",
+        old.short(),
+        new.short()
+    ))
+}
+
+/// A user without write permission tried to command greg.
+pub fn not_allowed(user: &Login, command: &str) -> String {
+    finish(format!(
+        "Sorry @{user}, only people with write access to this repository or its configured reviewers can ask me to `{command}`."
+    ))
+}
+
+/// The comment held a command greg could not parse.
+pub fn command_error(error: &str, bot_name: &str) -> String {
+    finish(format!(
+        "{error} Say `@{bot_name} help` for the list of commands."
+    ))
+}
+
+/// Acknowledges "@greg review @a @b".
+pub fn reviewers_added(reviewers: &[Login]) -> String {
+    let names: Vec<String> = reviewers.iter().map(|l| format!("@{l}")).collect();
+    finish(format!(
+        "Noted: this pull request now needs an approval from {}.",
+        names.join(", ")
+    ))
+}
+
+/// Acknowledges "@greg cancel".
+pub fn cancelled(by: &Login, stopped: usize) -> String {
+    let what = match stopped {
+        0 => "There was no merge build to stop.".to_owned(),
+        1 => "Stopped 1 build.".to_owned(),
+        n => format!("Stopped {n} builds."),
+    };
+    finish(format!("Merge request withdrawn by @{by}. {what}"))
+}
+
+/// "@greg retest" while a test build of the same head is already running.
+pub fn already_building(head: &Sha) -> String {
+    finish(format!(
+        "A test build of `{}` is already running.",
+        head.short()
+    ))
+}
+
+/// "@greg please" while a merge build of the same head is running.
+pub fn already_merging(head: &Sha) -> String {
+    finish(format!(
+        "A merge build of `{}` is already running.",
+        head.short()
+    ))
+}
+
+/// "@greg please" in a repository without a merge job.
+pub fn no_merge_job() -> String {
+    finish("This repository has no merge job configured (`jobs.merge` in greg's config), so I cannot merge.".to_owned())
+}
+
+/// "@greg p=N" in merge_mode builder, where there is no queue.
+pub fn priority_without_queue(priority: u32) -> String {
+    finish(format!(
+        "Noted priority {priority}, but this repository uses merge_mode builder: merges start at once, there is no queue to order."
+    ))
+}
+
+/// The help text, wrapped as a comment.
+pub fn help(bot_name: &str) -> String {
+    finish(greg_command::help_text(bot_name))
+}
+
+fn outcome_word(o: BuildOutcome) -> &'static str {
+    match o {
+        BuildOutcome::Success => "in success",
+        BuildOutcome::Unstable => "unstable",
+        BuildOutcome::Failure => "in failure",
+        BuildOutcome::Aborted => "aborted",
+        BuildOutcome::NotBuilt => "not built",
+    }
+}
+
+/// Commit-status description for a build's outcome (at most 140 characters).
+pub fn status_description(context: &str, outcome: BuildOutcome, number: Option<u64>) -> String {
+    let n = number.map(|n| format!(" #{n}")).unwrap_or_default();
+    format!("{context} build{n} ended {}", outcome_word(outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use greg_core::CommitState;
+
+    fn sha() -> Sha {
+        Sha::parse("0123456789abcdef0123456789abcdef01234567").expect("valid")
+    }
+
+    #[test]
+    fn mergeability_texts() {
+        insta::assert_snapshot!(mergeability(&sha(), &[]));
+        insta::assert_snapshot!(mergeability(
+            &sha(),
+            &[
+                Blocker::ReviewerMissing {
+                    login: Login::from("alice"),
+                    stale: true
+                },
+                Blocker::NotEnoughApprovals { have: 0, need: 1 },
+                Blocker::TestFailed {
+                    state: CommitState::Failure
+                },
+            ]
+        ));
+    }
+
+    #[test]
+    fn build_texts() {
+        insta::assert_snapshot!(merge_failed(
+            &sha(),
+            BuildOutcome::Failure,
+            Some("http://j/job/m/3/")
+        ));
+        insta::assert_snapshot!(merge_started(&sha(), "master", "demo-merge"));
+        insta::assert_snapshot!(not_allowed(&Login::from("mallory"), "please"));
+        insta::assert_snapshot!(cancelled(&Login::from("alice"), 1));
+        insta::assert_snapshot!(build_timed_out(&sha(), "merge", None));
+    }
+}

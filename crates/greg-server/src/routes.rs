@@ -1,0 +1,273 @@
+//! Routes: `POST /repo`, `POST /build`, `GET /`, `GET /healthz`.
+//!
+//! Checks run cheapest first and nothing is stored until every check passed: unknown provider
+//! (404), token (401), declared size (413), content type (415), body read with the limit (413),
+//! signature (401), parse (400 or 202 ignored), configured repository (202 ignored), then the
+//! durable inbox write and 202.
+
+use crate::MAX_BODY_BYTES;
+use crate::answer::Answer;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures::StreamExt;
+use greg_core::{Event, Headers, Inbound, Secret};
+use greg_engine::{Accepted, Engine};
+use std::collections::HashMap;
+use subtle::ConstantTimeEq;
+
+/// Shared state of all workers.
+pub(crate) struct AppState {
+    engine: Engine,
+    provider_tokens: HashMap<String, Secret>,
+    builder_tokens: HashMap<String, Secret>,
+}
+
+impl AppState {
+    pub(crate) fn new(engine: Engine) -> Self {
+        let cfg = engine.config();
+        let mut provider_tokens = HashMap::new();
+        if let Some(g) = &cfg.providers.github {
+            provider_tokens.insert("github".to_owned(), g.incoming_token.clone());
+        }
+        if let Some(b) = &cfg.providers.bitbucket {
+            provider_tokens.insert("bitbucket".to_owned(), b.incoming_token.clone());
+        }
+        let mut builder_tokens = HashMap::new();
+        if let Some(j) = &cfg.builders.jenkins {
+            builder_tokens.insert("jenkins".to_owned(), j.incoming_token.clone());
+        }
+        Self {
+            engine,
+            provider_tokens,
+            builder_tokens,
+        }
+    }
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(index))
+        .route("/healthz", web::get().to(healthz))
+        .route("/repo", web::post().to(repo_hook))
+        .route("/build", web::post().to(build_hook));
+}
+
+#[derive(serde::Deserialize)]
+struct HookQuery {
+    provider: Option<String>,
+    builder: Option<String>,
+    token: Option<String>,
+}
+
+async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("I am Greg (greg {})\n", env!("CARGO_PKG_VERSION")))
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match state.engine.store().ping().await {
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ok\n"),
+        Err(e) => {
+            tracing::error!(error = %e, "Health check: the store does not answer");
+            Answer::unavailable("the store does not answer").into_response()
+        }
+    }
+}
+
+fn token_matches(expected: &Secret, given: Option<&str>) -> bool {
+    match given {
+        Some(g) if !expected.is_empty() => {
+            bool::from(expected.expose().as_bytes().ct_eq(g.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+fn headers_of(req: &HttpRequest) -> Headers {
+    Headers::new(
+        req.headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))),
+    )
+}
+
+/// Content type check: JSON or absent is fine, anything else is 415.
+fn check_content_type(req: &HttpRequest) -> Result<(), Answer> {
+    let Some(ct) = req.headers().get("content-type") else {
+        return Ok(());
+    };
+    let ct = ct
+        .to_str()
+        .unwrap_or("(not text)")
+        .trim()
+        .to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(Answer::unsupported_media(&ct))
+    }
+}
+
+/// Reads the body, refusing anything over [`MAX_BODY_BYTES`] (by Content-Length first, then
+/// while reading, so a lying or absent length cannot exhaust memory).
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, Answer> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(Answer::too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(16 * 1024));
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| Answer::bad_request(&format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Answer::too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+async fn repo_hook(
+    req: HttpRequest,
+    query: web::Query<HookQuery>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let answer = match repo_hook_inner(&req, &query, payload, &state).await {
+        Ok(a) | Err(a) => a,
+    };
+    log_answer("repo", query.provider.as_deref(), &answer);
+    answer.into_response()
+}
+
+async fn repo_hook_inner(
+    req: &HttpRequest,
+    query: &HookQuery,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Answer, Answer> {
+    let name = query.provider.as_deref().unwrap_or("");
+    let provider = state
+        .engine
+        .provider(name)
+        .ok_or_else(|| Answer::not_found(&format!("unknown provider `{}`", printable(name))))?;
+    let expected = state.provider_tokens.get(name).cloned().unwrap_or_default();
+    if !token_matches(&expected, query.token.as_deref()) {
+        return Err(Answer::unauthorized(if query.token.is_none() {
+            "missing ?token="
+        } else {
+            "wrong ?token="
+        }));
+    }
+    check_content_type(req)?;
+    let body = read_body(req, payload).await?;
+    let headers = headers_of(req);
+    provider
+        .verify_webhook(&headers, &body)
+        .map_err(|e| Answer::unauthorized(&e.to_string()))?;
+    let event = match provider
+        .parse_webhook(&headers, &body)
+        .map_err(|e| Answer::bad_request(&e.to_string()))?
+    {
+        Inbound::Ignored(why) => return Ok(Answer::ignored(&why)),
+        Inbound::Event(e) => e,
+    };
+    if let Some(repo) = event.repository()
+        && state.engine.config().repo(name, repo).is_none()
+    {
+        return Ok(Answer::ignored(&format!(
+            "repository {repo} is not configured"
+        )));
+    }
+    let delivery = provider
+        .delivery_id(&headers)
+        .ok_or_else(|| Answer::bad_request("missing delivery id header (X-GitHub-Delivery)"))?;
+    accept(state, name, &delivery, event).await
+}
+
+async fn build_hook(
+    req: HttpRequest,
+    query: web::Query<HookQuery>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let answer = match build_hook_inner(&req, &query, payload, &state).await {
+        Ok(a) | Err(a) => a,
+    };
+    log_answer("build", query.builder.as_deref(), &answer);
+    answer.into_response()
+}
+
+async fn build_hook_inner(
+    req: &HttpRequest,
+    query: &HookQuery,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Answer, Answer> {
+    let name = query.builder.as_deref().unwrap_or("");
+    let builder = state
+        .engine
+        .builder(name)
+        .ok_or_else(|| Answer::not_found(&format!("unknown builder `{}`", printable(name))))?;
+    let expected = state.builder_tokens.get(name).cloned().unwrap_or_default();
+    if !token_matches(&expected, query.token.as_deref()) {
+        return Err(Answer::unauthorized(if query.token.is_none() {
+            "missing ?token="
+        } else {
+            "wrong ?token="
+        }));
+    }
+    check_content_type(req)?;
+    let body = read_body(req, payload).await?;
+    let event = match builder
+        .parse_notification(&body)
+        .map_err(|e| Answer::bad_request(&e.to_string()))?
+    {
+        Inbound::Ignored(why) => return Ok(Answer::ignored(&why)),
+        Inbound::Event(e) => e,
+    };
+    // Jenkins sends no delivery id: one phase of one build is one delivery.
+    let delivery = match &event {
+        Event::Build(b) => format!("{}#{}/{}", b.job, b.number, b.phase.as_str()),
+        other => other.name(),
+    };
+    accept(state, name, &delivery, event).await
+}
+
+async fn accept(
+    state: &AppState,
+    source: &str,
+    delivery: &str,
+    event: Event,
+) -> Result<Answer, Answer> {
+    match state.engine.accept(source, delivery, event).await {
+        Ok(Accepted::New(seq)) => Ok(Answer::accepted(seq)),
+        Ok(Accepted::Duplicate) => Ok(Answer::duplicate()),
+        Err(e) => {
+            tracing::error!(error = %e, source, delivery, "Could not store an accepted delivery");
+            Err(Answer::unavailable(
+                "could not store the delivery; retry later",
+            ))
+        }
+    }
+}
+
+/// At most 64 printable characters of user input, for answers and logs.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+fn log_answer(route: &str, name: Option<&str>, a: &Answer) {
+    let name = printable(name.unwrap_or(""));
+    if a.status.is_success() {
+        tracing::debug!(route, name = %name, status = a.status.as_u16(), reason = %a.reason, "Webhook answered");
+    } else {
+        tracing::warn!(route, name = %name, status = a.status.as_u16(), reason = %a.reason, "Webhook refused");
+    }
+}

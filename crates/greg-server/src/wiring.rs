@@ -1,0 +1,84 @@
+//! Start-up wiring shared by `greg serve`, `greg demo` and the test harness: the configured
+//! adapters, the store and the engine.
+
+use greg_config::Config;
+use greg_core::{Builder, Provider};
+use greg_engine::{Clock, Engine, EngineOptions};
+use greg_github::{GithubConfig, GithubProvider};
+use greg_jenkins::{JenkinsBuilder, JenkinsConfig};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why start-up failed; each names the configuration key or component at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An adapter refused its configuration.
+    #[error("{key}: {source}")]
+    Adapter {
+        key: &'static str,
+        #[source]
+        source: greg_core::Error,
+    },
+    /// The store could not be opened or migrated.
+    #[error("server.database: {0}")]
+    Store(#[from] greg_store::StoreError),
+    /// The engine could not resume.
+    #[error("engine: {0}")]
+    Engine(#[from] greg_engine::EngineError),
+}
+
+/// The configured providers and builders, by name.
+pub type Adapters = (
+    HashMap<String, Arc<dyn Provider>>,
+    HashMap<String, Arc<dyn Builder>>,
+);
+
+/// Builds the configured providers and builders.
+///
+/// Errors: [`StartError::Adapter`] naming the config key (`providers.github`, `builders.jenkins`).
+pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
+    let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+    if let Some(g) = &config.providers.github {
+        let provider = GithubProvider::new(GithubConfig {
+            name: "github".to_owned(),
+            api_url: g.api_url.clone(),
+            username: g.username.clone(),
+            password: g.password.clone(),
+            webhook_secret: g.webhook_secret.clone(),
+        })
+        .map_err(|source| StartError::Adapter {
+            key: "providers.github",
+            source,
+        })?;
+        providers.insert("github".to_owned(), Arc::new(provider));
+    }
+    let mut builders: HashMap<String, Arc<dyn Builder>> = HashMap::new();
+    if let Some(j) = &config.builders.jenkins {
+        let builder = JenkinsBuilder::new(JenkinsConfig {
+            name: "jenkins".to_owned(),
+            url: j.url.clone(),
+            username: j.username.clone(),
+            api_token: j.password.clone(),
+            request_timeout: Duration::from_secs(30),
+        })
+        .map_err(|source| StartError::Adapter {
+            key: "builders.jenkins",
+            source,
+        })?;
+        builders.insert("jenkins".to_owned(), Arc::new(builder));
+    }
+    Ok((providers, builders))
+}
+
+/// Builds the adapters, connects the store (running migrations) and starts the engine, which
+/// resumes whatever the last run left pending.
+pub async fn start_engine(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    options: EngineOptions,
+) -> Result<Engine, StartError> {
+    let (providers, builders) = adapters(&config)?;
+    let store = greg_store::Store::connect(&config.server.database).await?;
+    Ok(Engine::start(Arc::new(config), store, providers, builders, clock, options).await?)
+}
