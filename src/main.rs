@@ -12,7 +12,16 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    wiring::init_tracing(cli.log_json);
+    // The demo prints its own story; greg's logs stay at warnings unless RUST_LOG says otherwise.
+    #[cfg(feature = "demo")]
+    let default_level = if matches!(cli.command, Some(cli::Command::Demo)) {
+        "warn"
+    } else {
+        "info"
+    };
+    #[cfg(not(feature = "demo"))]
+    let default_level = "info";
+    wiring::init_tracing(cli.log_json, default_level);
     // One rustls crypto provider (ring) for reqwest, octocrab and sqlx.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -7,10 +7,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Installs the tracing subscriber: `RUST_LOG` filter (default `info`), text or JSON lines.
-pub fn init_tracing(json: bool) {
+/// Installs the tracing subscriber: `RUST_LOG` filter (default `default_level`), text or JSON
+/// lines, on stderr.
+pub fn init_tracing(json: bool, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -18,6 +18,8 @@ pub(crate) enum Started {
     Triggered,
     /// An active build with the same key already exists.
     AlreadyActive(BuildRecord),
+    /// A finished build with the same key exists and the request did not force a new one.
+    AlreadyBuilt(BuildRecord),
     /// The builder refused; the reason was reported on the commit status.
     Refused(String),
 }
@@ -32,6 +34,9 @@ pub(crate) struct BuildRequest<'a> {
     pub job: &'a JobRef,
     /// Repository the head lives in (a fork when allowed), for `SOURCE`.
     pub source_repo: &'a RepoName,
+    /// Build even when a finished build of the same key exists ("@greg retest", a new merge
+    /// request). Events (push, pull request) do not force: one head gets one test build.
+    pub force: bool,
 }
 
 /// Starts a build unless an active one with the same (repository, sha, context) exists.
@@ -40,6 +45,15 @@ pub(crate) async fn start_build(
     ctx: &RepoCtx<'_>,
     req: BuildRequest<'_>,
 ) -> Result<Started, HandlerError> {
+    if !req.force
+        && let Some(done) = inner
+            .store
+            .latest_build(ctx.repo, req.sha, req.context)
+            .await?
+        && matches!(done.state, BuildRunState::Success | BuildRunState::Failure)
+    {
+        return Ok(Started::AlreadyBuilt(done));
+    }
     let new = NewBuild {
         repo: ctx.repo.clone(),
         pr: req.pr,
@@ -126,7 +140,11 @@ async fn trigger(
                 .update_build(record.id, &change, inner.now_ms())
                 .await?;
             tracing::info!(build_id = record.id, job = %record.job, sha = %record.sha, context = record.context.as_str(), queue_item = %item, "Build queued");
-            let desc = format!("{} build queued on {}", record.context.as_str(), builder);
+            let desc = format!(
+                "{} build queued on {}",
+                record.context.as_str(),
+                builder.name()
+            );
             set_status(
                 inner,
                 ctx,
@@ -224,6 +242,7 @@ pub(crate) async fn on_push(
         target: None,
         job,
         source_repo: ctx.repo,
+        force: false,
     };
     report_started(start_build(inner, ctx, req).await?);
     Ok(())
@@ -235,6 +254,11 @@ fn report_started(s: Started) {
         Started::AlreadyActive(r) => tracing::info!(
             build_id = r.id,
             "An active build of this head exists; not starting another"
+        ),
+        Started::AlreadyBuilt(r) => tracing::info!(
+            build_id = r.id,
+            state = r.state.as_str(),
+            "This head was already built; not building it again"
         ),
         Started::Refused(reason) => tracing::warn!(%reason, "Build was not started"),
     }
@@ -263,6 +287,7 @@ pub(crate) async fn on_new_head(
         target: Some(&pr.base_ref),
         job,
         source_repo: pr.head_repo.as_ref().unwrap_or(ctx.repo),
+        force: false,
     };
     report_started(start_build(inner, ctx, req).await?);
     Ok(())

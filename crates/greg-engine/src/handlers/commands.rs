@@ -241,6 +241,7 @@ impl Session<'_> {
             target: Some(&target),
             job: &job,
             source_repo: pr.head_repo.as_ref().unwrap_or(self.ctx.repo),
+            force: true,
         };
         match builds::start_build(self.inner, self.ctx, req).await? {
             Started::Triggered if context == BuildContext::Merge => {
@@ -259,7 +260,9 @@ impl Session<'_> {
                 ))
                 .await
             }
-            Started::AlreadyActive(_) => self.comment(&texts::already_merging(&pr.head_sha)).await,
+            Started::AlreadyActive(_) | Started::AlreadyBuilt(_) => {
+                self.comment(&texts::already_merging(&pr.head_sha)).await
+            }
             Started::Refused(reason) => {
                 self.comment(&texts::build_not_started(
                     &pr.head_sha,
@@ -284,9 +287,12 @@ impl Session<'_> {
             target: Some(&pr.base_ref),
             job: &job,
             source_repo: pr.head_repo.as_ref().unwrap_or(self.ctx.repo),
+            force: true,
         };
         match builds::start_build(self.inner, self.ctx, req).await? {
-            Started::AlreadyActive(_) => self.comment(&texts::already_building(&pr.head_sha)).await,
+            Started::AlreadyActive(_) | Started::AlreadyBuilt(_) => {
+                self.comment(&texts::already_building(&pr.head_sha)).await
+            }
             Started::Refused(reason) => {
                 self.comment(&texts::build_not_started(&pr.head_sha, "test", &reason))
                     .await
