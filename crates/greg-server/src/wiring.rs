@@ -20,6 +20,9 @@ pub enum StartError {
         #[source]
         source: greg_core::Error,
     },
+    /// The configuration asks for something this version cannot do.
+    #[error("{key}: {what}")]
+    Unsupported { key: String, what: String },
     /// The store could not be opened or migrated.
     #[error("server.database: {0}")]
     Store(#[from] greg_store::StoreError),
@@ -38,6 +41,20 @@ pub type Adapters = (
 ///
 /// Errors: [`StartError::Adapter`] naming the config key (`providers.github`, `builders.jenkins`).
 pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
+    for (i, repo) in config.repos.iter().enumerate() {
+        if repo.merge_mode == greg_config::MergeMode::Staging {
+            return Err(StartError::Unsupported {
+                key: format!("repos[{i}].merge_mode"),
+                what: "merge_mode staging is not available in this version; use merge_mode builder".to_owned(),
+            });
+        }
+    }
+    if config.providers.bitbucket.is_some() {
+        tracing::warn!(
+            "providers.bitbucket is configured but this version has no Bitbucket provider: \
+             its webhooks answer 404 and its repositories are not served"
+        );
+    }
     let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     if let Some(g) = &config.providers.github {
         let provider = GithubProvider::new(GithubConfig {
