@@ -52,6 +52,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::CheckConfig => match wiring::load_config(&cli.config) {
             Ok(config) => {
+                if let Err(e) = greg_server::wiring::adapters(&config) {
+                    eprintln!("error: {}: {e}", cli.config.display());
+                    return ExitCode::from(2);
+                }
                 println!(
                     "OK   {}: {} provider(s), {} builder(s), {} repository rule(s)",
                     cli.config.display(),
