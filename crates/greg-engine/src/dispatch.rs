@@ -17,7 +17,8 @@ pub(crate) enum Work {
     Delivery {
         seq: i64,
         source: String,
-        event: Event,
+        /// Boxed: events are large and most work items are small.
+        event: Box<Event>,
     },
     /// Examine one active build (follow its queue item, poll it, time it out).
     Poll { build_id: i64 },
@@ -52,14 +53,12 @@ pub(crate) async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceive
 
 async fn lane_key(inner: &Inner, work: &Work) -> Option<String> {
     match work {
-        Work::Delivery {
-            event: Event::Build(update),
-            source,
-            ..
-        } => handlers::find_build(inner, source, update)
-            .await
-            .map(|b| b.repo.to_string()),
-        Work::Delivery { event, .. } => event.repository().map(RepoName::to_string),
+        Work::Delivery { event, source, .. } => match event.as_ref() {
+            Event::Build(update) => handlers::find_build(inner, source, update)
+                .await
+                .map(|b| b.repo.to_string()),
+            other => other.repository().map(RepoName::to_string),
+        },
         Work::Poll { build_id } | Work::CompletedGrace { build_id, .. } => inner
             .store
             .build(*build_id)

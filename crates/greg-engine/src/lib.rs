@@ -175,7 +175,7 @@ impl Engine {
                 Ok(event) => self.inner.submit(dispatch::Work::Delivery {
                     seq: d.seq,
                     source: d.source,
-                    event,
+                    event: Box::new(event),
                 }),
                 Err(e) => {
                     tracing::error!(seq = d.seq, error = %e, "Stored delivery does not decode; marking it failed");
@@ -229,7 +229,7 @@ impl Engine {
                 self.inner.submit(dispatch::Work::Delivery {
                     seq,
                     source: source.to_owned(),
-                    event,
+                    event: Box::new(event),
                 });
                 Ok(Accepted::New(seq))
             }
