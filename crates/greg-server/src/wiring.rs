@@ -45,7 +45,8 @@ pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
         if repo.merge_mode == greg_config::MergeMode::Staging {
             return Err(StartError::Unsupported {
                 key: format!("repos[{i}].merge_mode"),
-                what: "merge_mode staging is not available in this version; use merge_mode builder".to_owned(),
+                what: "merge_mode staging is not available in this version; use merge_mode builder"
+                    .to_owned(),
             });
         }
     }
