@@ -43,6 +43,11 @@ pub struct TesterOptions {
     pub engine: EngineOptions,
     /// `server.build_poll_after_secs`.
     pub build_poll_after_secs: u64,
+    /// Further `organizations` of the repository's entry, after `repo.owner` (for deliveries
+    /// of repositories the world does not hold, such as the vendor fixtures).
+    pub extra_organizations: Vec<String>,
+    /// Further `names` of the repository's entry, after `repo.name`: exact names or `/regex/`.
+    pub extra_names: Vec<String>,
 }
 
 impl Default for TesterOptions {
@@ -58,6 +63,8 @@ impl Default for TesterOptions {
                 retry_delay: Duration::from_millis(20),
             },
             build_poll_after_secs: 1,
+            extra_organizations: Vec::new(),
+            extra_names: Vec::new(),
         }
     }
 }
@@ -113,17 +120,26 @@ builders:
     incoming_token: {JENKINS_TOKEN}
 repos:
   - provider: github
-    organizations: [{owner}]
-    names: [{name}]
+    organizations: [{owners}]
+    names: [{names}]
     jobs:
       test: {{name: {TEST_JOB}, builder: jenkins}}
       merge: {{name: {MERGE_JOB}, builder: jenkins}}
 {extra}"#,
         poll = opts.build_poll_after_secs,
-        owner = opts.repo.owner,
-        name = opts.repo.name,
+        owners = yaml_list(opts.repo.owner.as_str(), &opts.extra_organizations),
+        names = yaml_list(opts.repo.name.as_str(), &opts.extra_names),
         extra = opts.repo_yaml,
     )
+}
+
+/// `first, extra...` for a YAML flow sequence, each item double-quoted (names may be `/regex/`).
+fn yaml_list(first: &str, extra: &[String]) -> String {
+    std::iter::once(first)
+        .chain(extra.iter().map(String::as_str))
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn temp_database() -> String {
