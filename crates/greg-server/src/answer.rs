@@ -1,4 +1,9 @@
 //! The one-line answers of SPEC §3, in one place.
+//!
+//! Reasons often quote the sender (a serde message names the unknown value it met), so every
+//! reason is made one line here: control characters are escaped (`\n` stays two characters)
+//! and the reason is cut at [`Answer::MAX_REASON_BYTES`]. The answer and the log line are then
+//! safe from injected lines and from a megabyte-long echo.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -7,15 +12,20 @@ use actix_web::http::StatusCode;
 /// a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// One line, no control characters, at most [`Answer::MAX_REASON_BYTES`] plus `…`.
     pub reason: String,
 }
 
 impl Answer {
-    fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+    /// The longest reason, in bytes, before it is cut (with `…` appended).
+    pub const MAX_REASON_BYTES: usize = 400;
+
+    fn new(status: StatusCode, reason: impl AsRef<str>) -> Self {
         Self {
             status,
-            reason: reason.into(),
+            reason: one_line(reason.as_ref()),
         }
     }
 
@@ -92,5 +102,52 @@ impl Answer {
         HttpResponse::build(self.status)
             .content_type("text/plain; charset=utf-8")
             .body(format!("{}\n", self.reason))
+    }
+}
+
+/// `reason` with control characters escaped (`\n` → `\\n`), cut at
+/// [`Answer::MAX_REASON_BYTES`] on a character boundary with `…` appended.
+fn one_line(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len().min(Answer::MAX_REASON_BYTES + 3));
+    for c in reason.chars() {
+        let before = out.len();
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        if out.len() > Answer::MAX_REASON_BYTES {
+            out.truncate(before);
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_one_line() {
+        let a = Answer::bad_request("unknown variant `DONE\nINJECTED: two\r\u{1b}[31m`");
+        assert_eq!(
+            a.reason,
+            "bad request: unknown variant `DONE\\nINJECTED: two\\r\\u{1b}[31m`"
+        );
+    }
+
+    #[test]
+    fn long_reasons_are_cut_on_a_character_boundary() {
+        let a = Answer::bad_request(&"é".repeat(1000));
+        assert!(a.reason.ends_with('…'), "{}", a.reason);
+        assert!(a.reason.len() <= Answer::MAX_REASON_BYTES + '…'.len_utf8());
+        assert!(a.reason.len() > Answer::MAX_REASON_BYTES - 2);
+        // Short reasons are untouched.
+        assert_eq!(
+            Answer::ignored("ping events are not used").reason,
+            "ignored: ping events are not used"
+        );
     }
 }

@@ -156,7 +156,7 @@ async fn repo_hook_inner(
     let provider = state
         .engine
         .provider(name)
-        .ok_or_else(|| Answer::not_found(&format!("unknown provider `{}`", printable(name))))?;
+        .ok_or_else(|| unknown("provider", query.provider.as_deref()))?;
     let expected = state.provider_tokens.get(name).cloned().unwrap_or_default();
     if !token_matches(&expected, query.token.as_deref()) {
         return Err(Answer::unauthorized(if query.token.is_none() {
@@ -214,7 +214,7 @@ async fn build_hook_inner(
     let builder = state
         .engine
         .builder(name)
-        .ok_or_else(|| Answer::not_found(&format!("unknown builder `{}`", printable(name))))?;
+        .ok_or_else(|| unknown("builder", query.builder.as_deref()))?;
     let expected = state.builder_tokens.get(name).cloned().unwrap_or_default();
     if !token_matches(&expected, query.token.as_deref()) {
         return Err(Answer::unauthorized(if query.token.is_none() {
@@ -255,6 +255,14 @@ async fn accept(
                 "could not store the delivery; retry later",
             ))
         }
+    }
+}
+
+/// 404 for a `?provider=` / `?builder=` (`what`) that is absent or names nothing configured.
+fn unknown(what: &str, name: Option<&str>) -> Answer {
+    match name {
+        None => Answer::not_found(&format!("missing ?{what}=")),
+        Some(name) => Answer::not_found(&format!("unknown {what} `{}`", printable(name))),
     }
 }
 
