@@ -4,7 +4,8 @@
 //!
 //! Layout: `config.rs` (what greg needs to reach Jenkins), `client.rs` (HTTP, CSRF crumbs,
 //! the `Builder` impl), `api.rs` (Remote API JSON and URLs, pure), `notification.rs`
-//! (callback JSON, pure), `error.rs` (the one status → [`greg_core::Error`] mapping).
+//! (callback JSON, pure), `error.rs` (the one status → [`greg_core::Error`] mapping),
+//! `job_config.rs` (the config.xml editor of `greg fix-hooks`, pure).
 //!
 //! Architecture invariant: Jenkins wire types never leave this crate; callers see
 //! greg-core's [`BuildState`](greg_core::BuildState) and
@@ -18,8 +19,13 @@ mod api;
 mod client;
 mod config;
 mod error;
+pub mod job_config;
 mod notification;
 
 pub use client::JenkinsBuilder;
 pub use config::{DEFAULT_NAME, DEFAULT_REQUEST_TIMEOUT, JenkinsConfig};
+pub use job_config::{
+    EndpointSpec, EndpointSummary, JobConfigChange, JobConfigError, JobConfigSummary,
+    ensure_greg_job_config, inspect, mask_token, unified_diff,
+};
 pub use notification::parse_notification;
