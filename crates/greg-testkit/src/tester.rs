@@ -14,7 +14,7 @@ use crate::{
 };
 use anyhow::{Context as _, anyhow, bail};
 use greg_core::{BuildNumber, BuildOutcome, Permission, PrNumber, RepoName, Sha};
-use greg_engine::{Engine, EngineOptions, SystemClock};
+use greg_engine::{Clock, Engine, EngineOptions, ManualClock, SystemClock};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,12 @@ pub struct TesterOptions {
     pub engine: EngineOptions,
     /// `server.build_poll_after_secs`.
     pub build_poll_after_secs: u64,
+    /// `server.build_timeout_secs`; `None`: greg's default (2 hours).
+    pub build_timeout_secs: Option<u64>,
+    /// The engine's clock; `None`: the system clock. Give a [`ManualClock`] to move greg's
+    /// time with [`GregTester::advance`] (build polling and timeouts) without sleeping; keep the
+    /// same options (clones share the clock) when restarting greg.
+    pub clock: Option<ManualClock>,
     /// Further `organizations` of the repository's entry, after `repo.owner` (for deliveries
     /// of repositories the world does not hold, such as the vendor fixtures).
     pub extra_organizations: Vec<String>,
@@ -63,6 +69,8 @@ impl Default for TesterOptions {
                 retry_delay: Duration::from_millis(20),
             },
             build_poll_after_secs: 1,
+            build_timeout_secs: None,
+            clock: None,
             extra_organizations: Vec::new(),
             extra_names: Vec::new(),
         }
@@ -88,6 +96,7 @@ pub struct GregTester {
     client: reqwest::Client,
     server: actix_web::dev::ServerHandle,
     read_comments: HashMap<PrNumber, usize>,
+    clock: Option<ManualClock>,
     finished: bool,
 }
 
@@ -104,7 +113,7 @@ pub fn tester_config_yaml(
   database: {database}
   bot_name: greg
   build_poll_after_secs: {poll}
-providers:
+{timeout}providers:
   github:
     username: greg-bot
     password: gh-api-token
@@ -127,6 +136,10 @@ repos:
       merge: {{name: {MERGE_JOB}, builder: jenkins}}
 {extra}"#,
         poll = opts.build_poll_after_secs,
+        timeout = opts
+            .build_timeout_secs
+            .map(|t| format!("  build_timeout_secs: {t}\n"))
+            .unwrap_or_default(),
         owners = yaml_list(opts.repo.owner.as_str(), &opts.extra_organizations),
         names = yaml_list(opts.repo.name.as_str(), &opts.extra_names),
         extra = opts.repo_yaml,
@@ -190,9 +203,11 @@ impl GregTester {
         let yaml = tester_config_yaml(&github.url, &jenkins.url, &database, &opts);
         let config =
             greg_config::Config::from_yaml_str(&yaml, &|_| None).map_err(|e| anyhow!("{e}"))?;
-        let engine =
-            greg_server::wiring::start_engine(config, Arc::new(SystemClock), opts.engine.clone())
-                .await?;
+        let clock: Arc<dyn Clock> = match &opts.clock {
+            Some(c) => Arc::new(c.clone()),
+            None => Arc::new(SystemClock),
+        };
+        let engine = greg_server::wiring::start_engine(config, clock, opts.engine.clone()).await?;
         let (server, addr) = greg_server::bind(engine.clone(), "127.0.0.1:0", Some(1))?;
         let handle = server.handle();
         tokio::spawn(server);
@@ -214,6 +229,7 @@ impl GregTester {
             client,
             server: handle,
             read_comments: HashMap::new(),
+            clock: opts.clock.clone(),
             finished: false,
         })
     }
@@ -250,7 +266,9 @@ impl GregTester {
         Ok((status, body))
     }
 
-    async fn deliver(&self, delivery: WebhookDelivery) -> anyhow::Result<()> {
+    /// Sends a delivery (built from the world, e.g. [`World::pull_request_webhook`]), checks
+    /// greg accepted it (202 `accepted`), then settles.
+    pub async fn deliver(&self, delivery: WebhookDelivery) -> anyhow::Result<()> {
         let (status, body) = self.send(&delivery).await?;
         if status != 202 || !body.starts_with("accepted") {
             bail!(
@@ -271,6 +289,24 @@ impl GregTester {
             }
         }
         bail!("greg and the fake Jenkins never settled")
+    }
+
+    /// Moves greg's [`ManualClock`] forward by `ms` milliseconds. Errors when the tester
+    /// runs on the system clock ([`TesterOptions::clock`] is `None`).
+    pub fn advance(&self, ms: i64) -> anyhow::Result<()> {
+        let clock = self
+            .clock
+            .as_ref()
+            .context("greg runs on the system clock; set TesterOptions::clock")?;
+        clock.advance(ms);
+        Ok(())
+    }
+
+    /// Has greg examine every active build now (follow queue items, poll builds that sent no
+    /// callback for `build_poll_after_secs`, time out old ones), then settles.
+    pub async fn poll_builds(&self) -> anyhow::Result<()> {
+        self.engine.poll_builds().await;
+        self.settle().await
     }
 
     /// Opens a pull request from `head_ref` by `author`; returns its number and head.

@@ -181,7 +181,8 @@ pub enum Delivery {
         /// Why the POST failed (without the URL, which carries a token).
         error: String,
     },
-    /// Not sent because [`World::drop_callbacks`] was on.
+    /// Not sent because [`World::drop_callbacks`] (or, for FINALIZED, [`World::drop_finalized`])
+    /// was on.
     Dropped,
 }
 
@@ -231,6 +232,9 @@ pub struct JenkinsState {
     pub notification_url: Option<String>,
     /// Record notifications but do not send them (simulated lost callbacks).
     pub drop_callbacks: bool,
+    /// Record FINALIZED notifications but do not send them (COMPLETED arrives, FINALIZED is
+    /// lost).
+    pub drop_finalized: bool,
     /// Keep triggered items in the queue until [`World::start_queued`].
     pub hold_queue: bool,
     /// Delays of automatic runs.
@@ -259,6 +263,7 @@ impl Default for JenkinsState {
             crumb: None,
             notification_url: None,
             drop_callbacks: false,
+            drop_finalized: false,
             hold_queue: false,
             timing: JenkinsTiming::default(),
             default_outcome: Outcome::Success,
@@ -383,7 +388,9 @@ impl JenkinsState {
                 continue;
             }
             let seq = self.notifications.len();
-            let delivery = if self.drop_callbacks {
+            let dropped =
+                self.drop_callbacks || (self.drop_finalized && phase == BuildPhase::Finalized);
+            let delivery = if dropped {
                 Delivery::Dropped
             } else {
                 Delivery::Pending
@@ -479,6 +486,12 @@ impl World {
     /// Records notifications without sending them (`true`) or sends them (`false`).
     pub fn drop_callbacks(&self, drop: bool) {
         self.update(|s| s.jenkins.drop_callbacks = drop);
+    }
+
+    /// Records FINALIZED notifications without sending them (`true`): greg then sees COMPLETED
+    /// as the last word of a build.
+    pub fn drop_finalized(&self, drop: bool) {
+        self.update(|s| s.jenkins.drop_finalized = drop);
     }
 
     /// Keeps new queue items waiting until [`start_queued`](Self::start_queued).
