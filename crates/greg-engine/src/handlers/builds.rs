@@ -293,13 +293,34 @@ pub(crate) async fn on_new_head(
     Ok(())
 }
 
-/// Stops and supersedes every active build of the pull request that is not for its head.
-async fn supersede(inner: &Inner, ctx: &RepoCtx<'_>, pr: &PullRequest) -> Result<(), HandlerError> {
-    for b in inner
+/// The active builds a new head of `pr` makes obsolete: those of the pull request, and the
+/// test builds a push to its head branch started (GitHub sends `push` and `synchronize` for one
+/// new head, in either order; when `push` comes first its build is recorded without the pull
+/// request, and `synchronize` finds it active and reuses it).
+async fn builds_of_pr(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    pr: &PullRequest,
+) -> Result<Vec<BuildRecord>, HandlerError> {
+    let mut builds = inner
         .store
         .active_builds_for_pr(ctx.repo, pr.number)
-        .await?
-    {
+        .await?;
+    if pr.head_repo.as_ref() == Some(ctx.repo) {
+        let pushed = inner.store.active_builds().await?.into_iter().filter(|b| {
+            &b.repo == ctx.repo
+                && b.pr.is_none()
+                && b.context == BuildContext::Test
+                && b.branch == pr.head_ref
+        });
+        builds.extend(pushed);
+    }
+    Ok(builds)
+}
+
+/// Stops and supersedes every active build of the pull request that is not for its head.
+async fn supersede(inner: &Inner, ctx: &RepoCtx<'_>, pr: &PullRequest) -> Result<(), HandlerError> {
+    for b in builds_of_pr(inner, ctx, pr).await? {
         if b.sha == pr.head_sha {
             continue;
         }
@@ -335,12 +356,19 @@ async fn supersede(inner: &Inner, ctx: &RepoCtx<'_>, pr: &PullRequest) -> Result
     Ok(())
 }
 
-/// Pull request closed: stop its builds.
+/// Pull request closed: stop its builds. A merged pull request's builds are left to finish:
+/// in merge_mode builder the merge job pushes the merge (which closes the pull request as
+/// merged) before it ends, and its result must still be relayed.
 pub(crate) async fn on_closed(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     pr: PrNumber,
+    merged: bool,
 ) -> Result<(), HandlerError> {
+    if merged {
+        tracing::info!(%pr, "Pull request merged; its builds run to their end");
+        return Ok(());
+    }
     for b in inner.store.active_builds_for_pr(ctx.repo, pr).await? {
         stop(inner, &b).await;
         let change = BuildChange {
@@ -351,6 +379,21 @@ pub(crate) async fn on_closed(
             .store
             .update_build(b.id, &change, inner.now_ms())
             .await?;
+        // Otherwise the head's status would stay pending for ever.
+        let desc = format!(
+            "{} build stopped: the pull request was closed",
+            b.context.as_str()
+        );
+        set_status(
+            inner,
+            ctx,
+            &b.sha,
+            b.context,
+            CommitState::Error,
+            &desc,
+            b.url.as_deref(),
+        )
+        .await?;
         tracing::info!(build_id = b.id, "Build stopped: pull request closed");
     }
     Ok(())
@@ -600,15 +643,25 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
     }
 
     let silent = now - rec.updated_ms >= poll_after;
-    let state = match (rec.number, rec.queue_item) {
-        (Some(n), _) if silent => Some(
-            builder
-                .build(&rec.job, n)
-                .await
-                .map_err(backend(&builder))?,
-        ),
-        (None, Some(item)) => Some(builder.queue_item(item).await.map_err(backend(&builder))?),
+    let polled = match (rec.number, rec.queue_item) {
+        (Some(n), _) if silent => Some(builder.build(&rec.job, n).await),
+        (None, Some(item)) => Some(builder.queue_item(item).await),
         _ => None,
+    };
+    // A build the builder cannot tell about (forgotten, or the builder is down) must still
+    // time out below, so a failed read is logged here rather than returned.
+    let state = match polled {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            let e = backend(&builder)(e);
+            if e.is_retryable() {
+                tracing::warn!(build_id, error = %e, "Could not poll the build");
+            } else {
+                tracing::error!(build_id, error = %e, "Could not poll the build");
+            }
+            None
+        }
+        None => None,
     };
     match state {
         Some(BuildState::Finished {

@@ -184,14 +184,32 @@ impl Session<'_> {
             .reviews(ctx.repo, pr.number)
             .await
             .map_err(backend(&ctx.provider))?;
-        let mut approvals = approvals_from_reviews(&reviews);
-        approvals.extend(inner.store.approvals(ctx.repo, pr.number).await?);
         let mut required: Vec<Login> = ctx.cfg.reviewers.clone();
         for l in inner.store.required_reviewers(ctx.repo, pr.number).await? {
             if !required.contains(&l) {
                 required.push(l);
             }
         }
+        // GitHub lets anyone who can read the repository approve; as in GitHub's branch
+        // protection, only the approvals of people who may command greg (write permission or
+        // a required reviewer) count. "lgtm" approvals were checked when they were given.
+        let mut approvals = Vec::new();
+        for a in approvals_from_reviews(&reviews) {
+            let counts = a.sha != pr.head_sha
+                || required.contains(&a.login)
+                || ctx
+                    .provider
+                    .permission(ctx.repo, &a.login)
+                    .await
+                    .map_err(backend(&ctx.provider))?
+                    .can_write();
+            if counts {
+                approvals.push(a);
+            } else {
+                tracing::info!(reviewer = %a.login, "Approval by someone without write permission; not counted");
+            }
+        }
+        approvals.extend(inner.store.approvals(ctx.repo, pr.number).await?);
         let test_status = inner
             .store
             .commit_status(ctx.repo, &pr.head_sha, BuildContext::Test.status_context())

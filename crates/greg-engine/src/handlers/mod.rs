@@ -99,8 +99,8 @@ pub(crate) async fn handle(inner: &Inner, source: &str, event: &Event) -> Result
             | PullRequestAction::ReadyForReview => {
                 builds::on_new_head(inner, &ctx, &e.pull_request).await
             }
-            PullRequestAction::Closed { .. } => {
-                builds::on_closed(inner, &ctx, e.pull_request.number).await
+            PullRequestAction::Closed { merged } => {
+                builds::on_closed(inner, &ctx, e.pull_request.number, merged).await
             }
             PullRequestAction::Retargeted => Ok(()),
         },
