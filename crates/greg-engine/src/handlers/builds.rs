@@ -559,16 +559,32 @@ async fn finalize(
         let b = inner.builders.get(&rec.builder)?;
         Some(b.build_url(&rec.job, rec.number?))
     });
+    // Relay first, record second: if the provider fails, the build stays active and the retry
+    // (or the next poll) relays again. The price is a possible second identical status or
+    // comment after a crash between the two, never a lost result.
+    tracing::info!(build_id = rec.id, sha = %rec.sha, context = rec.context.as_str(), outcome = ?outcome, "Build finished");
+    relay(inner, &rec, outcome, green, url.as_deref()).await?;
     let change = BuildChange {
         state: Some(state),
-        url: url.clone(),
+        url,
         ..Default::default()
     };
-    let rec = inner
+    inner
         .store
         .update_build(rec.id, &change, inner.now_ms())
         .await?;
-    tracing::info!(build_id = rec.id, sha = %rec.sha, context = rec.context.as_str(), outcome = ?outcome, "Build finished");
+    Ok(())
+}
+
+/// Tells the provider a build's result: the commit status, and for merge and try builds a
+/// comment (unless `comments: false`).
+async fn relay(
+    inner: &Inner,
+    rec: &BuildRecord,
+    outcome: BuildOutcome,
+    green: bool,
+    url: Option<&str>,
+) -> Result<(), HandlerError> {
     let Some(ctx) = ctx_for(inner, &rec.repo) else {
         tracing::warn!(repo = %rec.repo, "Repository no longer configured; result not relayed");
         return Ok(());
@@ -579,23 +595,14 @@ async fn finalize(
         (false, _) => CommitState::Failure,
     };
     let desc = texts::status_description(rec.context.as_str(), outcome, rec.number.map(|n| n.0));
-    set_status(
-        inner,
-        &ctx,
-        &rec.sha,
-        rec.context,
-        commit_state,
-        &desc,
-        url.as_deref(),
-    )
-    .await?;
+    set_status(inner, &ctx, &rec.sha, rec.context, commit_state, &desc, url).await?;
     let Some(pr) = rec.pr else { return Ok(()) };
     if !ctx.cfg.comments {
         return Ok(());
     }
     let body = match (rec.context, green) {
-        (BuildContext::Merge, false) => texts::merge_failed(&rec.sha, outcome, url.as_deref()),
-        (BuildContext::Try, _) => texts::try_finished(&rec.sha, outcome, url.as_deref()),
+        (BuildContext::Merge, false) => texts::merge_failed(&rec.sha, outcome, url),
+        (BuildContext::Try, _) => texts::try_finished(&rec.sha, outcome, url),
         _ => return Ok(()),
     };
     ctx.provider
