@@ -128,6 +128,23 @@ async fn trigger(
             record.target.clone()
         },
     };
+    // Pending first: if the status write fails, the row stays `pending` and the retry
+    // triggers; once Jenkins has the build, only the store update remains.
+    let desc = format!(
+        "{} build queued on {}",
+        record.context.as_str(),
+        builder.name()
+    );
+    set_status(
+        inner,
+        ctx,
+        &record.sha,
+        record.context,
+        CommitState::Pending,
+        &desc,
+        None,
+    )
+    .await?;
     match builder.trigger(&record.job, &params).await {
         Ok(item) => {
             let change = BuildChange {
@@ -140,21 +157,6 @@ async fn trigger(
                 .update_build(record.id, &change, inner.now_ms())
                 .await?;
             tracing::info!(build_id = record.id, job = %record.job, sha = %record.sha, context = record.context.as_str(), queue_item = %item, "Build queued");
-            let desc = format!(
-                "{} build queued on {}",
-                record.context.as_str(),
-                builder.name()
-            );
-            set_status(
-                inner,
-                ctx,
-                &record.sha,
-                record.context,
-                CommitState::Pending,
-                &desc,
-                None,
-            )
-            .await?;
             Ok(Started::Triggered)
         }
         Err(e) if e.is_retryable() => Err(backend(&builder)(e)),
