@@ -33,7 +33,7 @@ pub enum Parsed {
     /// An event that needs the full head commit, which the payload abbreviates.
     Unresolved {
         /// The event, to complete with [`BitbucketProvider::resolve`](crate::BitbucketProvider::resolve).
-        event: UnresolvedEvent,
+        event: Box<UnresolvedEvent>,
     },
     /// A well-formed delivery greg does not act on, with a one-line reason.
     Ignored {
@@ -368,7 +368,7 @@ mod tests {
     #[test]
     fn unresolved_events_become_ignored_with_a_reason() {
         let inbound = Parsed::Unresolved {
-            event: review("d31df3425c5b"),
+            event: Box::new(review("d31df3425c5b")),
         }
         .into_inbound();
         assert_eq!(

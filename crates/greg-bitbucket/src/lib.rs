@@ -14,10 +14,14 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod config;
+pub mod error;
 pub mod event;
+mod routes;
 pub mod webhook;
 mod wire;
 
+pub use client::{BitbucketProvider, MAX_DESCRIPTION_CHARS};
 pub use config::{BitbucketConfig, Flavor};
 pub use event::{AbbreviatedSha, Parsed, PendingEvent, PendingPullRequest, UnresolvedEvent};

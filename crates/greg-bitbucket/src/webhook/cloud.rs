@@ -123,7 +123,7 @@ fn parse_pull_request(
         });
     }
     Ok(Parsed::Unresolved {
-        event: UnresolvedEvent {
+        event: Box::new(UnresolvedEvent {
             repo,
             head_repo: pending.head_repo,
             head: pending.head,
@@ -131,7 +131,7 @@ fn parse_pull_request(
                 action,
                 pull_request,
             },
-        },
+        }),
     })
 }
 
@@ -182,7 +182,7 @@ fn parse_review(event: &str, body: &[u8], state: ReviewState) -> Result<Parsed, 
         });
     }
     Ok(Parsed::Unresolved {
-        event: UnresolvedEvent {
+        event: Box::new(UnresolvedEvent {
             repo,
             head_repo: pending.head_repo,
             head: pending.head,
@@ -191,7 +191,7 @@ fn parse_review(event: &str, body: &[u8], state: ReviewState) -> Result<Parsed, 
                 reviewer,
                 state,
             },
-        },
+        }),
     })
 }
 

@@ -59,7 +59,7 @@ fn events(result: Result<Parsed, WebhookError>) -> Vec<Event> {
 
 fn unresolved(result: Result<Parsed, WebhookError>) -> UnresolvedEvent {
     match result {
-        Ok(Parsed::Unresolved { event }) => event,
+        Ok(Parsed::Unresolved { event }) => *event,
         other => panic!("expected an unresolved event, got {other:?}"),
     }
 }
