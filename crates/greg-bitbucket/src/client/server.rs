@@ -4,9 +4,8 @@
 //! Approvals. A Server participant carries `status` (`APPROVED`, `NEEDS_WORK`, `UNAPPROVED`)
 //! and `lastReviewedCommit`, the head they last reviewed; greg binds the verdict to that
 //! commit. Bitbucket moves `lastReviewedCommit` when a reviewer views newer commits, and keeps
-//! an approval across new commits unless the repository setting "reset approvals when the
-//! source branch is modified" is on, which greg's documentation recommends
-//! (docs/providers.md).
+//! an approval across new commits unless the repository's pull-request settings withdraw
+//! approvals on new commits, which greg's documentation recommends (docs/providers.md).
 //!
 //! Permissions. `GET /rest/api/1.0/users` filtered by a repository permission returns the
 //! users who hold it however granted (directly, through a group, the project or globally),
