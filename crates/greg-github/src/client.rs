@@ -162,7 +162,7 @@ impl GithubProvider {
     /// Sends one request and returns the successful reply, or the mapped error.
     ///
     /// `what` names the object for error messages; `path` comes from [`routes`].
-    async fn send<B: Serialize + ?Sized>(
+    pub(crate) async fn send<B: Serialize + ?Sized>(
         &self,
         what: &str,
         method: Method,
@@ -174,6 +174,7 @@ impl GithubProvider {
             Method::GET => client._get(path).await,
             Method::POST => client._post(path, body).await,
             Method::PATCH => client._patch(path, body).await,
+            Method::DELETE => client._delete(path, body).await,
             other => {
                 return Err(protocol(
                     what,
@@ -355,13 +356,13 @@ pub struct CombinedStatus {
 }
 
 /// A successful reply: headers (for `Link`) and the body text.
-struct Reply {
+pub(crate) struct Reply {
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn link(&self) -> Option<&str> {
+    pub(crate) fn link(&self) -> Option<&str> {
         self.headers.get(http::header::LINK)?.to_str().ok()
     }
 }
@@ -530,11 +531,11 @@ fn github_message(status: StatusCode, body: &str) -> String {
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned())
 }
 
-fn decode<T: DeserializeOwned>(what: &str, body: &str) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, body: &str) -> Result<T> {
     wire::from_json(body.as_bytes()).map_err(|e| protocol(what, &e.to_string()))
 }
 
-fn protocol(what: &str, message: &str) -> Error {
+pub(crate) fn protocol(what: &str, message: &str) -> Error {
     Error::Protocol {
         message: format!("{what}: {message}"),
     }

@@ -10,9 +10,11 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod hooks;
 mod routes;
 pub mod webhook;
 mod wire;
 
 pub use client::{CombinedStatus, GithubProvider, MAX_DESCRIPTION_CHARS};
 pub use config::GithubConfig;
+pub use hooks::{GREG_EVENTS, Hook, HookSpec, MASKED_SECRET};

@@ -63,6 +63,43 @@ pub(crate) fn combined_status(repo: &RepoName, git_ref: &str, page: usize) -> St
     )
 }
 
+/// `GET /repos/{owner}/{repo}`
+pub(crate) fn repository(repo: &RepoName) -> String {
+    repo_root(repo)
+}
+
+/// `GET /user`: the authenticated user.
+pub(crate) const CURRENT_USER: &str = "/user";
+
+/// `GET /orgs/{org}/repos?per_page=100&page={page}` (`page` counts from 1).
+pub(crate) fn org_repos(org: &str, page: usize) -> String {
+    format!(
+        "/orgs/{}/repos?type=all&per_page={PER_PAGE}&page={page}",
+        segment(org)
+    )
+}
+
+/// `GET /users/{username}/repos?per_page=100&page={page}`: a user account's repositories.
+pub(crate) fn user_repos(user: &str, page: usize) -> String {
+    format!(
+        "/users/{}/repos?type=all&per_page={PER_PAGE}&page={page}",
+        segment(user)
+    )
+}
+
+/// `GET` / `POST /repos/{owner}/{repo}/hooks` (`page` counts from 1; `None` for `POST`).
+pub(crate) fn hooks(repo: &RepoName, page: Option<usize>) -> String {
+    match page {
+        Some(page) => format!("{}/hooks?per_page={PER_PAGE}&page={page}", repo_root(repo)),
+        None => format!("{}/hooks", repo_root(repo)),
+    }
+}
+
+/// `PATCH` / `DELETE /repos/{owner}/{repo}/hooks/{hook_id}`
+pub(crate) fn hook(repo: &RepoName, id: u64) -> String {
+    format!("{}/hooks/{id}", repo_root(repo))
+}
+
 fn repo_root(repo: &RepoName) -> String {
     format!("/repos/{}/{}", segment(&repo.owner), segment(&repo.name))
 }
