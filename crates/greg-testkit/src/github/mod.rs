@@ -4,6 +4,7 @@
 //! [`World::fail_next`]) answers first; then a request without `Authorization` gets GitHub's
 //! 401 body; then the route answers. Unknown routes get GitHub's 404 body.
 
+mod hooks;
 pub mod json;
 mod routes;
 

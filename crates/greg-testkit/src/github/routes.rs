@@ -17,7 +17,7 @@ const MAX_DESCRIPTION: usize = 140;
 /// GitHub's limit on a comment body (characters).
 const MAX_COMMENT: usize = 65_536;
 
-fn not_found() -> Reply {
+pub(super) fn not_found() -> Reply {
     Reply::json(404, &json::error("Not Found", 404, DOCS))
 }
 
@@ -25,7 +25,7 @@ fn bad_json() -> Reply {
     Reply::json(400, &json::error("Problems parsing JSON", 400, DOCS))
 }
 
-fn invalid(message: &str, resource: &str, field: &str, code: &str) -> Reply {
+pub(super) fn invalid(message: &str, resource: &str, field: &str, code: &str) -> Reply {
     Reply::json(422, &json::validation_error(message, resource, field, code))
 }
 
@@ -37,7 +37,7 @@ fn world_error(e: &WorldError) -> Reply {
 }
 
 /// The JSON object body; an empty body is an empty object.
-fn body_object(req: &Request) -> Result<Map<String, Value>, Reply> {
+pub(super) fn body_object(req: &Request) -> Result<Map<String, Value>, Reply> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -66,6 +66,9 @@ fn number(s: &str) -> Option<u64> {
 
 /// Dispatches one request.
 pub(super) fn route(world: &World, req: &Request) -> Reply {
+    if let Some(reply) = super::hooks::route(world, req) {
+        return reply;
+    }
     let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     let ["repos", owner, name, rest @ ..] = seg.as_slice() else {
         return not_found();
@@ -133,7 +136,7 @@ fn get_repo(world: &World, repo: &RepoName) -> Option<Reply> {
 
 /// Pages `items` by `per_page` (1..=100, default 30) and `page` (from 1), with GitHub's `Link`
 /// header (`next`, `last`, `first`, `prev`).
-fn paginate(api: &str, req: &Request, items: Vec<Value>) -> Reply {
+pub(super) fn paginate(api: &str, req: &Request, items: Vec<Value>) -> Reply {
     let per_page = req
         .query("per_page")
         .and_then(|v| v.parse::<usize>().ok())

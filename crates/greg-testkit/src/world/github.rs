@@ -116,6 +116,8 @@ pub struct Repo {
     pub default_permission: Permission,
     /// Heads whose merge into any base conflicts.
     pub conflicting_heads: HashSet<Sha>,
+    /// Repository webhooks, oldest first.
+    pub hooks: Vec<super::hooks::FakeHook>,
 }
 
 impl Repo {
@@ -443,6 +445,7 @@ impl World {
                 permissions: HashMap::new(),
                 default_permission: Permission::Read,
                 conflicting_heads: HashSet::new(),
+                hooks: Vec::new(),
             };
             r.add_commit(tip, Vec::new(), "Initial commit");
             r.branches.insert(default_branch.to_owned(), tip.clone());

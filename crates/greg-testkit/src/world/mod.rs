@@ -15,12 +15,14 @@
 
 pub mod config_xml;
 pub mod github;
+pub mod hooks;
 pub mod jenkins;
 mod log;
 
 pub use github::{
     Comment, FakeCommit, FakePullRequest, FakeReview, GithubState, NewPr, Repo, Status,
 };
+pub use hooks::FakeHook;
 pub use jenkins::{
     Delivery, FakeBuild, JenkinsState, JenkinsTiming, Job, Outcome, QueueItem, ScriptedOutcome,
     SentNotification,
