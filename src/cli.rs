@@ -22,6 +22,23 @@ pub struct Cli {
     #[arg(long, global = true, env = "GREG_LOG_JSON")]
     pub log_json: bool,
 
+    /// Greg's legacy form of `greg fix-hooks`: `greg --config config.yaml --fix-hooks --url URL`.
+    #[arg(long, hide = true)]
+    pub fix_hooks: bool,
+
+    /// fix-hooks: greg's public base URL (default: server.public_url).
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// fix-hooks: print a diff of each change and change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// fix-hooks: rewrite the secret of every greg webhook (GitHub never shows a secret, so
+    /// greg cannot tell a stale one from the configured one).
+    #[arg(long, global = true)]
+    pub rotate_secret: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -30,8 +47,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: webhooks in, builds out, results back (the default).
     Serve,
-    /// Parse and validate the configuration file, then exit.
+    /// Validate the configuration file, then probe GitHub, Jenkins and greg's public URL.
     CheckConfig,
+    /// Make every configured repository carry one greg webhook and every configured Jenkins
+    /// job call greg back (`--dry-run`, `--url URL`, `--rotate-secret`).
+    FixHooks,
     /// Play two pull requests through greg, a fake GitHub and a fake Jenkins on loopback.
     #[cfg(feature = "demo")]
     Demo,
@@ -39,7 +59,23 @@ pub enum Command {
 
 /// Runs the chosen command; returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = match cli.command {
+        Some(c) => c,
+        None if cli.fix_hooks => Command::FixHooks,
+        None => Command::Serve,
+    };
+    match command {
+        Command::FixHooks => match wiring::load_config(&cli.config) {
+            Ok(config) => {
+                let opts = crate::fix_hooks::Options {
+                    url: cli.url.clone(),
+                    dry_run: cli.dry_run,
+                    rotate_secret: cli.rotate_secret,
+                };
+                crate::fix_hooks::run(&config, &opts).await
+            }
+            Err(code) => code,
+        },
         Command::Serve => match wiring::load_config(&cli.config) {
             Ok(config) => match wiring::serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,

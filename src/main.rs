@@ -1,10 +1,11 @@
-//! The `greg` binary: `greg serve`, `greg check-config`, `greg demo`.
+//! The `greg` binary: `greg serve`, `greg check-config`, `greg fix-hooks`, `greg demo`.
 //!
 //! Exit codes (SPEC §7): 0 success, 1 failure, 2 bad usage or bad configuration.
 
 mod cli;
 #[cfg(feature = "demo")]
 mod demo;
+mod fix_hooks;
 mod wiring;
 
 use clap::Parser;
