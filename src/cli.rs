@@ -87,21 +87,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(code) => code,
         },
         Command::CheckConfig => match wiring::load_config(&cli.config) {
-            Ok(config) => {
-                if let Err(e) = greg_server::wiring::adapters(&config) {
-                    eprintln!("error: {}: {e}", cli.config.display());
-                    return ExitCode::from(2);
-                }
-                println!(
-                    "OK   {}: {} provider(s), {} builder(s), {} repository rule(s)",
-                    cli.config.display(),
-                    usize::from(config.providers.github.is_some())
-                        + usize::from(config.providers.bitbucket.is_some()),
-                    usize::from(config.builders.jenkins.is_some()),
-                    config.repos.len()
-                );
-                ExitCode::SUCCESS
-            }
+            Ok(config) => crate::check_config::run(&cli.config, &config).await,
             Err(code) => code,
         },
         #[cfg(feature = "demo")]

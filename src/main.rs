@@ -2,6 +2,7 @@
 //!
 //! Exit codes (SPEC §7): 0 success, 1 failure, 2 bad usage or bad configuration.
 
+mod check_config;
 mod cli;
 #[cfg(feature = "demo")]
 mod demo;
