@@ -91,8 +91,7 @@ pub(crate) fn public_url(config: &Config, url: Option<&str>) -> Option<String> {
 ///
 /// Errors: a message (token-free) when `url` is not an absolute http(s) URL.
 pub(crate) fn hook_url(url: &str, provider: &str, token: &Secret) -> Result<String, String> {
-    let mut parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("{}: {e}", mask_token(url)))?;
+    let mut parsed = reqwest::Url::parse(url).map_err(|e| format!("{}: {e}", mask_token(url)))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(format!("{}: not an http(s) URL", mask_token(url)));
     }
@@ -128,9 +127,12 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
         eprintln!("error: no greg URL: pass --url or set server.public_url");
         return ExitCode::from(2);
     };
-    let endpoint = match config.builders.jenkins.as_ref().map(|j| {
-        EndpointSpec::callback(&url, "jenkins", j.incoming_token.expose())
-    }) {
+    let endpoint = match config
+        .builders
+        .jenkins
+        .as_ref()
+        .map(|j| EndpointSpec::callback(&url, "jenkins", j.incoming_token.expose()))
+    {
         Some(Err(e)) => {
             eprintln!("error: --url: {e}");
             return ExitCode::from(2);
@@ -313,10 +315,7 @@ async fn fix_hook(
     let differences = keep.map(|k| spec.differences(k, opts.rotate_secret));
     let mut detail = Vec::new();
     let outcome = match &differences {
-        None => {
-            detail.push("created".to_owned());
-            Outcome::Created
-        }
+        None => Outcome::Created,
         Some(d) if d.is_empty() && duplicates.is_empty() => Outcome::Unchanged,
         Some(d) => {
             if !d.is_empty() {
@@ -425,7 +424,11 @@ fn table(rows: &[Row], dry_run: bool) -> String {
     };
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let mut text = String::new();
-    let _ = writeln!(text, "{:<5} {:<width$} {:<12} DETAIL", "KIND", "NAME", "RESULT");
+    let _ = writeln!(
+        text,
+        "{:<5} {:<width$} {:<12} DETAIL",
+        "KIND", "NAME", "RESULT"
+    );
     for r in rows {
         let _ = writeln!(
             text,
@@ -434,18 +437,23 @@ fn table(rows: &[Row], dry_run: bool) -> String {
             r.name,
             label(&r.outcome),
             r.detail
-        )
-        .map(|()| ());
+        );
     }
     let count = |o: Outcome| rows.iter().filter(|r| r.outcome == o).count();
     let _ = write!(
         text,
-        "{} created, {} updated, {} unchanged, {} failed{}",
+        "{} {}, {} {}, {} unchanged, {} failed{}",
         count(Outcome::Created),
+        label(&Outcome::Created),
         count(Outcome::Updated),
+        label(&Outcome::Updated),
         count(Outcome::Unchanged),
         count(Outcome::Failed),
-        if dry_run { " (dry run: nothing was changed)" } else { "" }
+        if dry_run {
+            " (dry run: nothing was changed)"
+        } else {
+            ""
+        }
     );
     text
 }
@@ -456,8 +464,12 @@ mod tests {
 
     #[test]
     fn hook_url_appends_repo_and_encodes_the_token() {
-        let url = hook_url("https://greg.example.com/ci/", "github", &Secret::new("a&b"))
-            .unwrap_or_default();
+        let url = hook_url(
+            "https://greg.example.com/ci/",
+            "github",
+            &Secret::new("a&b"),
+        )
+        .unwrap_or_default();
         assert_eq!(
             url,
             "https://greg.example.com/ci/repo?provider=github&token=a%26b"
