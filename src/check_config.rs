@@ -36,8 +36,13 @@ impl Report {
     }
 
     fn fail(&mut self, what: &str, reason: &str) {
+        self.fail_masked(what, &mask_token(reason));
+    }
+
+    /// `reason` is already masked (masking twice would swallow a `;` after `token=***`).
+    fn fail_masked(&mut self, what: &str, reason: &str) {
         self.failed += 1;
-        println!("FAIL {}: {}", mask_token(what), mask_token(reason));
+        println!("FAIL {}: {reason}", mask_token(what));
     }
 
     fn check(&mut self, what: &str, result: Result<(), String>) {
@@ -170,19 +175,23 @@ async fn check_jobs(config: &Config, report: &mut Report) {
                 continue;
             }
         };
-        let result = match (&spec, inspect(&xml)) {
-            (Err(reason), _) => Err(reason.clone()),
-            (_, Err(e)) => Err(e.to_string()),
+        match (&spec, inspect(&xml)) {
+            (Err(reason), _) => report.fail(&what, reason),
+            (_, Err(e)) => report.fail(&what, &e.to_string()),
             (Ok(spec), Ok(summary)) => {
-                let problems = summary.problems(spec);
+                let problems: Vec<String> = summary
+                    .problems(spec)
+                    .iter()
+                    .map(|p| mask_token(p))
+                    .collect();
                 if problems.is_empty() {
-                    Ok(())
+                    report.ok(&what);
                 } else {
-                    Err(format!("{} (run greg fix-hooks)", problems.join("; ")))
+                    let reason = format!("{} (run greg fix-hooks)", problems.join("; "));
+                    report.fail_masked(&what, &reason);
                 }
             }
-        };
-        report.check(&what, result);
+        }
     }
 }
 
@@ -204,7 +213,7 @@ async fn check_public_url(config: &Config, report: &mut Report) {
             .get(&target)
             .send()
             .await
-            .map_err(|e| format!("{e} (is greg serve running there?)"))?;
+            .map_err(|e| format!("{} (is greg serve running there?)", chain(&e)))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| e.to_string())?;
         if status.is_success() && body.contains("I am Greg") {
@@ -218,4 +227,16 @@ async fn check_public_url(config: &Config, report: &mut Report) {
     }
     .await;
     report.check(&what, result);
+}
+
+/// `error: cause: cause…`, so "connection refused" is not hidden behind "error sending request".
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

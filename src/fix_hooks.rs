@@ -201,11 +201,14 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
             bar.set_message(format!("listing {org}"));
             match gh.list_org_repos(org).await {
                 Ok(list) => {
-                    let before = repos.len();
-                    repos.extend(list.into_iter().filter(|r| rc.matches("github", r)));
-                    if repos.len() == before {
+                    let matching: Vec<RepoName> = list
+                        .into_iter()
+                        .filter(|r| rc.matches("github", r))
+                        .collect();
+                    if matching.is_empty() {
                         out.say(&format!("note: no repository of {org} matches repos[{i}]"));
                     }
+                    repos.extend(matching);
                 }
                 Err(e) => rows.push(failed("repos", org.clone(), mask_token(&e.to_string()))),
             }

@@ -301,7 +301,13 @@ fn check_config_reports_each_planted_fault() -> anyhow::Result<()> {
         out.contains("FAIL jenkins: job widgets-merge: no such job"),
         "{out}"
     );
-    assert!(out.contains("FAIL jenkins: job widgets-test: "), "{out}");
+    assert!(
+        out.contains(
+            "FAIL jenkins: job widgets-test: no notification endpoint points at \
+             http://127.0.0.1:9/build?builder=jenkins&token=***; missing parameters: SOURCE"
+        ),
+        "{out}"
+    );
     assert!(
         out.contains("FAIL greg reachable at http://127.0.0.1:9"),
         "{out}"
@@ -320,5 +326,112 @@ fn check_config_reports_each_planted_fault() -> anyhow::Result<()> {
     std::fs::write(&config, "repos: [\n")?;
     let (code, _) = greg(&["check-config", "--config", &path])?;
     assert_eq!(code, 2);
+    Ok(())
+}
+
+/// Answers every connection with `200 I am Greg`, like `GET /` of a running greg.
+fn fake_greg() -> anyhow::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let body = "I am Greg (greg test)\n";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    Ok(url)
+}
+
+#[test]
+fn check_config_passes_once_fix_hooks_ran_and_greg_answers() -> anyhow::Result<()> {
+    let s = setup()?;
+    // 120 repositories matching /^gad/: the organization listing takes two pages.
+    for i in 0..119 {
+        s.world
+            .create_repo(&RepoName::new("acme", format!("gadget-{i:03}")))?;
+    }
+    let greg_url = fake_greg()?;
+    let config = s.config(Some(&greg_url), GH_TOKEN)?;
+    let path = config.to_string_lossy().into_owned();
+
+    let (code, out) = greg(&["check-config", "--config", &path])?;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("OK   github: repos[0] /^gad/ in acme: 120 repositories"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL jenkins: job widgets-test: "), "{out}");
+    assert!(
+        out.contains(&format!("OK   greg reachable at {greg_url}")),
+        "{out}"
+    );
+
+    let (code, out) = greg(&["fix-hooks", "--config", &path])?;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("121 created, 2 updated"), "{out}");
+    let (code, out) = greg(&["check-config", "--config", &path])?;
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+    assert!(out.contains("OK   jenkins: job widgets-merge"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn a_masked_secret_counts_as_set_until_rotate_secret() -> anyhow::Result<()> {
+    let s = setup()?;
+    let config = s.config(Some(GREG_URL), GH_TOKEN)?;
+    let path = config.to_string_lossy().into_owned();
+    let events = [
+        "push",
+        "pull_request",
+        "pull_request_review",
+        "issue_comment",
+    ];
+    let id = s
+        .world
+        .add_hook(&widgets(), &hook_url(), &events, Some("an-old-secret"))?;
+
+    let (code, out) = greg(&["fix-hooks", "--config", &path])?;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        s.world.hooks(&widgets())[0].secret.as_deref(),
+        Some("an-old-secret")
+    );
+
+    let (code, out) = greg(&["fix-hooks", "--rotate-secret", "--config", &path])?;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("set secret"), "{out}");
+    assert_no_secret(&out);
+    let hooks = s.world.hooks(&widgets());
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].id, id);
+    assert_eq!(hooks[0].secret.as_deref(), Some(HOOK_SECRET));
+    Ok(())
+}
+
+#[test]
+fn a_missing_job_fails_the_run_but_the_rest_is_fixed() -> anyhow::Result<()> {
+    let s = setup()?;
+    s.world
+        .update(|st| st.jenkins.jobs.remove(&JobName::from("widgets-merge")));
+    let config = s.config(Some(GREG_URL), GH_TOKEN)?;
+    let path = config.to_string_lossy().into_owned();
+    let (code, out) = greg(&["fix-hooks", "--config", &path])?;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("widgets-merge FAILED"), "{out}");
+    assert!(!out.contains("note:"), "{out}");
+    assert!(
+        out.contains("2 created, 1 updated, 0 unchanged, 1 failed"),
+        "{out}"
+    );
+    assert_eq!(s.world.hooks(&widgets()).len(), 1);
     Ok(())
 }
