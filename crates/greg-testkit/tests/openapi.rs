@@ -318,3 +318,55 @@ fn response_validation_follows_component_references() {
             .contains("does not describe status 299")
     );
 }
+
+#[tokio::test]
+async fn webhook_responses_match_githubs_schemas_and_hide_the_secret() {
+    let f = start();
+    let path = format!("/repos/{}/hooks", repo());
+    let body = json!({
+        "name": "web",
+        "config": { "url": "https://greg.example.com/repo?token=t", "content_type": "json",
+                    "secret": "hush", "insecure_ssl": "0" },
+        "events": ["push", "pull_request"],
+        "active": true
+    });
+    assert_eq!(API.validate("POST", &path, Some(&body)), Ok(()));
+    let created = check_response(&f, Method::POST, &path, Some(body.clone())).await;
+    assert_eq!(created["config"]["secret"], "********");
+    assert_eq!(created["events"], json!(["push", "pull_request"]));
+    let listed = check_response(&f, Method::GET, &path, None).await;
+    assert_eq!(listed[0]["id"], created["id"]);
+    assert_eq!(listed[0]["config"]["secret"], "********");
+    let stored = f.world.hooks(&repo());
+    assert_eq!(stored[0].secret.as_deref(), Some("hush"));
+
+    // Same URL again: GitHub's 422.
+    let again = f
+        .gh(Method::POST, &path)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(again.status().as_u16(), 422);
+
+    // PATCH replaces the config (the secret goes when not sent); DELETE answers 204.
+    let id = created["id"].as_u64().expect("id");
+    let hook = format!("{path}/{id}");
+    let patched = f
+        .gh(Method::PATCH, &hook)
+        .json(
+            &json!({ "config": { "url": "https://greg.example.com/new", "content_type": "json" } }),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(patched.status().as_u16(), 200);
+    let stored = f.world.hooks(&repo());
+    assert_eq!(stored[0].url, "https://greg.example.com/new");
+    assert_eq!(stored[0].secret, None);
+    let deleted = f.gh(Method::DELETE, &hook).send().await.expect("send");
+    assert_eq!(deleted.status().as_u16(), 204);
+    assert!(f.world.hooks(&repo()).is_empty());
+    let gone = f.gh(Method::DELETE, &hook).send().await.expect("send");
+    assert_eq!(gone.status().as_u16(), 404);
+}
