@@ -483,4 +483,51 @@ mod tests {
         assert!(!format!("{spec:?}").contains("hush"));
         assert_eq!(spec.display_json()["config"]["secret"], MASKED_SECRET);
     }
+
+    fn openapi() -> Value {
+        let raw = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/github/openapi-subset.json"
+        ))
+        .expect("openapi-subset.json");
+        serde_json::from_str(&raw).expect("openapi JSON")
+    }
+
+    #[test]
+    fn create_body_validates_against_the_create_webhook_schema() {
+        let api = openapi();
+        let schema = api["paths"]["/repos/{owner}/{repo}/hooks"]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"]
+            .clone();
+        // The schema's `$ref`s point into `#/components`: carry them along (OpenAPI 3.0
+        // schemas are draft 4 with extensions).
+        let root = json!({ "allOf": [schema], "components": api["components"] });
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft4)
+            .build(&root)
+            .expect("schema compiles");
+        for secret in [None, Some(Secret::new("hush"))] {
+            let body = HookSpec::greg("https://g.example.com/repo?token=t", secret).body(true);
+            let errors: Vec<String> = validator
+                .iter_errors(&body)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{body}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn the_list_webhooks_example_decodes() {
+        let api = openapi();
+        let example = api["components"]["examples"]["hook-items"]["value"].to_string();
+        let items: Vec<WireHook> = crate::wire::from_json(example.as_bytes()).expect("decodes");
+        let hooks: Vec<Hook> = items.into_iter().map(WireHook::into_hook).collect();
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].id, 12_345_678);
+        assert_eq!(hooks[0].url, "https://example.com/webhook");
+        assert_eq!(hooks[0].content_type.as_deref(), Some("json"));
+        assert_eq!(hooks[0].insecure_ssl.as_deref(), Some("0"));
+        assert!(!hooks[0].secret_set);
+        assert_eq!(hooks[0].events, ["push", "pull_request"]);
+    }
 }

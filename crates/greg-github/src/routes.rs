@@ -220,6 +220,9 @@ mod tests {
             ("patch", issue_comment(&repo(), CommentId(1))),
             ("post", statuses(&repo(), &sha())),
             ("get", combined_status(&repo(), sha().as_str(), 1)),
+            ("get", repository(&repo())),
+            ("get", hooks(&repo(), Some(1))),
+            ("post", hooks(&repo(), None)),
         ];
         for (method, path) in calls {
             let (path, query) = path.split_once('?').unwrap_or((&path, ""));
