@@ -64,6 +64,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         None if cli.fix_hooks => Command::FixHooks,
         None => Command::Serve,
     };
+    let fix_hooks_flags = cli.url.is_some() || cli.dry_run || cli.rotate_secret || cli.fix_hooks;
+    if fix_hooks_flags && !matches!(command, Command::FixHooks) {
+        eprintln!("error: --fix-hooks, --url, --dry-run and --rotate-secret belong to fix-hooks");
+        return ExitCode::from(2);
+    }
     match command {
         Command::FixHooks => match wiring::load_config(&cli.config) {
             Ok(config) => {

@@ -95,9 +95,14 @@ pub(crate) fn hook_url(url: &str, provider: &str, token: &Secret) -> Result<Stri
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(format!("{}: not an http(s) URL", mask_token(url)));
     }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!(
+            "{}: greg's public URL must not have a query or fragment",
+            mask_token(url)
+        ));
+    }
     let path = format!("{}/repo", parsed.path().trim_end_matches('/'));
     parsed.set_path(&path);
-    parsed.set_query(None);
     parsed
         .query_pairs_mut()
         .append_pair("provider", provider)
@@ -478,5 +483,7 @@ mod tests {
             "https://greg.example.com/ci/repo?provider=github&token=a%26b"
         );
         assert!(hook_url("greg.example.com", "github", &Secret::new("t")).is_err());
+        assert!(hook_url("ftp://greg.example.com", "github", &Secret::new("t")).is_err());
+        assert!(hook_url("https://greg.example.com/?x=1", "github", &Secret::new("t")).is_err());
     }
 }

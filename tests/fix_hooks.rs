@@ -236,6 +236,10 @@ fn legacy_dry_run_shows_masked_diffs_and_changes_nothing() -> anyhow::Result<()>
         before
     );
 
+    // --dry-run belongs to fix-hooks.
+    let (code, out) = greg(&["check-config", "--dry-run", "--config", &path])?;
+    assert_eq!(code, 2, "{out}");
+
     // Without --url and without server.public_url: bad usage.
     let (code, out) = greg(&["fix-hooks", "--config", &path])?;
     assert_eq!(code, 2, "{out}");
