@@ -28,7 +28,10 @@
 //!   permission (`permission` legacy role + `role_name`), issue comments (create, edit, delete,
 //!   list), commit statuses and the combined status (GitHub's state rule), repository, branch,
 //!   git refs (get, create, fast-forward-checked update, delete), `POST /merges` and
-//!   `PUT /pulls/{n}/merge` (405 when not mergeable, 409 on a stale `sha`). Response bodies
+//!   `PUT /pulls/{n}/merge` (405 when not mergeable, 409 on a stale `sha`), `GET /user`,
+//!   `GET /orgs/{org}/repos` and `GET /users/{username}/repos` (paginated), repository webhooks
+//!   (list, create, update, delete; `config.secret` reads back as `"********"`; a second hook
+//!   with the same URL is a 422). Response bodies
 //!   carry every field the OpenAPI schemas require (checked by this crate's tests against
 //!   tests/data/github/openapi-subset.json). `Authorization` is required (401 otherwise);
 //!   unknown routes answer GitHub's 404 body.
@@ -41,8 +44,9 @@
 //! - Faults: one-shot 500/502/403-rate-limit/429 answers ([`World::fail_next`]); lost
 //!   callbacks ([`World::drop_callbacks`]); held queues ([`World::hold_queue`]).
 //!
-//! What is NOT modelled: webhooks (the fake GitHub never calls greg; tests send deliveries
-//! themselves), plain issues (only pull requests have comments), labels, teams, check runs,
+//! What is NOT modelled: webhook deliveries (the fake GitHub never calls greg, even with a
+//! hook configured; tests send deliveries themselves), the organization/user distinction
+//! (both listings answer for any owner with repositories), plain issues (only pull requests have comments), labels, teams, check runs,
 //! GitHub Apps and installation tokens, rate-limit accounting (only injected faults), ETags and
 //! conditional requests, case-insensitive repository names, GitHub's asynchronous mergeability
 //! computation (`mergeable` is whatever the test sets), merge methods (squash and rebase merge
