@@ -132,6 +132,11 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
         eprintln!("error: no greg URL: pass --url or set server.public_url");
         return ExitCode::from(2);
     };
+    let source = if opts.url.is_some() {
+        "--url"
+    } else {
+        "server.public_url"
+    };
     let endpoint = match config
         .builders
         .jenkins
@@ -139,7 +144,7 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
         .map(|j| EndpointSpec::callback(&url, "jenkins", j.incoming_token.expose()))
     {
         Some(Err(e)) => {
-            eprintln!("error: --url: {e}");
+            eprintln!("error: {source}: {e}");
             return ExitCode::from(2);
         }
         Some(Ok(spec)) => Some(spec),
@@ -150,7 +155,7 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
             .map(|u| HookSpec::greg(u, g.webhook_secret.clone()))
     }) {
         Some(Err(e)) => {
-            eprintln!("error: --url: {e}");
+            eprintln!("error: {source}: {e}");
             return ExitCode::from(2);
         }
         Some(Ok(spec)) => Some(spec),
@@ -174,51 +179,7 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
 
     // Repositories and their webhooks.
     let provider = github(config);
-    let mut repos: BTreeSet<RepoName> = BTreeSet::new();
-    for (i, rc) in config.repos.iter().enumerate() {
-        if rc.provider != "github" {
-            rows.push(failed(
-                "repos",
-                format!("repos[{i}] ({})", rc.provider),
-                format!(
-                    "provider {} is not wired in this version; only github webhooks are managed",
-                    rc.provider
-                ),
-            ));
-            continue;
-        }
-        let gh = match &provider {
-            Some(Ok(gh)) => gh,
-            Some(Err(e)) => {
-                rows.push(failed("repos", format!("repos[{i}]"), e.to_string()));
-                continue;
-            }
-            None => {
-                rows.push(failed(
-                    "repos",
-                    format!("repos[{i}]"),
-                    "providers.github is not configured".to_owned(),
-                ));
-                continue;
-            }
-        };
-        for org in &rc.organizations {
-            bar.set_message(format!("listing {org}"));
-            match gh.list_org_repos(org).await {
-                Ok(list) => {
-                    let matching: Vec<RepoName> = list
-                        .into_iter()
-                        .filter(|r| rc.matches("github", r))
-                        .collect();
-                    if matching.is_empty() {
-                        out.say(&format!("note: no repository of {org} matches repos[{i}]"));
-                    }
-                    repos.extend(matching);
-                }
-                Err(e) => rows.push(failed("repos", org.clone(), mask_token(&e.to_string()))),
-            }
-        }
-    }
+    let repos = matching_repos(config, provider.as_ref(), &out, &mut rows).await;
     let jobs = configured_jobs(config);
     bar.set_length((repos.len() + jobs.len()) as u64);
     if let (Some(Ok(gh)), Some(spec)) = (&provider, &hook_spec) {
@@ -255,6 +216,62 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The configured repositories: for each `repos[]` entry, the repositories of its
+/// organizations whose name matches. Entries greg cannot list get a failed row.
+async fn matching_repos(
+    config: &Config,
+    provider: Option<&Result<GithubProvider, greg_core::Error>>,
+    out: &Printer<'_>,
+    rows: &mut Vec<Row>,
+) -> BTreeSet<RepoName> {
+    let mut repos = BTreeSet::new();
+    for (i, rc) in config.repos.iter().enumerate() {
+        if rc.provider != "github" {
+            rows.push(failed(
+                "repos",
+                format!("repos[{i}] ({})", rc.provider),
+                format!(
+                    "provider {} is not wired in this version; only github webhooks are managed",
+                    rc.provider
+                ),
+            ));
+            continue;
+        }
+        let gh = match provider {
+            Some(Ok(gh)) => gh,
+            Some(Err(e)) => {
+                rows.push(failed("repos", format!("repos[{i}]"), e.to_string()));
+                continue;
+            }
+            None => {
+                rows.push(failed(
+                    "repos",
+                    format!("repos[{i}]"),
+                    "providers.github is not configured".to_owned(),
+                ));
+                continue;
+            }
+        };
+        for org in &rc.organizations {
+            out.bar.set_message(format!("listing {org}"));
+            match gh.list_org_repos(org).await {
+                Ok(list) => {
+                    let matching: Vec<RepoName> = list
+                        .into_iter()
+                        .filter(|r| rc.matches("github", r))
+                        .collect();
+                    if matching.is_empty() {
+                        out.say(&format!("note: no repository of {org} matches repos[{i}]"));
+                    }
+                    repos.extend(matching);
+                }
+                Err(e) => rows.push(failed("repos", org.clone(), mask_token(&e.to_string()))),
+            }
+        }
+    }
+    repos
 }
 
 /// Prints around the progress bar (which owns stdout while it draws).
