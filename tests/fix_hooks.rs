@@ -439,3 +439,42 @@ fn a_missing_job_fails_the_run_but_the_rest_is_fixed() -> anyhow::Result<()> {
     assert_eq!(s.world.hooks(&widgets()).len(), 1);
     Ok(())
 }
+
+#[test]
+fn a_bitbucket_entry_is_reported_as_not_wired() -> anyhow::Result<()> {
+    let s = setup()?;
+    let config = s.config(Some(GREG_URL), GH_TOKEN)?;
+    let yaml = std::fs::read_to_string(&config)?
+        .replace(
+            "builders:\n",
+            "  bitbucket:\n    username: greg\n    password: bb-api-token\n    \
+             incoming_token: bb-incoming\n    source: \"git@bitbucket.org:\"\nbuilders:\n",
+        )
+        .replace(
+            "repos:\n",
+            "repos:\n  - provider: bitbucket\n    organizations: [team]\n    names: [app]\n",
+        );
+    std::fs::write(&config, yaml)?;
+    let path = config.to_string_lossy().into_owned();
+
+    let (code, out) = greg(&["fix-hooks", "--config", &path])?;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("repos[0] (bitbucket) FAILED       provider bitbucket is not wired"),
+        "{out}"
+    );
+    // The GitHub entries are still wired.
+    assert_eq!(s.world.hooks(&widgets()).len(), 1);
+    assert!(
+        !out.contains("bb-api-token") && !out.contains("bb-incoming"),
+        "{out}"
+    );
+
+    let (code, out) = greg(&["check-config", "--config", &path])?;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL repos[0]: provider bitbucket is not wired in this version"),
+        "{out}"
+    );
+    Ok(())
+}
