@@ -1,11 +1,15 @@
-//! `${ENV_VAR}` expansion of string values, and the per-parse context that the validating
-//! `Deserialize` impls of [`crate::validate`] read.
+//! `${ENV_VAR}` and `${file:PATH}` expansion of string values, and the per-parse context
+//! that the validating `Deserialize` impls of [`crate::validate`] read.
 //!
 //! Grammar, applied to every string value of config.yaml (never to keys):
 //!
 //! - `${NAME}` is replaced by the value of the environment variable `NAME`; `NAME` is
 //!   letters, digits and `_`, not starting with a digit. An unset variable is an error; a
 //!   variable set to the empty string expands to the empty string.
+//! - `${file:PATH}` is replaced by the content of the file at `PATH` (relative paths are
+//!   relative to config.yaml's directory), with one trailing newline (`\n` or `\r\n`)
+//!   removed, as secret files usually end with one. A file that cannot be read is an
+//!   error naming the path; the content is never shown.
 //! - `$$` is a literal `$` (so `$${HOME}` is the text `${HOME}`).
 //! - Any other `$` is kept as written, so a Greg password such as `pa$word` keeps working.
 //! - Expansion is not recursive: a `${...}` inside a variable's value stays as it is.
@@ -37,15 +41,37 @@ pub(crate) enum ExpandError {
     /// `${...}` whose content is not a variable name.
     #[error(
         "`${{...}}` must hold an environment variable name (letters, digits and `_`, not \
-         starting with a digit); write `$$` for a literal `$`"
+         starting with a digit) or `file:` and a path; write `$$` for a literal `$`"
     )]
     BadName,
+    /// `${file:PATH}` whose file could not be read. `path` is the path as resolved (not a
+    /// secret); `reason` is the IO error, which never quotes the content.
+    #[error("cannot read the secret file `{path}`: {reason}")]
+    File {
+        /// The path greg tried, relative paths resolved against config.yaml's directory.
+        path: String,
+        /// Why reading failed (`No such file or directory (os error 2)`, ...).
+        reason: String,
+    },
 }
 
-/// Expands `raw`, asking `lookup` for each `${NAME}` in order of appearance.
+/// One `${...}` reference in a value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Reference {
+    /// `${NAME}`: an environment variable.
+    Var(String),
+    /// `${file:PATH}`: a file, `PATH` as written.
+    File(String),
+}
+
+/// The prefix of a `${file:PATH}` reference.
+const FILE_PREFIX: &str = "file:";
+
+/// Expands `raw`, asking `lookup` for each `${NAME}` / `${file:PATH}` in order of
+/// appearance. `lookup` answers a variable with `Ok(None)` when it is unset.
 pub(crate) fn expand_with(
     raw: &str,
-    mut lookup: impl FnMut(&str) -> Option<String>,
+    mut lookup: impl FnMut(Reference) -> Result<Option<String>, ExpandError>,
 ) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
@@ -58,10 +84,12 @@ pub(crate) fn expand_with(
         } else if let Some(tail) = after.strip_prefix('{') {
             let end = tail.find('}').ok_or(ExpandError::Unterminated)?;
             let name = &tail[..end];
-            if !is_var_name(name) {
-                return Err(ExpandError::BadName);
-            }
-            let value = lookup(name).ok_or_else(|| ExpandError::Unset(name.to_owned()))?;
+            let reference = match name.strip_prefix(FILE_PREFIX) {
+                Some(path) if !path.is_empty() => Reference::File(path.to_owned()),
+                _ if is_var_name(name) => Reference::Var(name.to_owned()),
+                _ => return Err(ExpandError::BadName),
+            };
+            let value = lookup(reference)?.ok_or_else(|| ExpandError::Unset(name.to_owned()))?;
             out.push_str(&value);
             rest = &tail[end + 1..];
         } else {
@@ -73,15 +101,26 @@ pub(crate) fn expand_with(
     Ok(out)
 }
 
-/// The variable names `raw` references, in order, up to the first malformed reference (the
-/// typed pass reports that one with its line).
-pub(crate) fn references(raw: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let _ = expand_with(raw, |name| {
-        names.push(name.to_owned());
-        Some(String::new())
+/// The references in `raw`, in order, up to the first malformed one (the typed pass
+/// reports that one with its line).
+pub(crate) fn references(raw: &str) -> Vec<Reference> {
+    let mut found = Vec::new();
+    let _ = expand_with(raw, |reference| {
+        found.push(reference);
+        Ok(Some(String::new()))
     });
-    names
+    found
+}
+
+/// A secret file's content with one trailing newline (`\n` or `\r\n`) removed.
+pub(crate) fn trim_one_newline(mut content: String) -> String {
+    if content.ends_with('\n') {
+        content.pop();
+        if content.ends_with('\r') {
+            content.pop();
+        }
+    }
+    content
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`, the POSIX shell's variable names.
@@ -97,6 +136,9 @@ fn is_var_name(name: &str) -> bool {
 pub(crate) struct Context {
     /// Every referenced variable and its value (`None`: not set).
     pub vars: HashMap<String, Option<String>>,
+    /// Every referenced `${file:PATH}` (path as written) and its trimmed content or the
+    /// error reading it.
+    pub files: HashMap<String, Result<String, ExpandError>>,
     /// Keys present under `providers` (`github`, `bitbucket`).
     pub providers: Vec<String>,
     /// Keys present under `builders` (`jenkins`).
@@ -104,9 +146,18 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// Expands `raw` against the recorded environment.
+    /// Expands `raw` against the recorded environment and files.
     pub fn expand(&self, raw: &str) -> Result<String, ExpandError> {
-        expand_with(raw, |name| self.vars.get(name).cloned().flatten())
+        expand_with(raw, |reference| match reference {
+            Reference::Var(name) => Ok(self.vars.get(&name).cloned().flatten()),
+            Reference::File(path) => match self.files.get(&path) {
+                Some(read) => read.clone().map(Some),
+                None => Err(ExpandError::File {
+                    path,
+                    reason: "internal error: the file was not read".to_owned(),
+                }),
+            },
+        })
     }
 }
 
@@ -147,7 +198,41 @@ mod tests {
     }
 
     fn expand(raw: &str) -> Result<String, ExpandError> {
-        expand_with(raw, env)
+        expand_with(raw, |reference| match reference {
+            Reference::Var(name) => Ok(env(&name)),
+            Reference::File(path) if path == "/run/secrets/token" => Ok(Some("f1le".into())),
+            Reference::File(path) => Err(ExpandError::File {
+                path,
+                reason: "not found".into(),
+            }),
+        })
+    }
+
+    #[test]
+    fn file_references_expand_to_the_file_content() {
+        assert_eq!(expand("${file:/run/secrets/token}").as_deref(), Ok("f1le"));
+        assert_eq!(
+            expand("x${file:/run/secrets/token}${TOKEN}").as_deref(),
+            Ok("xf1let0k")
+        );
+        assert_eq!(
+            expand("${file:/nope}"),
+            Err(ExpandError::File {
+                path: "/nope".into(),
+                reason: "not found".into()
+            })
+        );
+        assert_eq!(expand("${file:}"), Err(ExpandError::BadName));
+        assert_eq!(expand("$${file:/nope}").as_deref(), Ok("${file:/nope}"));
+    }
+
+    #[test]
+    fn one_trailing_newline_is_trimmed() {
+        assert_eq!(trim_one_newline("t0k\n".into()), "t0k");
+        assert_eq!(trim_one_newline("t0k\r\n".into()), "t0k");
+        assert_eq!(trim_one_newline("t0k\n\n".into()), "t0k\n");
+        assert_eq!(trim_one_newline("t0k".into()), "t0k");
+        assert_eq!(trim_one_newline(" t0k \n".into()), " t0k ");
     }
 
     #[test]
@@ -193,8 +278,12 @@ mod tests {
 
     #[test]
     fn references_lists_names_in_order() {
-        assert_eq!(references("${A} $${B} ${C_1}"), ["A", "C_1"]);
-        assert_eq!(references("${A} ${"), ["A"]);
+        let var = |n: &str| Reference::Var(n.to_owned());
+        assert_eq!(
+            references("${A} $${B} ${C_1} ${file:x/y}"),
+            [var("A"), var("C_1"), Reference::File("x/y".into())]
+        );
+        assert_eq!(references("${A} ${"), [var("A")]);
         assert!(references("plain").is_empty());
     }
 

@@ -17,7 +17,7 @@ pub const DEFAULT_FILE_NAME: &str = "config.yaml";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ConfigErrorKind {
-    /// The file could not be read.
+    /// The file, or a `${file:PATH}` it references, could not be read.
     Io,
     /// Not well-formed YAML (bad indentation, unclosed quote, several documents).
     Syntax,
@@ -138,6 +138,8 @@ static DUPLICATE_FIELD: LazyLock<Regex> = LazyLock::new(|| {
     re(r#"^(?:duplicate field `([^`]*)`|duplicate entry with key "((?:[^"\\]|\\.)*)")$"#)
 });
 static UNSET: LazyLock<Regex> = LazyLock::new(|| re(r"^environment variable `[^`]*` is not set$"));
+static SECRET_FILE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?s)^cannot read the secret file `.*`: .*$"));
 static INVALID: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
         r"(?s)^invalid (?:type|value): ",
@@ -195,6 +197,8 @@ fn classify(path: Option<&str>, msg: &str) -> (ConfigErrorKind, Option<String>, 
     }
     let (kind, detail) = if UNSET.is_match(msg) {
         (ConfigErrorKind::UnsetVariable, msg.to_owned())
+    } else if SECRET_FILE.is_match(msg) {
+        (ConfigErrorKind::Io, msg.to_owned())
     } else if let Some(c) = INVALID.captures(msg) {
         let detail = format!("expected {}, found {}", expected(&c[2]), found(&c[1]));
         (ConfigErrorKind::InvalidValue, detail)

@@ -40,6 +40,11 @@
 //!   `$` stays as written. Numbers and booleans may be given as `${VAR}` too. An unset
 //!   variable is an error naming the variable, the key and the line. Keys are never
 //!   expanded, and expansion is not recursive.
+//! - **`${file:PATH}`**: a value may also come from a file (`${file:/run/secrets/token}`;
+//!   a relative `PATH` is relative to config.yaml's directory), with one trailing newline
+//!   removed. A file that cannot be read is an error naming the key, the line and the path,
+//!   never the content. [`Config::load`] reads files; [`Config::from_yaml_str`] refuses
+//!   them and [`Config::from_yaml_str_with`] takes the reader as a [`Sources`].
 //! - **Unknown keys** are errors naming the key, its line and the keys allowed there.
 //! - **Values are checked while reading**, so their errors carry the line: URLs
 //!   (`public_url`, `api_url`, `builders.jenkins.url`) must be absolute http(s) URLs without
@@ -67,6 +72,7 @@ mod schema;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrorKind, DEFAULT_FILE_NAME};
+pub use load::Sources;
 pub use model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
     DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_BOT_NAME, DEFAULT_BUILD_POLL_AFTER,
