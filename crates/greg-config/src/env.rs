@@ -150,14 +150,19 @@ impl Context {
     pub fn expand(&self, raw: &str) -> Result<String, ExpandError> {
         expand_with(raw, |reference| match reference {
             Reference::Var(name) => Ok(self.vars.get(&name).cloned().flatten()),
-            Reference::File(path) => match self.files.get(&path) {
-                Some(read) => read.clone().map(Some),
-                None => Err(ExpandError::File {
-                    path,
-                    reason: "internal error: the file was not read".to_owned(),
-                }),
-            },
+            Reference::File(path) => self.read_file(&path).map(Some),
         })
+    }
+
+    /// The content of the file at `path` (as written), read before the typed pass.
+    pub fn read_file(&self, path: &str) -> Result<String, ExpandError> {
+        match self.files.get(path) {
+            Some(read) => read.clone(),
+            None => Err(ExpandError::File {
+                path: path.to_owned(),
+                reason: "internal error: the file was not read".to_owned(),
+            }),
+        }
     }
 }
 

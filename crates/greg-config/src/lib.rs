@@ -53,7 +53,8 @@
 //!   1 s to 30 days; `names` entries are names or valid `/regex/`; `organizations` and
 //!   `names` are non-empty; `repos[].provider` and `jobs.*.builder` must be configured under
 //!   `providers` / `builders`; `password` and `incoming_token` are required and non-empty
-//!   (Greg required them); a present `webhook_secret` is non-empty; Bitbucket Server needs
+//!   (Greg required them), except that `providers.github` takes `app` (a GitHub App: `id`,
+//!   `private_key` or `private_key_path`, optional `installation_id`) instead of `password`; a present `webhook_secret` is non-empty; Bitbucket Server needs
 //!   `api_url`; at least one provider is configured.
 //! - **Secrets never print**: credentials are [`greg_core::Secret`] (`Debug` shows `***`),
 //!   and error messages quote no secret, URL, database or `${ENV}`-expanded value.
@@ -77,6 +78,7 @@ pub use model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
     DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_BOT_NAME, DEFAULT_BUILD_POLL_AFTER,
     DEFAULT_BUILD_TIMEOUT, DEFAULT_DATABASE, DEFAULT_GITHUB_API_URL, DEFAULT_LISTEN,
-    DEFAULT_REQUIRED_APPROVALS, GithubProviderConfig, InvalidNamePattern, JenkinsBuilderConfig,
-    JobRef, JobsConfig, MergeMode, NamePattern, ProvidersConfig, RepoConfig, ServerConfig,
+    DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubProviderConfig, InvalidNamePattern,
+    JenkinsBuilderConfig, JobRef, JobsConfig, MergeMode, NamePattern, ProvidersConfig, RepoConfig,
+    ServerConfig,
 };

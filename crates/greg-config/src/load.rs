@@ -83,14 +83,20 @@ impl Config {
         }
         let mut references = BTreeSet::new();
         collect_references(&tree, &mut references);
-        let mut vars = HashMap::new();
+        let vars: HashMap<String, Option<String>> = references
+            .iter()
+            .filter_map(|r| match r {
+                Reference::Var(name) => Some((name.clone(), (sources.env)(name))),
+                Reference::File(_) => None,
+            })
+            .collect();
+        if let Some(path) = key_file_path(&tree, &vars) {
+            references.insert(Reference::File(path));
+        }
         let mut files = HashMap::new();
         for reference in references {
             match reference {
-                Reference::Var(name) => {
-                    let value = (sources.env)(&name);
-                    vars.insert(name, value);
-                }
+                Reference::Var(_) => {}
                 Reference::File(written) => {
                     let path = sources.base_dir.join(&written);
                     let read = (sources.file)(&path)
@@ -139,6 +145,23 @@ impl Config {
         };
         Config::from_yaml_str_with(&text, sources).map_err(|e| e.with_file(file))
     }
+}
+
+/// `providers.github.app.private_key_path`, expanded, when the document has one that
+/// expands (the typed pass reports one that does not).
+fn key_file_path(tree: &Value, vars: &HashMap<String, Option<String>>) -> Option<String> {
+    let raw = tree
+        .get("providers")?
+        .get("github")?
+        .get("app")?
+        .get("private_key_path")?
+        .as_str()?;
+    env::expand_with(raw, |reference| match reference {
+        Reference::Var(name) => Ok(vars.get(&name).cloned().flatten()),
+        Reference::File(_) => Err(ExpandError::BadName),
+    })
+    .ok()
+    .filter(|path| !path.trim().is_empty())
 }
 
 /// Every `${NAME}` and `${file:PATH}` in the tree's string values (keys are never

@@ -122,8 +122,11 @@ impl ProvidersConfig {
 pub struct GithubProviderConfig {
     /// `username` (Greg): the bot account's login; commands may address it as `@login`.
     pub username: String,
-    /// `password` (Greg): a personal access token (or password); non-empty.
+    /// `password` (Greg): a personal access token (or password); non-empty, except that it
+    /// is empty when [`app`](Self::app) is set (exactly one of the two is given).
     pub password: Secret,
+    /// `app` (new): GitHub App credentials, instead of `password`.
+    pub app: Option<GithubApp>,
     /// `incoming_token` (Greg): must equal `?token=` on `POST /repo`; non-empty.
     pub incoming_token: Secret,
     /// `source` (Greg): SOURCE prefix for builds, e.g. `git@github.com:`.
@@ -134,6 +137,18 @@ pub struct GithubProviderConfig {
     /// `api_url` (new): REST base URL without a trailing `/`
     /// (default [`DEFAULT_GITHUB_API_URL`]; GitHub Enterprise: `https://HOST/api/v3`).
     pub api_url: String,
+}
+
+/// `providers.github.app`: a GitHub App greg authenticates as.
+#[derive(Debug, Clone)]
+pub struct GithubApp {
+    /// `id`: the app's id ("App ID" on its settings page), 1 or more.
+    pub id: u64,
+    /// The app's private key (PEM text), from `private_key` or read from the file
+    /// `private_key_path` names (exactly one of the two is given). Not checked here.
+    pub private_key: Secret,
+    /// `installation_id`: the installation to act as; absent: looked up per repository.
+    pub installation_id: Option<u64>,
 }
 
 /// Which Bitbucket product `providers.bitbucket` talks to.

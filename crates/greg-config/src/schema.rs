@@ -5,15 +5,16 @@
 
 use crate::model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
-    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_REQUIRED_APPROVALS,
+    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_REQUIRED_APPROVALS, GithubApp,
     GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig, ProvidersConfig, RepoConfig,
     ServerConfig,
 };
 use crate::validate::{
-    Approvals, BotName, Branch, BuilderRef, Database, Flag, Flavor, HttpUrl, Listen, Mode,
-    NonEmpty, Owner, Pattern, ProviderRef, Required, Reviewer, Seconds, SecretValue, checked_map,
+    Approvals, BotName, Branch, BuilderRef, Database, Flag, Flavor, GithubId, HttpUrl, KeyFile,
+    Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, Required, Reviewer, Seconds, SecretValue,
+    checked_map,
 };
-use greg_core::JobName;
+use greg_core::{JobName, Secret};
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 
@@ -76,16 +77,71 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-/// `providers.github:`.
+/// `providers.github:`, checked to authenticate with exactly one of `password` and `app`.
+struct FileGithub(FileGithubKeys);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileGithub {
+struct FileGithubKeys {
     username: Required,
-    password: SecretValue,
+    password: Option<SecretValue>,
+    app: Option<FileGithubApp>,
     incoming_token: SecretValue,
     source: Required,
     webhook_secret: Option<SecretValue>,
     api_url: Option<HttpUrl>,
+}
+
+impl<'de> Deserialize<'de> for FileGithub {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |keys: FileGithubKeys| {
+            match (&keys.password, &keys.app) {
+                (Some(_), Some(_)) => Err("set either `password` (a token) or `app` (a GitHub \
+                     App), not both"
+                    .to_owned()),
+                (None, None) => {
+                    Err("missing key `password` (a token) or `app` (a GitHub App)".to_owned())
+                }
+                _ => Ok(FileGithub(keys)),
+            }
+        })
+    }
+}
+
+/// `providers.github.app:`, checked to give the key exactly once.
+struct FileGithubApp(GithubApp);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGithubAppKeys {
+    id: GithubId,
+    private_key: Option<SecretValue>,
+    private_key_path: Option<KeyFile>,
+    installation_id: Option<GithubId>,
+}
+
+impl<'de> Deserialize<'de> for FileGithubApp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |keys: FileGithubAppKeys| {
+            let private_key = match (keys.private_key, keys.private_key_path) {
+                (Some(key), None) => key.0,
+                (None, Some(file)) => file.0,
+                (Some(_), Some(_)) => {
+                    return Err(
+                        "set either `private_key` or `private_key_path`, not both".to_owned()
+                    );
+                }
+                (None, None) => {
+                    return Err("missing key `private_key_path` (or `private_key`)".to_owned());
+                }
+            };
+            Ok(FileGithubApp(GithubApp {
+                id: keys.id.0,
+                private_key,
+                installation_id: keys.installation_id.map(|v| v.0),
+            }))
+        })
+    }
 }
 
 /// `providers.bitbucket:`, checked to name an `api_url` for Bitbucket Server.
@@ -215,10 +271,11 @@ impl From<FileServer> for ServerConfig {
 }
 
 impl From<FileGithub> for GithubProviderConfig {
-    fn from(g: FileGithub) -> Self {
+    fn from(FileGithub(g): FileGithub) -> Self {
         GithubProviderConfig {
             username: g.username.0,
-            password: g.password.0,
+            password: g.password.map_or_else(|| Secret::new(""), |v| v.0),
+            app: g.app.map(|v| v.0),
             incoming_token: g.incoming_token.0,
             source: g.source.0,
             webhook_secret: g.webhook_secret.map(|v| v.0),

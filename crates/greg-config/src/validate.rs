@@ -355,6 +355,10 @@ impl WholeNumber {
     fn check<E: de::Error>(&self, n: Option<u64>) -> Result<u64, E> {
         match n {
             Some(n) if (self.min..=self.max).contains(&n) => Ok(n),
+            _ if self.max == u64::MAX => Err(E::custom(format!(
+                "must be a whole number ({}) of at least {}",
+                self.unit, self.min
+            ))),
             _ => Err(E::custom(format!(
                 "must be a whole number of {} from {} to {}",
                 self.unit, self.min, self.max
@@ -416,6 +420,54 @@ impl<'de> Deserialize<'de> for Seconds {
             unit: "seconds",
         })
         .map(Seconds)
+    }
+}
+
+/// `providers.github.app.id` and `installation_id`: GitHub's numeric ids, 1 or more.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GithubId(pub u64);
+
+impl<'de> Deserialize<'de> for GithubId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WholeNumber {
+            min: 1,
+            max: u64::MAX,
+            unit: "a GitHub id",
+        })
+        .map(GithubId)
+    }
+}
+
+/// `providers.github.app.private_key_path`: the content of the file it names (read before
+/// the typed pass, see [`crate::load`]), one trailing newline removed. Errors name the path,
+/// never the content.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyFile(pub Secret);
+
+impl<'de> Deserialize<'de> for KeyFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_string(KeyFileVisitor)
+    }
+}
+
+struct KeyFileVisitor;
+
+impl Visitor<'_> for KeyFileVisitor {
+    type Value = KeyFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a file path")
+    }
+
+    fn visit_str<E: de::Error>(self, raw: &str) -> Result<KeyFile, E> {
+        let ctx = context::<E>()?;
+        let path = ctx.expand(raw).map_err(E::custom)?;
+        if path.trim().is_empty() {
+            return Err(E::custom("must not be empty"));
+        }
+        ctx.read_file(&path)
+            .map(|content| KeyFile(Secret::new(content)))
+            .map_err(E::custom)
     }
 }
 

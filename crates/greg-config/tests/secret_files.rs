@@ -150,3 +150,85 @@ fn load_resolves_relative_paths_against_the_config_directory() {
         .map(|j| j.password.expose());
     assert_eq!(jenkins, Some("jenkins-fromdisk"));
 }
+
+/// `YAML` with the GitHub token replaced by an app whose key is `key_line`.
+fn with_app(key_line: &str) -> String {
+    YAML.replace(
+        "    password: ${file:/run/secrets/github_token}\n",
+        &format!("    app:\n      id: 42\n{key_line}"),
+    )
+}
+
+fn app_of(config: &Config) -> Option<(u64, String, Option<u64>)> {
+    let app = config.providers.github.as_ref()?.app.as_ref()?;
+    Some((
+        app.id,
+        app.private_key.expose().to_owned(),
+        app.installation_id,
+    ))
+}
+
+#[test]
+fn a_github_app_key_comes_from_private_key_path_relative_to_the_config() {
+    let yaml =
+        with_app("      private_key_path: secrets/jenkins_token\n      installation_id: 7\n");
+    let config = match parse(&yaml) {
+        Ok(config) => config,
+        Err(err) => panic!("rejected: {err}"),
+    };
+    assert_eq!(
+        app_of(&config),
+        Some((42, "jenkins-fromfile".to_owned(), Some(7)))
+    );
+    let password = config
+        .providers
+        .github
+        .as_ref()
+        .map(|g| g.password.expose());
+    assert_eq!(password, Some(""));
+    let yaml = with_app("      private_key: ${file:/run/secrets/github_token}\n");
+    let config = parse(&yaml).map_err(|e| e.to_string());
+    assert_eq!(
+        config.as_ref().ok().and_then(app_of),
+        Some((42, "ghp_fromfile".to_owned(), None)),
+        "{config:?}"
+    );
+}
+
+#[test]
+fn a_github_app_errors_name_the_key_and_line() {
+    let cases = [
+        (
+            "both_credentials",
+            YAML.replace(
+                "    incoming_token: hunter2-incoming\n",
+                "    app: {id: 42, private_key: x}\n    incoming_token: hunter2-incoming\n",
+            ),
+        ),
+        (
+            "no_credentials",
+            YAML.replace("    password: ${file:/run/secrets/github_token}\n", ""),
+        ),
+        (
+            "missing_key_file",
+            with_app("      private_key_path: /nope.pem\n"),
+        ),
+        ("no_key", with_app("      installation_id: 7\n")),
+        (
+            "zero_id",
+            with_app("      private_key: x\n").replace("id: 42", "id: 0"),
+        ),
+    ];
+    let mut shown = String::new();
+    for (name, yaml) in cases {
+        match parse(&yaml) {
+            Ok(_) => panic!("{name}: accepted:\n{yaml}"),
+            Err(err) => shown.push_str(&format!(
+                "{name}: {err}\n  key: {}\n",
+                err.key.as_deref().unwrap_or("-")
+            )),
+        }
+    }
+    assert!(!shown.contains("fromfile") && !shown.contains("hunter2"));
+    insta::assert_snapshot!(shown);
+}

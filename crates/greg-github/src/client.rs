@@ -5,6 +5,7 @@
 //! Requests are not retried here: the engine decides from [`greg_core::Error::is_retryable`],
 //! so a `POST` of a comment is never sent twice behind its back.
 
+use crate::app::{Credentials, Installations};
 use crate::config::GithubConfig;
 use crate::error::{chain, from_octocrab, from_status, one_line};
 use crate::routes::{self, MAX_PAGES};
@@ -20,7 +21,7 @@ use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Time allowed to open a connection to GitHub.
@@ -41,28 +42,33 @@ pub struct GithubProvider {
     api_url: String,
     base_uri: http::Uri,
     bot_login: Option<Login>,
-    token: Secret,
+    pub(crate) credentials: Credentials,
     webhook_secret: Option<Secret>,
-    client: OnceLock<Result<Octocrab>>,
+    /// The token client, or the app's JWT client.
+    client: OnceLock<Result<Arc<Octocrab>>>,
+    /// With an app: the installation clients.
+    pub(crate) installations: Installations,
 }
 
 impl GithubProvider {
     /// Checks `cfg` and prepares the provider; no network access.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] naming `name`, `api_url` or `password` (an empty token, or one
-    /// with a line break); the message never contains the token.
+    /// [`Error::InvalidConfig`] naming `name`, `api_url`, `password` (an empty token, or one
+    /// with a line break) or `app` (see [`GithubConfig::app`]); the message never contains
+    /// the token or the key.
     pub fn new(cfg: GithubConfig) -> Result<Self> {
-        let base_uri = cfg.validate()?;
+        let (base_uri, credentials) = cfg.validate()?;
         let username = cfg.username.trim();
         Ok(Self {
             name: cfg.name.trim().to_owned(),
             api_url: cfg.api_url.trim().trim_end_matches('/').to_owned(),
             base_uri,
             bot_login: (!username.is_empty()).then(|| Login(username.to_owned())),
-            token: cfg.password,
+            credentials,
             webhook_secret: cfg.webhook_secret.filter(|s| !s.is_empty()),
             client: OnceLock::new(),
+            installations: Installations::default(),
         })
     }
 
@@ -130,23 +136,27 @@ impl GithubProvider {
         Err(protocol(&what, &format!("more than {MAX_PAGES} pages")))
     }
 
-    /// The octocrab client, built on first use (see the type's documentation).
-    fn client(&self) -> Result<&Octocrab> {
+    /// The token client or the app's JWT client, built on first use (see the type's
+    /// documentation).
+    pub(crate) fn client(&self) -> Result<Arc<Octocrab>> {
         self.client
-            .get_or_init(|| self.build_client())
-            .as_ref()
-            .map_err(Clone::clone)
+            .get_or_init(|| self.build_client().map(Arc::new))
+            .clone()
     }
 
     fn build_client(&self) -> Result<Octocrab> {
         let accept = "application/vnd.github+json".to_owned();
-        Octocrab::builder()
+        let builder = Octocrab::builder()
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
             .set_connect_timeout(Some(CONNECT_TIMEOUT))
             .set_read_timeout(Some(IO_TIMEOUT))
             .set_write_timeout(Some(IO_TIMEOUT))
-            .add_header(http::header::ACCEPT, accept)
-            .personal_token(self.token.expose().to_owned())
+            .add_header(http::header::ACCEPT, accept);
+        let builder = match &self.credentials {
+            Credentials::Token(token) => builder.personal_token(token.expose().to_owned()),
+            Credentials::App { id, key, .. } => builder.app(*id, key.clone()),
+        };
+        builder
             .base_uri(self.base_uri.clone())
             .and_then(|b| b.build())
             .map_err(|e| Error::InvalidConfig {
@@ -169,7 +179,7 @@ impl GithubProvider {
         path: &str,
         body: Option<&B>,
     ) -> Result<Reply> {
-        let client = self.client()?;
+        let client = self.client_for(path).await?;
         let sent = match method {
             Method::GET => client._get(path).await,
             Method::POST => client._post(path, body).await,

@@ -2,11 +2,13 @@
 //! parsing into greg's normalized events (pure), and the REST calls greg makes, on octocrab.
 //!
 //! Layout: [`config`] (settings), [`webhook`] (deliveries), [`client`] (REST and the trait
-//! implementation), [`error`] (HTTP status → [`greg_core::Error`]). GitHub's JSON is read
-//! with greg's own minimal structs (private `wire` module); wire types never leave this crate.
+//! implementation), `app` (GitHub App installation clients), [`error`] (HTTP status →
+//! [`greg_core::Error`]). GitHub's JSON is read with greg's own minimal structs (private
+//! `wire` module); wire types never leave this crate.
 
 #![warn(missing_docs)]
 
+mod app;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -16,5 +18,5 @@ pub mod webhook;
 mod wire;
 
 pub use client::{CombinedStatus, GithubProvider, MAX_DESCRIPTION_CHARS};
-pub use config::GithubConfig;
+pub use config::{GithubAppConfig, GithubConfig};
 pub use hooks::{GREG_EVENTS, Hook, HookSpec, MASKED_SECRET};

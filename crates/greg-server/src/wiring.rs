@@ -63,6 +63,11 @@ pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
             api_url: g.api_url.clone(),
             username: g.username.clone(),
             password: g.password.clone(),
+            app: g.app.as_ref().map(|a| greg_github::GithubAppConfig {
+                id: a.id,
+                private_key: a.private_key.clone(),
+                installation_id: a.installation_id,
+            }),
             webhook_secret: g.webhook_secret.clone(),
         })
         .map_err(|source| StartError::Adapter {
