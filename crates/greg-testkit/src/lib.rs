@@ -66,7 +66,7 @@ pub mod tester;
 pub mod webhook;
 pub mod world;
 
-pub use github::FakeGithub;
+pub use github::{FakeApp, FakeGithub};
 pub use jenkins::FakeJenkins;
 pub use openapi::{OpenApi, Operation, Violation};
 pub use sink::{Received, RequestSink};

@@ -1,9 +1,11 @@
 //! [`FakeGithub`]: the GitHub REST subset greg calls, served over HTTP from the [`World`].
 //!
 //! Every request is logged (see [`World::requests`]); an armed fault (see
-//! [`World::fail_next`]) answers first; then a request without `Authorization` gets GitHub's
+//! [`World::fail_next`]) answers first; then, when the world has a GitHub App, its routes
+//! (`app` module: JWT-authenticated); then a request without `Authorization` gets GitHub's
 //! 401 body; then the route answers. Unknown routes get GitHub's 404 body.
 
+mod app;
 mod hooks;
 pub mod json;
 mod routes;
@@ -13,6 +15,8 @@ use crate::openapi::{OpenApi, Violation};
 use crate::world::{Fault, LoggedRequest, Server, World};
 use actix_web::dev::ServerHandle;
 use std::fmt;
+
+pub use app::FakeApp;
 
 /// The fake GitHub API server. Stops when dropped.
 pub struct FakeGithub {
@@ -120,10 +124,13 @@ fn handle(world: &World, req: Request) -> Reply {
     let fault = world.take_fault(Server::Github, &req.path);
     let reply = match &fault {
         Some(f) => fault_reply(f),
-        None if !authorized(world, &req) => {
-            Reply::json(401, &json::error("Requires authentication", 401, DOCS))
-        }
-        None => routes::route(world, &req),
+        None => match app::route(world, &req) {
+            Some(reply) => reply,
+            None if !authorized(world, &req) => {
+                Reply::json(401, &json::error("Requires authentication", 401, DOCS))
+            }
+            None => routes::route(world, &req),
+        },
     };
     world.log_request(LoggedRequest {
         seq: 0,

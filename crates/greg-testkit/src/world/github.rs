@@ -43,6 +43,9 @@ pub struct GithubState {
     /// When set, `Authorization` must carry exactly this token (`token X` or `Bearer X`);
     /// when `None` any `Authorization` header is accepted.
     pub token: Option<String>,
+    /// When set, the fake serves this GitHub App's JWT-authenticated routes (see
+    /// [`crate::FakeApp`]).
+    pub app: Option<crate::FakeApp>,
     /// Repositories by name.
     pub repos: BTreeMap<RepoName, Repo>,
     next_id: u64,
@@ -54,6 +57,7 @@ impl GithubState {
             bot: Login::from(bot),
             api_url: "http://github.invalid".to_owned(),
             token: None,
+            app: None,
             repos: BTreeMap::new(),
             next_id: 1_000_000,
         }
