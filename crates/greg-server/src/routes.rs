@@ -11,35 +11,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use greg_core::{Event, Headers, Inbound, Secret};
 use greg_engine::{Accepted, Engine};
-use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 
 /// Shared state of all workers.
 pub(crate) struct AppState {
     engine: Engine,
-    provider_tokens: HashMap<String, Secret>,
-    builder_tokens: HashMap<String, Secret>,
 }
 
 impl AppState {
     pub(crate) fn new(engine: Engine) -> Self {
-        let cfg = engine.config();
-        let mut provider_tokens = HashMap::new();
-        if let Some(g) = &cfg.providers.github {
-            provider_tokens.insert("github".to_owned(), g.incoming_token.clone());
-        }
-        if let Some(b) = &cfg.providers.bitbucket {
-            provider_tokens.insert("bitbucket".to_owned(), b.incoming_token.clone());
-        }
-        let mut builder_tokens = HashMap::new();
-        if let Some(j) = &cfg.builders.jenkins {
-            builder_tokens.insert("jenkins".to_owned(), j.incoming_token.clone());
-        }
-        Self {
-            engine,
-            provider_tokens,
-            builder_tokens,
-        }
+        Self { engine }
     }
 }
 
@@ -133,6 +114,27 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::
     Ok(body.freeze())
 }
 
+/// The checks `/repo` and `/build` share, cheapest first: the `?token=` of the named provider
+/// or builder (`expected` is `None` for an unknown name, already answered 404 by the caller),
+/// the content type, and the body read with the size limit.
+async fn authenticate_and_read(
+    req: &HttpRequest,
+    query: &HookQuery,
+    expected: Option<&Secret>,
+    payload: web::Payload,
+) -> Result<web::Bytes, Answer> {
+    let expected = expected.cloned().unwrap_or_default();
+    if !token_matches(&expected, query.token.as_deref()) {
+        return Err(Answer::unauthorized(if query.token.is_none() {
+            "missing ?token="
+        } else {
+            "wrong ?token="
+        }));
+    }
+    check_content_type(req)?;
+    read_body(req, payload).await
+}
+
 async fn repo_hook(
     req: HttpRequest,
     query: web::Query<HookQuery>,
@@ -157,16 +159,8 @@ async fn repo_hook_inner(
         .engine
         .provider(name)
         .ok_or_else(|| unknown("provider", query.provider.as_deref()))?;
-    let expected = state.provider_tokens.get(name).cloned().unwrap_or_default();
-    if !token_matches(&expected, query.token.as_deref()) {
-        return Err(Answer::unauthorized(if query.token.is_none() {
-            "missing ?token="
-        } else {
-            "wrong ?token="
-        }));
-    }
-    check_content_type(req)?;
-    let body = read_body(req, payload).await?;
+    let expected = state.engine.config().providers.incoming_token(name);
+    let body = authenticate_and_read(req, query, expected, payload).await?;
     let headers = headers_of(req);
     provider
         .verify_webhook(&headers, &body)
@@ -215,16 +209,8 @@ async fn build_hook_inner(
         .engine
         .builder(name)
         .ok_or_else(|| unknown("builder", query.builder.as_deref()))?;
-    let expected = state.builder_tokens.get(name).cloned().unwrap_or_default();
-    if !token_matches(&expected, query.token.as_deref()) {
-        return Err(Answer::unauthorized(if query.token.is_none() {
-            "missing ?token="
-        } else {
-            "wrong ?token="
-        }));
-    }
-    check_content_type(req)?;
-    let body = read_body(req, payload).await?;
+    let expected = state.engine.config().builders.incoming_token(name);
+    let body = authenticate_and_read(req, query, expected, payload).await?;
     let event = match builder
         .parse_notification(&body)
         .map_err(|e| Answer::bad_request(&e.to_string()))?

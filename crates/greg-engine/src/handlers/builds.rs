@@ -79,23 +79,9 @@ pub(crate) async fn start_build(
     trigger(inner, ctx, record, source).await
 }
 
+/// The provider's `source` prefix (SPEC §6), empty when the provider is not configured.
 fn source_prefix<'a>(inner: &'a Inner, provider: &str) -> &'a str {
-    match provider {
-        "github" => inner
-            .config
-            .providers
-            .github
-            .as_ref()
-            .map(|g| g.source.as_str()),
-        "bitbucket" => inner
-            .config
-            .providers
-            .bitbucket
-            .as_ref()
-            .map(|b| b.source.as_str()),
-        _ => None,
-    }
-    .unwrap_or("")
+    inner.config.providers.source(provider).unwrap_or("")
 }
 
 async fn trigger(
