@@ -16,6 +16,8 @@ pub const DEFAULT_BOT_NAME: &str = "greg";
 pub const DEFAULT_BUILD_POLL_AFTER: Duration = Duration::from_secs(300);
 /// `server.build_timeout_secs` when absent: 2 hours.
 pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(7200);
+/// `server.reconcile_interval_secs` when absent: 10 minutes.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(600);
 /// `repos[].required_approvals` when absent.
 pub const DEFAULT_REQUIRED_APPROVALS: u32 = 1;
 /// `providers.github.api_url` when absent.
@@ -69,6 +71,10 @@ pub struct ServerConfig {
     /// `build_timeout_secs`: give up on a build after this long
     /// (default [`DEFAULT_BUILD_TIMEOUT`]; at least 1 s).
     pub build_timeout: Duration,
+    /// `reconcile_interval_secs`: how often greg re-reads open pull requests and repairs drift
+    /// (missed webhooks), besides once at start (default [`DEFAULT_RECONCILE_INTERVAL`]; at
+    /// least 1 s).
+    pub reconcile_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +87,7 @@ impl Default for ServerConfig {
             unstable_is_success: false,
             build_poll_after: DEFAULT_BUILD_POLL_AFTER,
             build_timeout: DEFAULT_BUILD_TIMEOUT,
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
         }
     }
 }

@@ -39,6 +39,7 @@ struct FileServer {
     unstable_is_success: Option<Flag>,
     build_poll_after_secs: Option<Seconds>,
     build_timeout_secs: Option<Seconds>,
+    reconcile_interval_secs: Option<Seconds>,
 }
 
 /// `providers:`, checked to hold at least one provider.
@@ -266,6 +267,9 @@ impl From<FileServer> for ServerConfig {
             build_timeout: s
                 .build_timeout_secs
                 .map_or(defaults.build_timeout, |v| Duration::from_secs(v.0)),
+            reconcile_interval: s
+                .reconcile_interval_secs
+                .map_or(defaults.reconcile_interval, |v| Duration::from_secs(v.0)),
         }
     }
 }

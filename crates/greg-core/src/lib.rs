@@ -27,7 +27,7 @@ pub use ids::{
     BuildNumber, CommentId, DeliveryId, JobName, Login, PrNumber, QueueItemId, RepoName, Sha,
 };
 pub use provider::{
-    Builder, CommitState, CommitStatus, Headers, Permission, Provider, PullRequest,
+    Builder, Capabilities, CommitState, CommitStatus, FastForward, Headers, MergeResult, Permission, Provider, PullRequest,
     PullRequestState, Review, WebhookError,
 };
 pub use secret::Secret;

@@ -144,6 +144,53 @@ pub struct CommitStatus {
     pub target_url: Option<String>,
 }
 
+/// What merging a head into a branch did (GitHub `POST /repos/{owner}/{repo}/merges`: 201,
+/// 204, 409).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeResult {
+    /// A merge commit was made; the branch now points at it.
+    Merged(Sha),
+    /// The head is already contained in the branch; nothing was made.
+    UpToDate,
+    /// The head does not merge cleanly into the branch.
+    Conflict,
+}
+
+/// What a fast-forward of a branch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FastForward {
+    /// The branch now points at the requested commit.
+    Done,
+    /// The branch has moved to a commit the requested one does not descend from; it was
+    /// left alone (the compare-and-swap failed).
+    Moved,
+}
+
+/// What a provider can do beyond the operations every provider has. The engine chooses its
+/// strategy from these flags (docs/providers.md has the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// [`Provider::fast_forward`] moves a branch to a given commit (GitHub: yes; Bitbucket
+    /// Cloud and Server have no such REST operation).
+    pub fast_forward: bool,
+    /// [`Provider::set_branch`], [`Provider::merge_into_branch`] and
+    /// [`Provider::delete_branch`] work, so staging refs can be made through the API.
+    pub staging_refs: bool,
+    /// [`Provider::merge_pull_request`] merges a pull request only if its head is the
+    /// expected sha.
+    pub merge_pull_request: bool,
+}
+
+/// The error the default staging operations return.
+fn not_supported<T>(operation: &'static str) -> Result<T> {
+    Err(crate::Error::NotSupported {
+        operation,
+        implementer: "this provider",
+    })
+}
+
 /// A source provider: where the code, pull requests, comments and statuses live.
 #[async_trait]
 pub trait Provider: Send + Sync + fmt::Display {
@@ -186,6 +233,71 @@ pub trait Provider: Send + Sync + fmt::Display {
 
     /// Sets a commit status on `sha`.
     async fn set_status(&self, repo: &RepoName, sha: &Sha, status: &CommitStatus) -> Result<()>;
+
+    /// What this provider supports beyond the required operations.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// Lists the open pull requests of `repo` (all pages), for reconciliation. `mergeable` is
+    /// `None` in list answers.
+    async fn open_pull_requests(&self, repo: &RepoName) -> Result<Vec<PullRequest>> {
+        let _ = repo;
+        not_supported("listing pull requests")
+    }
+
+    /// The tip of `branch` (a name without `refs/heads/`), `None` when it does not exist.
+    async fn branch_tip(&self, repo: &RepoName, branch: &str) -> Result<Option<Sha>> {
+        let _ = (repo, branch);
+        not_supported("reading a branch")
+    }
+
+    /// Creates `branch` at `sha`, or moves it there (forced) when it exists. Only for greg's
+    /// own staging refs.
+    async fn set_branch(&self, repo: &RepoName, branch: &str, sha: &Sha) -> Result<()> {
+        let _ = (repo, branch, sha);
+        not_supported("creating a staging ref")
+    }
+
+    /// Merges `head` into `branch` with a merge commit whose message is `message`.
+    async fn merge_into_branch(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        head: &Sha,
+        message: &str,
+    ) -> Result<MergeResult> {
+        let _ = (repo, branch, head, message);
+        not_supported("merging into a staging ref")
+    }
+
+    /// Moves `branch` to `to` only when `to` descends from the branch's current tip (a
+    /// fast-forward; never forced). [`FastForward::Moved`] when it does not.
+    async fn fast_forward(&self, repo: &RepoName, branch: &str, to: &Sha) -> Result<FastForward> {
+        let _ = (repo, branch, to);
+        not_supported("fast-forwarding a branch")
+    }
+
+    /// Deletes `branch`; deleting a branch that does not exist is `Ok`.
+    async fn delete_branch(&self, repo: &RepoName, branch: &str) -> Result<()> {
+        let _ = (repo, branch);
+        not_supported("deleting a branch")
+    }
+
+    /// Merges pull request `pr` through the provider, only if its head is still `head`
+    /// (the alternative to a fast-forward where the provider cannot move a branch).
+    /// [`crate::Error::PreconditionFailed`] when the head moved, [`crate::Error::Conflict`]
+    /// when it cannot be merged.
+    async fn merge_pull_request(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        head: &Sha,
+        message: &str,
+    ) -> Result<()> {
+        let _ = (repo, pr, head, message);
+        not_supported("merging a pull request")
+    }
 }
 
 /// A build server that runs parameterized jobs (Jenkins).

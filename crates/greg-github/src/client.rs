@@ -13,8 +13,9 @@ use crate::webhook;
 use crate::wire::{self, User, WirePullRequest};
 use async_trait::async_trait;
 use greg_core::{
-    CommentId, CommitState, CommitStatus, Error, Headers, Inbound, Login, Permission, PrNumber,
-    Provider, PullRequest, RepoName, Result, Review, Secret, Sha, WebhookError,
+    Capabilities, CommentId, CommitState, CommitStatus, Error, FastForward, Headers, Inbound,
+    Login, MergeResult, Permission, PrNumber, Provider, PullRequest, RepoName, Result, Review,
+    Secret, Sha, WebhookError,
 };
 use http::{HeaderMap, Method, StatusCode};
 use octocrab::Octocrab;
@@ -185,6 +186,7 @@ impl GithubProvider {
             Method::POST => client._post(path, body).await,
             Method::PATCH => client._patch(path, body).await,
             Method::DELETE => client._delete(path, body).await,
+            Method::PUT => client._put(path, body).await,
             other => {
                 return Err(protocol(
                     what,
@@ -350,6 +352,54 @@ impl Provider for GithubProvider {
         )
         .await?;
         Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            fast_forward: true,
+            staging_refs: true,
+            merge_pull_request: true,
+        }
+    }
+
+    async fn open_pull_requests(&self, repo: &RepoName) -> Result<Vec<PullRequest>> {
+        self.list_open_pulls(repo).await
+    }
+
+    async fn branch_tip(&self, repo: &RepoName, branch: &str) -> Result<Option<Sha>> {
+        self.read_branch_tip(repo, branch).await
+    }
+
+    async fn set_branch(&self, repo: &RepoName, branch: &str, sha: &Sha) -> Result<()> {
+        self.create_or_move_branch(repo, branch, sha).await
+    }
+
+    async fn merge_into_branch(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        head: &Sha,
+        message: &str,
+    ) -> Result<MergeResult> {
+        self.merge_branch(repo, branch, head, message).await
+    }
+
+    async fn fast_forward(&self, repo: &RepoName, branch: &str, to: &Sha) -> Result<FastForward> {
+        self.fast_forward_branch(repo, branch, to).await
+    }
+
+    async fn delete_branch(&self, repo: &RepoName, branch: &str) -> Result<()> {
+        self.remove_branch(repo, branch).await
+    }
+
+    async fn merge_pull_request(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        head: &Sha,
+        message: &str,
+    ) -> Result<()> {
+        self.merge_pull(repo, pr, head, message).await
     }
 }
 
@@ -550,6 +600,8 @@ pub(crate) fn protocol(what: &str, message: &str) -> Error {
         message: format!("{what}: {message}"),
     }
 }
+
+mod staging;
 
 #[cfg(test)]
 mod tests;

@@ -63,6 +63,44 @@ pub(crate) fn combined_status(repo: &RepoName, git_ref: &str, page: usize) -> St
     )
 }
 
+/// `GET /repos/{owner}/{repo}/pulls?state=open&per_page=100&page={page}` (`page` counts from 1).
+pub(crate) fn open_pulls(repo: &RepoName, page: usize) -> String {
+    format!(
+        "{}/pulls?state=open&per_page={PER_PAGE}&page={page}",
+        repo_root(repo)
+    )
+}
+
+/// `PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge`
+pub(crate) fn pull_merge(repo: &RepoName, pr: PrNumber) -> String {
+    format!("{}/pulls/{pr}/merge", repo_root(repo))
+}
+
+/// `GET /repos/{owner}/{repo}/git/ref/heads/{branch}`; the branch's `/`s are kept.
+pub(crate) fn branch_ref(repo: &RepoName, branch: &str) -> String {
+    format!("{}/git/ref/heads/{}", repo_root(repo), path_of(branch))
+}
+
+/// `PATCH` and `DELETE /repos/{owner}/{repo}/git/refs/heads/{branch}`.
+pub(crate) fn branch_refs(repo: &RepoName, branch: &str) -> String {
+    format!("{}/git/refs/heads/{}", repo_root(repo), path_of(branch))
+}
+
+/// `POST /repos/{owner}/{repo}/git/refs`
+pub(crate) fn git_refs(repo: &RepoName) -> String {
+    format!("{}/git/refs", repo_root(repo))
+}
+
+/// `POST /repos/{owner}/{repo}/merges`
+pub(crate) fn merges(repo: &RepoName) -> String {
+    format!("{}/merges", repo_root(repo))
+}
+
+/// A ref name as a path: each `/`-separated part percent-encoded, the `/`s kept.
+fn path_of(name: &str) -> String {
+    name.split('/').map(segment).collect::<Vec<_>>().join("/")
+}
+
 /// `GET /repos/{owner}/{repo}`
 pub(crate) fn repository(repo: &RepoName) -> String {
     repo_root(repo)
@@ -187,6 +225,18 @@ mod tests {
             "/repos/acme/demo/statuses/6dcb09b5b57875f334f61aebed695e2e4193db5e"
         );
         assert_eq!(
+            branch_ref(&repo(), "greg/staging/ma in"),
+            "/repos/acme/demo/git/ref/heads/greg/staging/ma%20in"
+        );
+        assert_eq!(
+            branch_refs(&repo(), "main"),
+            "/repos/acme/demo/git/refs/heads/main"
+        );
+        assert_eq!(
+            open_pulls(&repo(), 3),
+            "/repos/acme/demo/pulls?state=open&per_page=100&page=3"
+        );
+        assert_eq!(
             combined_status(&repo(), "heads/feature/ü x", 1),
             "/repos/acme/demo/commits/heads/feature/%C3%BC%20x/status?per_page=100&page=1"
         );
@@ -223,6 +273,13 @@ mod tests {
             ("get", repository(&repo())),
             ("get", hooks(&repo(), Some(1))),
             ("post", hooks(&repo(), None)),
+            ("get", open_pulls(&repo(), 1)),
+            ("put", pull_merge(&repo(), PrNumber(5))),
+            ("get", branch_ref(&repo(), "greg/staging/main")),
+            ("patch", branch_refs(&repo(), "main")),
+            ("delete", branch_refs(&repo(), "greg/staging/main")),
+            ("post", git_refs(&repo())),
+            ("post", merges(&repo())),
         ];
         for (method, path) in calls {
             let (path, query) = path.split_once('?').unwrap_or((&path, ""));
@@ -242,13 +299,18 @@ mod tests {
         }
     }
 
+    /// A template's `{param}` matches one non-empty segment; a trailing `{ref}` (GitHub marks
+    /// it `x-multi-segment`: `heads/feature/x`) matches the rest of the path.
     fn matches(template: &str, path: &str) -> bool {
         let t: Vec<&str> = template.split('/').collect();
         let p: Vec<&str> = path.split('/').collect();
-        t.len() == p.len()
-            && t.iter()
-                .zip(&p)
-                .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
+        let segment = |t: &&str, p: &&str| {
+            (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p
+        };
+        if t.last() == Some(&"{ref}") && p.len() >= t.len() {
+            return t.iter().zip(&p).all(|(t, p)| segment(t, p));
+        }
+        t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| segment(t, p))
     }
 
     fn declares_query(spec: &Value, operation: &Value, name: &str) -> bool {
