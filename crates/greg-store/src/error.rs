@@ -45,10 +45,23 @@ pub enum StoreError {
     /// The row the operation needs does not exist.
     #[error("{what} {id} not found")]
     NotFound {
-        /// `delivery` or `build`.
+        /// `delivery`, `build` or `queue entry`.
         what: &'static str,
-        /// The sequence number or build id asked for.
+        /// The sequence number or id asked for.
         id: i64,
+    },
+    /// The change would move a finished row back to an active state (a landed, failed or
+    /// cancelled queue entry to waiting, staging, building or landing); nothing was written.
+    #[error("{what} {id} is {from} and cannot become {to}")]
+    InvalidTransition {
+        /// `queue entry`.
+        what: &'static str,
+        /// The row's id.
+        id: i64,
+        /// The stored state, e.g. `landed`.
+        from: &'static str,
+        /// The state asked for, e.g. `waiting`.
+        to: &'static str,
     },
     /// A write kept colliding with concurrent writers and gave up after a few tries; retry
     /// later.

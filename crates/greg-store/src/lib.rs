@@ -10,6 +10,12 @@
 //!   cannot both win; a finished build never becomes active again.
 //! - **approvals** from "@greg lgtm", bound to the head approved; **required reviewers** from
 //!   "@greg review"; the **commit statuses** greg has set.
+//! - the **merge queue**: one [`QueueEntry`] per "@greg please" or "@greg try", at most one
+//!   *active* entry (waiting, staging, building or landing) per `(repo, pr, kind)`, enforced
+//!   by the `queue_one_active` partial unique index; a finished entry (landed, failed,
+//!   cancelled) never becomes active again. The store keeps the entries; the order and the
+//!   transitions are decided by the engine's pure queue state machine. Plus **tree
+//!   closures** ("@greg treeclosed=N"), one per `(repo, target)`.
 //!
 //! # Design
 //! - One concrete [`Store`], no trait (STYLE.md: the store has one implementation with two
@@ -58,6 +64,22 @@ macro_rules! active_states {
     };
 }
 
+/// The columns of `queue_entries` that `row::queue_entry` decodes, as a literal for `concat!`.
+macro_rules! queue_columns {
+    () => {
+        "id, repo, pr, kind, target, head_sha, approver, command, priority, approved_ms, state, \
+         base_sha, staging_sha, build_id, attempts, reason, created_ms, updated_ms"
+    };
+}
+
+/// The active queue states, as an SQL list; the same four as `QueueState::is_active` and the
+/// `queue_one_active` index.
+macro_rules! active_queue_states {
+    () => {
+        "('waiting', 'staging', 'building', 'landing')"
+    };
+}
+
 /// Evaluates `$body` with `$pool` bound to the pool that takes writes, once per backend
 /// (the body is written once and compiled for each driver).
 macro_rules! with_writer {
@@ -84,6 +106,7 @@ mod builds;
 mod deliveries;
 mod error;
 mod model;
+mod queue;
 mod row;
 mod statuses;
 mod store;
@@ -91,6 +114,7 @@ mod store;
 pub use error::{StoreError, redact_url};
 pub use model::{
     BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,
-    NewBuild, NewDelivery,
+    NewBuild, NewDelivery, NewQueueEntry, QueueChange, QueueEntry, QueueInsert, QueueKind,
+    QueueState, TreeClosure,
 };
 pub use store::Store;

@@ -1,8 +1,10 @@
-//! The records the store reads and writes: deliveries of the durable inbox and builds.
+//! The records the store reads and writes: deliveries of the durable inbox, builds, and the
+//! merge queue's entries and tree closures.
 
 use crate::StoreError;
 use greg_core::{BuildContext, BuildNumber, JobName, PrNumber, QueueItemId};
-use greg_core::{RepoName, Sha};
+use greg_core::{Login, RepoName, Sha};
+use serde::Serialize;
 
 /// An accepted delivery to write to the inbox before answering 202.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,6 +255,238 @@ pub struct BuildChange {
     pub url: Option<String>,
 }
 
+/// What a queue entry asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    /// "@greg please": build the staging merge, then land it on the target.
+    Merge,
+    /// "@greg try": build the staging merge; land nothing.
+    Try,
+}
+
+impl QueueKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [QueueKind; 2] = [QueueKind::Merge, QueueKind::Try];
+
+    /// The stored name: `merge` or `try`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            QueueKind::Merge => "merge",
+            QueueKind::Try => "try",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str) output; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for QueueKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a queue entry stands. Waiting, staging, building and landing are *active*: the
+/// entry holds its `(repo, pr, kind)` key. Landed, failed and cancelled are *finished*, and
+/// a finished entry never becomes active again (a new request is a new entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    /// Approved, waiting for its turn (or for the tree to open).
+    Waiting,
+    /// Its staging merge commit is being made.
+    Staging,
+    /// The staging merge is building.
+    Building,
+    /// The build passed; the target is being fast-forwarded (merge only).
+    Landing,
+    /// Landed on the target (merge), or built green (try).
+    Landed,
+    /// The staging merge or its build failed, or landing was refused.
+    Failed,
+    /// Withdrawn: "@greg cancel", a new head, a closed pull request.
+    Cancelled,
+}
+
+impl QueueState {
+    /// Every state, in declaration order.
+    pub const ALL: [QueueState; 7] = [
+        QueueState::Waiting,
+        QueueState::Staging,
+        QueueState::Building,
+        QueueState::Landing,
+        QueueState::Landed,
+        QueueState::Failed,
+        QueueState::Cancelled,
+    ];
+
+    /// The stored name: `waiting`, `staging`, `building`, `landing`, `landed`, `failed`,
+    /// `cancelled`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            QueueState::Waiting => "waiting",
+            QueueState::Staging => "staging",
+            QueueState::Building => "building",
+            QueueState::Landing => "landing",
+            QueueState::Landed => "landed",
+            QueueState::Failed => "failed",
+            QueueState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str) output; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// Waiting, staging, building or landing: the entry still holds its `(repo, pr, kind)`
+    /// key. The schema's `queue_one_active` index lists the same four states.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            QueueState::Waiting | QueueState::Staging | QueueState::Building | QueueState::Landing
+        )
+    }
+}
+
+impl std::fmt::Display for QueueState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored merge-queue entry: one "@greg please" or "@greg try" of one pull request, from
+/// approval until it landed, failed or was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueEntry {
+    /// Store id; breaks ties of priority and approval time.
+    pub id: i64,
+    /// The pull request's (target) repository.
+    pub repo: RepoName,
+    /// The pull request.
+    pub pr: PrNumber,
+    /// Merge or try.
+    pub kind: QueueKind,
+    /// The target branch name.
+    pub target: String,
+    /// The approved head; the approval is bound to it.
+    pub head_sha: Sha,
+    /// Who approved ("@greg please").
+    pub approver: Login,
+    /// The command as written, for the merge message (e.g. `please p=2`).
+    pub command: String,
+    /// Queue priority, higher first; 0 by default.
+    pub priority: i32,
+    /// Unix milliseconds of the approval; earlier first among equal priorities.
+    pub approved_ms: i64,
+    /// Where it stands.
+    pub state: QueueState,
+    /// The target tip the staging commit was made from.
+    pub base_sha: Option<Sha>,
+    /// The staging merge commit.
+    pub staging_sha: Option<Sha>,
+    /// `builds.id` of the staging build.
+    pub build_id: Option<i64>,
+    /// How many times it was (re)staged.
+    pub attempts: i32,
+    /// The last outcome, in words: why it failed or was cancelled, or the landed sha.
+    pub reason: Option<String>,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// Unix milliseconds of the last change.
+    pub updated_ms: i64,
+}
+
+/// A merge or try request to put in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQueueEntry {
+    /// The pull request's (target) repository.
+    pub repo: RepoName,
+    /// The pull request.
+    pub pr: PrNumber,
+    /// Merge or try; with `repo` and `pr` the key of one active entry.
+    pub kind: QueueKind,
+    /// The target branch name.
+    pub target: String,
+    /// The approved head.
+    pub head_sha: Sha,
+    /// Who approved.
+    pub approver: Login,
+    /// The command as written (e.g. `please p=2`).
+    pub command: String,
+    /// Queue priority, higher first.
+    pub priority: i32,
+    /// Unix milliseconds; becomes `approved_ms`, `created_ms` and `updated_ms`.
+    pub now_ms: i64,
+}
+
+/// The result of [`Store::enqueue`](crate::Store::enqueue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueInsert {
+    /// A new entry, in state [`QueueState::Waiting`].
+    Created(QueueEntry),
+    /// An active entry with the same `(repo, pr, kind)` already exists; nothing written.
+    Exists(QueueEntry),
+}
+
+impl QueueInsert {
+    /// The entry, created or existing.
+    pub fn entry(&self) -> &QueueEntry {
+        match self {
+            QueueInsert::Created(e) | QueueInsert::Exists(e) => e,
+        }
+    }
+
+    /// The entry, created or existing.
+    pub fn into_entry(self) -> QueueEntry {
+        match self {
+            QueueInsert::Created(e) | QueueInsert::Exists(e) => e,
+        }
+    }
+}
+
+/// Fields to change on a queue entry; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueChange {
+    /// The new state; a finished entry refuses an active one (see
+    /// [`Store::update_queue_entry`](crate::Store::update_queue_entry)).
+    pub state: Option<QueueState>,
+    /// The target tip the staging commit was made from.
+    pub base_sha: Option<Sha>,
+    /// The staging merge commit.
+    pub staging_sha: Option<Sha>,
+    /// `builds.id` of the staging build.
+    pub build_id: Option<i64>,
+    /// A new queue priority.
+    pub priority: Option<i32>,
+    /// A new staging count.
+    pub attempts: Option<i32>,
+    /// The outcome, in words.
+    pub reason: Option<String>,
+    /// Set `base_sha`, `staging_sha` and `build_id` to NULL (applied before the three fields
+    /// above, so a change can clear and set in one go).
+    pub clear_staging: bool,
+}
+
+/// A closed tree ("@greg treeclosed=N"): merges into `target` of priority below `priority`
+/// wait until it is opened again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TreeClosure {
+    /// The repository.
+    pub repo: RepoName,
+    /// The target branch name.
+    pub target: String,
+    /// Entries of at least this priority still merge.
+    pub priority: i32,
+    /// Who closed it.
+    pub closed_by: Login,
+    /// Unix milliseconds of the (last) closing.
+    pub since_ms: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +508,43 @@ mod tests {
             .map(|s| s.as_str())
             .collect();
         assert_eq!(active, ["pending", "queued", "running"]);
+    }
+
+    #[test]
+    fn queue_kinds_and_states_round_trip() {
+        for kind in QueueKind::ALL {
+            assert_eq!(QueueKind::parse(kind.as_str()), Some(kind));
+        }
+        for state in QueueState::ALL {
+            assert_eq!(QueueState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(QueueKind::parse("Merge"), None);
+        assert_eq!(QueueState::parse("done"), None);
+    }
+
+    #[test]
+    fn only_waiting_staging_building_landing_are_active() {
+        let active: Vec<_> = QueueState::ALL
+            .into_iter()
+            .filter(QueueState::is_active)
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(active, ["waiting", "staging", "building", "landing"]);
+    }
+
+    #[test]
+    fn queue_kinds_and_states_serialize_as_stored() {
+        for kind in QueueKind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(serde_json::Value::from(kind.as_str()))
+            );
+        }
+        for state in QueueState::ALL {
+            assert_eq!(
+                serde_json::to_value(state).ok(),
+                Some(serde_json::Value::from(state.as_str()))
+            );
+        }
     }
 }

@@ -3,8 +3,9 @@
 //! in (a `u64` above `i64::MAX` is [`StoreError::OutOfRange`]).
 
 use crate::StoreError;
-use crate::model::{BuildRecord, BuildRunState, Delivery};
-use greg_core::{BuildContext, BuildNumber, JobName, PrNumber, QueueItemId, RepoName, Sha};
+use crate::model::TreeClosure;
+use crate::model::{BuildRecord, BuildRunState, Delivery, QueueEntry, QueueKind, QueueState};
+use greg_core::{BuildContext, BuildNumber, JobName, Login, PrNumber, QueueItemId, RepoName, Sha};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -141,6 +142,59 @@ pub(crate) fn build(row: &impl Cols) -> Result<BuildRecord, StoreError> {
         url: row.opt_text(T, "url")?,
         created_ms: row.int(T, "created_ms")?,
         updated_ms: row.int(T, "updated_ms")?,
+    })
+}
+
+/// A stored full commit sha in `column`.
+fn sha_in(table: &'static str, column: &'static str, value: &str) -> Result<Sha, StoreError> {
+    Sha::parse(value).map_err(|_| StoreError::Corrupt { table, column })
+}
+
+/// A stored INTEGER/BIGINT that must fit an `i32`.
+fn int32(row: &impl Cols, table: &'static str, column: &'static str) -> Result<i32, StoreError> {
+    i32::try_from(row.int(table, column)?).map_err(|_| StoreError::Corrupt { table, column })
+}
+
+/// Decodes a `queue_entries` row selected with `queue_columns!()`.
+pub(crate) fn queue_entry(row: &impl Cols) -> Result<QueueEntry, StoreError> {
+    const T: &str = "queue_entries";
+    let corrupt = |column| StoreError::Corrupt { table: T, column };
+    let opt_sha = |column| -> Result<Option<Sha>, StoreError> {
+        row.opt_text(T, column)?
+            .map(|v| sha_in(T, column, &v))
+            .transpose()
+    };
+    Ok(QueueEntry {
+        id: row.int(T, "id")?,
+        repo: repo(T, &row.text(T, "repo")?)?,
+        pr: PrNumber(from_db(T, "pr", row.int(T, "pr")?)?),
+        kind: QueueKind::parse(&row.text(T, "kind")?).ok_or(corrupt("kind"))?,
+        target: row.text(T, "target")?,
+        head_sha: sha_in(T, "head_sha", &row.text(T, "head_sha")?)?,
+        approver: Login(row.text(T, "approver")?),
+        command: row.text(T, "command")?,
+        priority: int32(row, T, "priority")?,
+        approved_ms: row.int(T, "approved_ms")?,
+        state: QueueState::parse(&row.text(T, "state")?).ok_or(corrupt("state"))?,
+        base_sha: opt_sha("base_sha")?,
+        staging_sha: opt_sha("staging_sha")?,
+        build_id: row.opt_int(T, "build_id")?,
+        attempts: int32(row, T, "attempts")?,
+        reason: row.opt_text(T, "reason")?,
+        created_ms: row.int(T, "created_ms")?,
+        updated_ms: row.int(T, "updated_ms")?,
+    })
+}
+
+/// Decodes a `tree_closures` row selected with `repo, target, priority, closed_by, since_ms`.
+pub(crate) fn tree_closure(row: &impl Cols) -> Result<TreeClosure, StoreError> {
+    const T: &str = "tree_closures";
+    Ok(TreeClosure {
+        repo: repo(T, &row.text(T, "repo")?)?,
+        target: row.text(T, "target")?,
+        priority: int32(row, T, "priority")?,
+        closed_by: Login(row.text(T, "closed_by")?),
+        since_ms: row.int(T, "since_ms")?,
     })
 }
 

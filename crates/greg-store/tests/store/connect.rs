@@ -74,7 +74,7 @@ async fn migrations_are_idempotent_on_reconnect() {
         let applied = db
             .scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await;
-        assert_eq!(applied, 1, "the one migration, recorded once");
+        assert_eq!(applied, 2, "each migration (init, queue) recorded once");
     })
     .await;
 }

@@ -6,3 +6,4 @@ mod builds;
 mod common;
 mod connect;
 mod deliveries;
+mod queue;
