@@ -46,6 +46,11 @@ pub enum Command {
     Cancel,
     /// `p=N` on its own: set the queue priority.
     Priority { priority: u32 },
+    /// `treeclosed=N` (bors): close the tree of the target branch, so that merges of priority
+    /// below `priority` wait until `treeopen`.
+    TreeClosed { priority: u32 },
+    /// `treeopen`, `treeclosed-` (bors): open the tree again.
+    TreeOpen,
 }
 
 impl Command {
@@ -62,12 +67,15 @@ impl Command {
             Command::Retest => CommandKind::Retest,
             Command::Cancel => CommandKind::Cancel,
             Command::Priority { .. } => CommandKind::Priority,
+            Command::TreeClosed { .. } => CommandKind::TreeClosed,
+            Command::TreeOpen => CommandKind::TreeOpen,
         }
     }
 }
 
 /// The kinds of [`Command`], without their arguments. `Display` gives the canonical spelling
-/// (`please` for [`CommandKind::Merge`], `p=N` for [`CommandKind::Priority`]).
+/// (`please` for [`CommandKind::Merge`], `p=N` for [`CommandKind::Priority`], `treeclosed`
+/// for [`CommandKind::TreeClosed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CommandKind {
     Ok,
@@ -80,11 +88,13 @@ pub enum CommandKind {
     Retest,
     Cancel,
     Priority,
+    TreeClosed,
+    TreeOpen,
 }
 
 impl CommandKind {
     /// Every kind, in the order the help text lists them.
-    pub const ALL: [CommandKind; 10] = [
+    pub const ALL: [CommandKind; 12] = [
         CommandKind::Ok,
         CommandKind::Merge,
         CommandKind::Cancel,
@@ -94,11 +104,14 @@ impl CommandKind {
         CommandKind::Lgtm,
         CommandKind::NotLgtm,
         CommandKind::Priority,
+        CommandKind::TreeClosed,
+        CommandKind::TreeOpen,
         CommandKind::Help,
     ];
 
     /// The spellings that select this kind, canonical first, lower-case. Empty for
-    /// [`CommandKind::Priority`], which is written as the option `p=N`.
+    /// [`CommandKind::Priority`], which is written as the option `p=N`. `treeclosed` is
+    /// written `treeclosed=N`; the bare word selects it only to say that `N` is missing.
     pub fn words(self) -> &'static [&'static str] {
         match self {
             CommandKind::Ok => &["ok"],
@@ -111,6 +124,27 @@ impl CommandKind {
             CommandKind::Retest => &["retest"],
             CommandKind::Cancel => &["cancel", ":-1:", "r-", "-1"],
             CommandKind::Priority => &[],
+            CommandKind::TreeClosed => &["treeclosed"],
+            CommandKind::TreeOpen => &["treeopen", "treeclosed-"],
+        }
+    }
+
+    /// For a command written as `key=N`, its key and its usage: `("p", "p=N")` and
+    /// `("treeclosed", "treeclosed=N")`.
+    pub(crate) fn keyed(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            CommandKind::Priority => Some(("p", "p=N")),
+            CommandKind::TreeClosed => Some(("treeclosed", "treeclosed=N")),
+            CommandKind::Ok
+            | CommandKind::Merge
+            | CommandKind::Help
+            | CommandKind::Review
+            | CommandKind::Lgtm
+            | CommandKind::NotLgtm
+            | CommandKind::Try
+            | CommandKind::Retest
+            | CommandKind::Cancel
+            | CommandKind::TreeOpen => None,
         }
     }
 
@@ -127,6 +161,7 @@ impl CommandKind {
         match self {
             CommandKind::Merge => "only `branch=NAME` and `p=N`",
             CommandKind::Review => "only `@user` names",
+            CommandKind::TreeClosed => "only `=N`",
             CommandKind::Ok
             | CommandKind::Help
             | CommandKind::Lgtm
@@ -134,7 +169,8 @@ impl CommandKind {
             | CommandKind::Try
             | CommandKind::Retest
             | CommandKind::Cancel
-            | CommandKind::Priority => "no arguments",
+            | CommandKind::Priority
+            | CommandKind::TreeOpen => "no arguments",
         }
     }
 }
@@ -152,6 +188,9 @@ pub enum Argument {
     Branch,
     /// `p=N`: the queue priority, a `u32`.
     Priority,
+    /// `treeclosed=N`: the lowest priority that still merges while the tree is closed, a
+    /// `u32`.
+    TreeClosed,
     /// `@user`: a reviewer of `review`.
     Reviewer,
 }
@@ -161,6 +200,7 @@ impl fmt::Display for Argument {
         f.write_str(match self {
             Argument::Branch => "branch",
             Argument::Priority => "p",
+            Argument::TreeClosed => "treeclosed",
             Argument::Reviewer => "reviewer",
         })
     }
@@ -182,7 +222,8 @@ pub enum CommandError {
         command: CommandKind,
         argument: Argument,
     },
-    /// An argument's value is malformed (`p=high`, `branch=a..b`, `@org/team`).
+    /// An argument's value is malformed (`p=high`, `treeclosed=-1`, `branch=a..b`,
+    /// `@org/team`).
     InvalidArgument {
         command: CommandKind,
         argument: Argument,
@@ -226,7 +267,7 @@ impl fmt::Display for CommandError {
                     "{} needs at least one reviewer, as in `review @alice @bob`.",
                     code(command.name())
                 ),
-                Argument::Branch | Argument::Priority => write!(
+                Argument::Branch | Argument::Priority | Argument::TreeClosed => write!(
                     f,
                     "{} needs a value, as in {}.",
                     code(&format!("{argument}=")),
@@ -243,9 +284,10 @@ impl fmt::Display for CommandError {
                         format!("branch={value}"),
                         "a branch name of letters, digits and `-_./+`, as git allows",
                     ),
-                    Argument::Priority => {
-                        (format!("p={value}"), "a whole number from 0 to 4294967295")
-                    }
+                    Argument::Priority | Argument::TreeClosed => (
+                        format!("{argument}={value}"),
+                        "a whole number from 0 to 4294967295",
+                    ),
                     Argument::Reviewer => (value.clone(), "a user name, as in `@alice`"),
                 };
                 write!(f, "{} is not valid: expected {expected}", code(&shown))?;
@@ -278,6 +320,7 @@ fn example(argument: Argument) -> &'static str {
     match argument {
         Argument::Branch => "branch=release-1.0",
         Argument::Priority => "p=10",
+        Argument::TreeClosed => "treeclosed=10",
         Argument::Reviewer => "@alice",
     }
 }
@@ -356,6 +399,14 @@ mod tests {
             argument: Argument::Priority,
         };
         assert_eq!(shown(p), "`p=` needs a value, as in `p=10`.");
+        let closed = CommandError::MissingArgument {
+            command: CommandKind::TreeClosed,
+            argument: Argument::TreeClosed,
+        };
+        assert_eq!(
+            shown(closed),
+            "`treeclosed=` needs a value, as in `treeclosed=10`."
+        );
     }
 
     #[test]
@@ -368,6 +419,15 @@ mod tests {
         assert_eq!(
             shown(p),
             "`p=high` is not valid: expected a whole number from 0 to 4294967295."
+        );
+        let closed = CommandError::InvalidArgument {
+            command: CommandKind::TreeClosed,
+            argument: Argument::TreeClosed,
+            value: "-1".into(),
+        };
+        assert_eq!(
+            shown(closed),
+            "`treeclosed=-1` is not valid: expected a whole number from 0 to 4294967295."
         );
         let branch = CommandError::InvalidArgument {
             command: CommandKind::Merge,
@@ -429,6 +489,14 @@ mod tests {
             shown(retest),
             "`retest` takes no arguments, so `branch=x` was not understood and nothing was done."
         );
+        let closed = CommandError::UnexpectedArgument {
+            command: CommandKind::TreeClosed,
+            argument: "now".into(),
+        };
+        assert_eq!(
+            shown(closed),
+            "`treeclosed` takes only `=N`, so `now` was not understood and nothing was done."
+        );
         let review = CommandError::UnexpectedArgument {
             command: CommandKind::Review,
             argument: "alice".into(),
@@ -458,5 +526,19 @@ mod tests {
         }
         assert_eq!(CommandKind::Priority.name(), "p=N");
         assert_eq!(CommandKind::Merge.to_string(), "please");
+        assert_eq!(CommandKind::TreeClosed.name(), "treeclosed");
+        assert_eq!(CommandKind::TreeOpen.name(), "treeopen");
+    }
+
+    #[test]
+    fn keyed_kinds_have_distinct_keys_and_usages_that_start_with_them() {
+        let keyed: Vec<_> = CommandKind::ALL
+            .into_iter()
+            .filter_map(|kind| kind.keyed().map(|(key, usage)| (kind, key, usage)))
+            .collect();
+        assert_eq!(keyed.len(), 2);
+        for (kind, key, usage) in keyed {
+            assert_eq!(usage, format!("{key}=N"), "{kind:?}");
+        }
     }
 }

@@ -57,5 +57,11 @@ fn entry(kind: CommandKind) -> (&'static str, &'static str) {
             "Withdraws the merge request and cancels its builds.",
         ),
         CommandKind::Priority => ("p=N", "Sets the queue priority; higher merges first."),
+        CommandKind::TreeClosed => (
+            "treeclosed=N",
+            "Closes the tree of the target branch: merges with priority below `N` wait until \
+             `treeopen`.",
+        ),
+        CommandKind::TreeOpen => ("treeopen", "Opens the tree again."),
     }
 }

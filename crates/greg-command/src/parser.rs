@@ -8,6 +8,7 @@
 //! command  = word [argument …]                          (one command per line)
 //! word     = "ok" | "please" | ":+1:" | "r+" | "+1" | "help" | "review" | "lgtm"
 //!          | "not lgtm" | "try" | "test" | "retest" | "cancel" | ":-1:" | "r-" | "-1" | "p=N"
+//!          | "treeclosed=N" | "treeopen" | "treeclosed-"          (N: 0 to 4294967295)
 //! argument = "branch=" NAME | "p=" N                     (please)  |  "@" LOGIN …  (review)
 //! ```
 //!
@@ -28,7 +29,8 @@
 //!
 //! Silence versus error: a mention with nothing after it (`thanks @greg`) is no command. An
 //! unknown word is an error when the mention opens the line, or when the word is a likely typo
-//! of a command (with its "did you mean"); otherwise (`I asked @greg about it`, `Greg is
+//! of a command (with its "did you mean"; for `key=value` words the key is compared with the
+//! keys of `p=N` and `treeclosed=N`); otherwise (`I asked @greg about it`, `Greg is
 //! away`) the line is prose and yields nothing. `ok` and `help` only read state, so they
 //! ignore the rest of the line (`@greg ok, what is missing?`). Every other command changes
 //! state, so each word after it must be an argument it takes: `@greg please don't merge yet`
@@ -36,7 +38,7 @@
 //! `review`), as it begins a mention of someone else.
 
 use crate::command::{Addressing, Argument, Command, CommandError, CommandKind};
-use crate::suggest::suggest;
+use crate::suggest::{suggest, suggest_key};
 use greg_core::Login;
 use pulldown_cmark::{Event, Options, Parser, TagEnd};
 
@@ -212,7 +214,7 @@ fn parse_command(words: &[&str], opens_line: bool) -> Option<Result<Command, Com
         return None;
     }
     let lower = word.to_lowercase();
-    // The value of a command written as `key=value`; only `p=N` is.
+    // The value of a command written as `key=value` (`p=N`, `treeclosed=N`).
     let mut value = "";
     let kind = match lookup(&lower) {
         Some(kind) => kind,
@@ -223,12 +225,12 @@ fn parse_command(words: &[&str], opens_line: bool) -> Option<Result<Command, Com
             }
             next => return unknown_not(next.map(|(next, _)| *next), opens_line),
         },
-        None => match lower.split_once('=') {
-            Some(("p", _)) => {
+        None => match lower.split_once('=').and_then(|(key, _)| keyed(key)) {
+            Some(kind) => {
                 value = word.split_once('=').map_or("", |(_, value)| value);
-                CommandKind::Priority
+                kind
             }
-            _ => return unknown(word.trim_end_matches(TRAILING), opens_line),
+            None => return unknown(word.trim_end_matches(TRAILING), opens_line),
         },
     };
     Some(arguments(kind, value, rest))
@@ -248,8 +250,18 @@ fn lookup(lower: &str) -> Option<CommandKind> {
     }
 }
 
+/// The kind written as `key=N`, for a lower-case `key`.
+fn keyed(key: &str) -> Option<CommandKind> {
+    CommandKind::ALL
+        .into_iter()
+        .find(|kind| kind.keyed().is_some_and(|(k, _)| k == key))
+}
+
 fn unknown(word: &str, opens_line: bool) -> Option<Result<Command, CommandError>> {
-    let suggestion = suggest(word);
+    let suggestion = match word.split_once('=') {
+        Some((key, _)) => suggest_key(key),
+        None => suggest(word),
+    };
     (opens_line || suggestion.is_some()).then(|| {
         Err(CommandError::Unknown {
             word: word.to_owned(),
@@ -286,10 +298,16 @@ fn arguments(kind: CommandKind, value: &str, rest: &[&str]) -> Result<Command, C
         CommandKind::Retest => no_arguments(kind, rest).map(|()| Command::Retest),
         CommandKind::Cancel => no_arguments(kind, rest).map(|()| Command::Cancel),
         CommandKind::Priority => {
-            let priority = priority(kind, value)?;
+            let priority = number(kind, Argument::Priority, value)?;
             no_arguments(kind, rest)?;
             Ok(Command::Priority { priority })
         }
+        CommandKind::TreeClosed => {
+            let priority = number(kind, Argument::TreeClosed, value)?;
+            no_arguments(kind, rest)?;
+            Ok(Command::TreeClosed { priority })
+        }
+        CommandKind::TreeOpen => no_arguments(kind, rest).map(|()| Command::TreeOpen),
     }
 }
 
@@ -330,7 +348,9 @@ fn merge_options(rest: &[&str]) -> Result<Command, CommandError> {
         };
         let duplicate = match argument {
             Argument::Branch => branch.replace(branch_name(command, value)?).is_some(),
-            _ => priority.replace(self::priority(command, value)?).is_some(),
+            _ => priority
+                .replace(number(command, Argument::Priority, value)?)
+                .is_some(),
         };
         if duplicate {
             return Err(CommandError::DuplicateArgument { command, argument });
@@ -339,19 +359,18 @@ fn merge_options(rest: &[&str]) -> Result<Command, CommandError> {
     Ok(Command::Merge { branch, priority })
 }
 
-fn priority(command: CommandKind, value: &str) -> Result<u32, CommandError> {
+/// The value `N` of `p=N` or `treeclosed=N`: a whole number from 0 to `u32::MAX` (as
+/// `u32::from_str` reads it); trailing sentence punctuation is dropped.
+fn number(command: CommandKind, argument: Argument, value: &str) -> Result<u32, CommandError> {
     let value = value.trim_end_matches(TRAILING);
     if value.is_empty() {
-        return Err(CommandError::MissingArgument {
-            command,
-            argument: Argument::Priority,
-        });
+        return Err(CommandError::MissingArgument { command, argument });
     }
     value
         .parse::<u32>()
         .map_err(|_| CommandError::InvalidArgument {
             command,
-            argument: Argument::Priority,
+            argument,
             value: value.to_owned(),
         })
 }

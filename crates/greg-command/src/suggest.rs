@@ -26,6 +26,23 @@ pub(crate) fn suggest(word: &str) -> Option<&'static str> {
         .map(|(_, candidate)| candidate)
 }
 
+/// For an unknown `key=value` word: the usage of the `key=N` command (`p=N`,
+/// `treeclosed=N`) whose key is closest to `key`, within the same limits as [`suggest`].
+pub(crate) fn suggest_key(key: &str) -> Option<&'static str> {
+    let key: Vec<char> = key.to_lowercase().chars().collect();
+    if key.is_empty() || key.len() > MAX_COMPARED_CHARS {
+        return None;
+    }
+    let limit = if key.len() <= 4 { 1 } else { 2 };
+    CommandKind::ALL
+        .iter()
+        .filter_map(|kind| kind.keyed())
+        .map(|(candidate, usage)| (osa_distance(&key, candidate), usage))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, usage)| usage)
+}
+
 /// Optimal-string-alignment distance between `a` and `b`: insertions, deletions,
 /// substitutions and swaps of two adjacent characters each cost 1.
 fn osa_distance(a: &[char], b: &str) -> usize {
@@ -84,6 +101,20 @@ mod tests {
         assert_eq!(suggest("hlep"), Some("help"));
         assert_eq!(suggest("not lgmt"), Some("not lgtm"));
         assert_eq!(suggest("reveiw"), Some("review"));
+        assert_eq!(suggest("treeclose"), Some("treeclosed"));
+        assert_eq!(suggest("treopen"), Some("treeopen"));
+        assert_eq!(suggest("tree-open"), Some("treeopen"));
+    }
+
+    #[test]
+    fn suggestions_for_misspelt_keys() {
+        assert_eq!(suggest_key("treclosed"), Some("treeclosed=N"));
+        assert_eq!(suggest_key("TreeClose"), Some("treeclosed=N"));
+        assert_eq!(suggest_key("tree_closed"), Some("treeclosed=N"));
+        assert_eq!(suggest_key("q"), Some("p=N"));
+        assert_eq!(suggest_key("branch"), None);
+        assert_eq!(suggest_key("treeopen"), None);
+        assert_eq!(suggest_key(""), None);
     }
 
     #[test]

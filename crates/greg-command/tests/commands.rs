@@ -231,12 +231,31 @@ mod accepted {
     }
 
     #[test]
+    fn tree_closure_commands() {
+        insta::assert_snapshot!(parse("@greg treeclosed=5"), @"TreeClosed { priority: 5 }");
+        insta::assert_snapshot!(parse("@greg treeclosed=0"), @"TreeClosed { priority: 0 }");
+        insta::assert_snapshot!(parse("@greg TreeClosed=4294967295"), @"TreeClosed { priority: 4294967295 }");
+        insta::assert_snapshot!(parse("@greg treeclosed=10."), @"TreeClosed { priority: 10 }");
+        insta::assert_snapshot!(parse("Release freeze: @greg treeclosed=100"), @"TreeClosed { priority: 100 }");
+        insta::assert_snapshot!(parse("Greg treeclosed=1"), @"TreeClosed { priority: 1 }");
+        insta::assert_snapshot!(parse("@greg treeopen"), @"TreeOpen");
+        insta::assert_snapshot!(parse("@greg TREEOPEN!"), @"TreeOpen");
+        insta::assert_snapshot!(parse("@greg treeclosed-"), @"TreeOpen");
+        insta::assert_snapshot!(parse("@greg treeopen :)"), @"TreeOpen");
+        insta::assert_snapshot!(parse("@greg treeclosed=2\n@greg please p=3"), @r"
+        TreeClosed { priority: 2 }
+        Merge { branch: None, priority: Some(3) }
+        ");
+    }
+
+    #[test]
     fn every_command_word_parses_to_its_kind() {
         let alice = Login::from("alice");
         for kind in CommandKind::ALL {
             let spellings: Vec<String> = match kind {
                 CommandKind::Review => vec!["review @bob".to_owned()],
                 CommandKind::Priority => vec!["p=1".to_owned()],
+                CommandKind::TreeClosed => vec!["treeclosed=1".to_owned()],
                 _ => kind.words().iter().map(|w| (*w).to_owned()).collect(),
             };
             assert!(!spellings.is_empty(), "{kind:?} has no spelling");
@@ -255,6 +274,31 @@ mod accepted {
 
 mod rejected {
     use super::*;
+
+    #[test]
+    fn bad_tree_closures() {
+        insta::assert_snapshot!(parse("@greg treeclosed"), @"error: `treeclosed=` needs a value, as in `treeclosed=10`.");
+        insta::assert_snapshot!(parse("@greg treeclosed="), @"error: `treeclosed=` needs a value, as in `treeclosed=10`.");
+        insta::assert_snapshot!(parse("@greg treeclosed =5"), @"error: `treeclosed=` needs a value, as in `treeclosed=10`.");
+        insta::assert_snapshot!(parse("@greg treeclosed=-1"), @"error: `treeclosed=-1` is not valid: expected a whole number from 0 to 4294967295.");
+        insta::assert_snapshot!(parse("@greg treeclosed=high"), @"error: `treeclosed=high` is not valid: expected a whole number from 0 to 4294967295.");
+        insta::assert_snapshot!(parse("@greg treeclosed=1.5"), @"error: `treeclosed=1.5` is not valid: expected a whole number from 0 to 4294967295.");
+        insta::assert_snapshot!(parse("@greg treeclosed=4294967296"), @"error: `treeclosed=4294967296` is not valid: expected a whole number from 0 to 4294967295.");
+        insta::assert_snapshot!(parse("@greg treeclosed=1 please"), @"error: `treeclosed` takes only `=N`, so `please` was not understood and nothing was done.");
+        insta::assert_snapshot!(parse("@greg treeclosed=1 treeclosed=2"), @"error: `treeclosed` takes only `=N`, so `treeclosed=2` was not understood and nothing was done.");
+        insta::assert_snapshot!(parse("@greg treeopen now"), @"error: `treeopen` takes no arguments, so `now` was not understood and nothing was done.");
+        insta::assert_snapshot!(parse("@greg treeopen=1"), @"error: Unknown command `treeopen=1`: the `help` command lists the commands.");
+    }
+
+    #[test]
+    fn misspelt_tree_closures_get_a_did_you_mean() {
+        insta::assert_snapshot!(parse("@greg treeopne"), @"error: Unknown command `treeopne`: did you mean `treeopen`?");
+        insta::assert_snapshot!(parse("@greg tree-open"), @"error: Unknown command `tree-open`: did you mean `treeopen`?");
+        insta::assert_snapshot!(parse("@greg treeclose"), @"error: Unknown command `treeclose`: did you mean `treeclosed`?");
+        insta::assert_snapshot!(parse("@greg treclosed=5"), @"error: Unknown command `treclosed=5`: did you mean `treeclosed=N`?");
+        insta::assert_snapshot!(parse("thanks @greg tree_closed=5"), @"error: Unknown command `tree_closed=5`: did you mean `treeclosed=N`?");
+        insta::assert_snapshot!(parse("@greg q=1"), @"error: Unknown command `q=1`: did you mean `p=N`?");
+    }
 
     #[test]
     fn unknown_words_get_a_did_you_mean() {
@@ -361,6 +405,13 @@ mod silent {
         insta::assert_snapshot!(parse("Type `@greg please` to merge."), @"(none)");
         insta::assert_snapshot!(parse("@greg `please`"), @"(none)");
         insta::assert_snapshot!(parse("`greg please`"), @"(none)");
+    }
+
+    #[test]
+    fn tree_closures_in_code_and_quotes() {
+        insta::assert_snapshot!(parse("Use `@greg treeclosed=5` during a freeze."), @"(none)");
+        insta::assert_snapshot!(parse("> @greg treeopen\n\nNot yet."), @"(none)");
+        insta::assert_snapshot!(parse("I asked @greg treeclosing questions"), @"(none)");
     }
 
     #[test]
