@@ -3,10 +3,12 @@
 
 use crate::Inner;
 use crate::handlers::{self, HandlerError};
+use backon::{ExponentialBuilder, Retryable};
 use greg_core::{BuildUpdate, Event, RepoName};
 use greg_store::DeliveryOutcome;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -24,6 +26,10 @@ pub(crate) enum Work {
     Poll { build_id: i64 },
     /// COMPLETED arrived and FINALIZED did not follow within the grace period.
     CompletedGrace { build_id: i64, update: BuildUpdate },
+    /// Re-read a repository's open pull requests and queue and repair drift.
+    Reconcile { repo: RepoName },
+    /// Drive a repository's merge queues: resume in-flight entries, start what can start.
+    Queue { repo: RepoName },
 }
 
 /// Routes work to lanes in arrival order.
@@ -59,6 +65,7 @@ async fn lane_key(inner: &Inner, work: &Work) -> Option<String> {
                 .map(|b| b.repo.to_string()),
             other => other.repository().map(RepoName::to_string),
         },
+        Work::Reconcile { repo } | Work::Queue { repo } => Some(repo.to_string()),
         Work::Poll { build_id } | Work::CompletedGrace { build_id, .. } => inner
             .store
             .build(*build_id)
@@ -79,6 +86,8 @@ async fn lane(inner: Arc<Inner>, key: String, mut rx: mpsc::UnboundedReceiver<Wo
             Work::CompletedGrace { build_id, .. } => {
                 tracing::info_span!("completed_grace", build_id, repo = %key)
             }
+            Work::Reconcile { .. } => tracing::info_span!("reconcile", repo = %key),
+            Work::Queue { .. } => tracing::info_span!("queue", repo = %key),
         };
         run(&inner, work).instrument(span).await;
         inner.end();
@@ -88,23 +97,24 @@ async fn lane(inner: Arc<Inner>, key: String, mut rx: mpsc::UnboundedReceiver<Wo
 async fn run(inner: &Inner, work: Work) {
     match work {
         Work::Delivery { seq, source, event } => {
-            let mut attempt = 0;
-            let outcome = loop {
-                attempt += 1;
-                match handlers::handle(inner, &source, &event).await {
-                    Ok(()) => break DeliveryOutcome::Done,
-                    Err(e) if e.is_retryable() && attempt < inner.options.max_attempts => {
-                        let delay = e
-                            .retry_after()
-                            .unwrap_or(inner.options.retry_delay * 2u32.pow(attempt - 1));
-                        tracing::warn!(error = %e, attempt, ?delay, "Retrying delivery after a transient failure");
-                        tokio::time::sleep(delay).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, attempt, "Delivery failed");
-                        break DeliveryOutcome::Failed {
-                            error: e.to_string(),
-                        };
+            // Every handler step is idempotent or re-checks what is already done, so a
+            // delivery whose handling failed half-way is simply handled again.
+            let mut attempt: u32 = 1;
+            let outcome = match (|| handlers::handle(inner, &source, &event))
+                .retry(backoff(inner))
+                .when(HandlerError::is_retryable)
+                .adjust(|e: &HandlerError, next| next.map(|d| e.retry_after().unwrap_or(d).min(MAX_RETRY_DELAY)))
+                .notify(|e: &HandlerError, delay| {
+                    tracing::warn!(error = %e, attempt, ?delay, "Retrying delivery after a transient failure");
+                    attempt += 1;
+                })
+                .await
+            {
+                Ok(()) => DeliveryOutcome::Done,
+                Err(e) => {
+                    tracing::error!(error = %e, attempts = attempt, "Delivery failed");
+                    DeliveryOutcome::Failed {
+                        error: e.to_string(),
                     }
                 }
             };
@@ -129,7 +139,91 @@ async fn run(inner: &Inner, work: Work) {
                 );
             }
         }
+        Work::Reconcile { repo } => {
+            if let Err(e) = handlers::reconcile(inner, &repo).await {
+                log_handler_error(&e, "Reconciliation failed; the next run retries");
+            }
+        }
+        Work::Queue { repo } => {
+            let result = (|| handlers::drive_queue(inner, &repo))
+                .retry(backoff(inner))
+                .when(HandlerError::is_retryable)
+                .adjust(|e: &HandlerError, next| {
+                    next.map(|d| e.retry_after().unwrap_or(d).min(MAX_RETRY_DELAY))
+                })
+                .notify(|e: &HandlerError, delay| {
+                    tracing::warn!(error = %e, ?delay, "Retrying the merge queue after a transient failure");
+                })
+                .await;
+            if let Err(e) = result {
+                log_handler_error(&e, "Driving the merge queue failed; reconciliation retries");
+            }
+        }
     }
+}
+
+/// The repositories reconciliation visits: those with active queue entries or active builds,
+/// and every configured `organizations` × exact `names` pair (regex names cannot be listed
+/// without a provider call per organization; their repositories join once greg has seen them).
+async fn known_repos(inner: &Inner) -> Vec<RepoName> {
+    let mut repos: Vec<RepoName> = Vec::new();
+    let mut add = |r: RepoName| {
+        if !repos.contains(&r) {
+            repos.push(r);
+        }
+    };
+    match inner.store.active_queue_entries().await {
+        Ok(entries) => entries.into_iter().for_each(|e| add(e.repo)),
+        Err(e) => tracing::error!(error = %e, "Cannot list the merge queue"),
+    }
+    match inner.store.active_builds().await {
+        Ok(builds) => builds.into_iter().for_each(|b| add(b.repo)),
+        Err(e) => tracing::error!(error = %e, "Cannot list active builds"),
+    }
+    for r in &inner.config.repos {
+        for org in &r.organizations {
+            for name in &r.names {
+                if let greg_config::NamePattern::Exact(n) = name {
+                    add(RepoName::new(org.as_str(), n.as_str()));
+                }
+            }
+        }
+    }
+    repos
+}
+
+/// Queues a reconciliation of every known repository.
+pub(crate) async fn reconcile_once(inner: &Inner) {
+    for repo in known_repos(inner).await {
+        inner.submit(Work::Reconcile { repo });
+    }
+}
+
+/// Reconciles every `reconcile_interval` until the engine is dropped.
+pub(crate) async fn reconciler(inner: Weak<Inner>) {
+    let interval = match inner.upgrade() {
+        Some(i) => i.config.server.reconcile_interval,
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(inner) = inner.upgrade() else { return };
+        reconcile_once(&inner).await;
+    }
+}
+
+/// Longest wait between two attempts, whatever a server's `Retry-After` asks for (a rate
+/// limit reset an hour away must not stall a repository's lane for an hour; the delivery
+/// then fails and reconciliation picks the work up).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(120);
+
+/// Exponential backoff with jitter from `retry_delay`, `max_attempts` attempts in all.
+fn backoff(inner: &Inner) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(inner.options.retry_delay)
+        .with_max_delay(MAX_RETRY_DELAY)
+        .with_max_times(inner.options.max_attempts.saturating_sub(1) as usize)
+        .with_jitter()
 }
 
 fn log_handler_error(e: &HandlerError, msg: &str) {

@@ -16,10 +16,12 @@
 //!   leaves a `pending` build that recovery triggers again; Jenkins may then run it twice, and the
 //!   second result wins. A callback for a build greg does not know is ignored.
 
+pub mod api;
 pub mod clock;
 mod dispatch;
 mod handlers;
 pub mod inbox;
+mod queue;
 pub mod texts;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -153,7 +155,9 @@ impl Engine {
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));
         let engine = Engine { inner };
         engine.recover().await?;
+        dispatch::reconcile_once(&engine.inner).await;
         tokio::spawn(dispatch::poller(Arc::downgrade(&engine.inner)));
+        tokio::spawn(dispatch::reconciler(Arc::downgrade(&engine.inner)));
         Ok(engine)
     }
 
@@ -259,6 +263,12 @@ impl Engine {
     /// Examines every active build now (what the poller does every `poll_interval`).
     pub async fn poll_builds(&self) {
         dispatch::poll_once(&self.inner).await;
+    }
+
+    /// Reconciles every known repository now (what happens at start and every
+    /// `server.reconcile_interval_secs`): open pull requests re-read, queue entries repaired.
+    pub async fn reconcile(&self) {
+        dispatch::reconcile_once(&self.inner).await;
     }
 
     /// True when no delivery, callback or poll is queued or running.

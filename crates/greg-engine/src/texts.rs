@@ -12,6 +12,102 @@ fn finish(mut body: String) -> String {
     body
 }
 
+/// "@greg please" in merge_mode staging, when the pull request waits behind others.
+pub fn queued(head: &Sha, target: &str, position: usize) -> String {
+    finish(format!(
+        ":clock1: `{}` is queued for `{target}` at position {position}.",
+        head.short()
+    ))
+}
+
+/// merge_mode staging: the target was fast-forwarded to the green staging commit.
+pub fn landed(head: &Sha, target: &str, staging: &Sha, url: Option<&str>) -> String {
+    let link = url.map(|u| format!(" ({u})")).unwrap_or_default();
+    finish(format!(
+        ":sunny: Merged `{}` into `{target}` as `{}`, built green{link}.",
+        head.short(),
+        staging.short()
+    ))
+}
+
+/// merge_mode staging: the head was already contained in the target.
+pub fn already_in_target(head: &Sha, target: &str) -> String {
+    finish(format!(
+        ":information_source: `{}` is already in `{target}`; nothing to merge.",
+        head.short()
+    ))
+}
+
+/// merge_mode staging: the head does not merge cleanly; the pull request left the queue.
+pub fn merge_conflict(head: &Sha, target: &str) -> String {
+    finish(format!(
+        ":lock: `{}` does not merge cleanly into `{target}`: resolve the conflicts and ask again. \
+         The pull request left the queue.",
+        head.short()
+    ))
+}
+
+/// merge_mode staging: the target branch is gone (or unreadable as a branch).
+pub fn target_missing(head: &Sha, target: &str) -> String {
+    finish(format!(
+        ":x: Cannot merge `{}`: the target branch `{target}` does not exist. The pull request \
+         left the queue.",
+        head.short()
+    ))
+}
+
+/// merge_mode staging: a staging build failed; the pull request left the queue.
+pub fn staging_failed(head: &Sha, staging: &Sha, outcome: &str, url: Option<&str>) -> String {
+    let link = url.map(|u| format!(" See {u}")).unwrap_or_default();
+    finish(format!(
+        ":broken_heart: The merge of `{}` (staging commit `{}`) {outcome}; nothing landed and \
+         the pull request left the queue.{link}",
+        head.short(),
+        staging.short()
+    ))
+}
+
+/// merge_mode staging: a push to the pull request dropped it from the queue.
+pub fn dropped_new_head(old: &Sha, new: &Sha) -> String {
+    finish(format!(
+        ":warning: New commits (`{}`) were pushed after the approval of `{}`: the pull \
+         request left the merge queue and its merge build was stopped. Ask again when ready.",
+        new.short(),
+        old.short()
+    ))
+}
+
+/// "@greg treeclosed=N".
+pub fn tree_closed(target: &str, priority: i32) -> String {
+    finish(format!(
+        ":evergreen_tree: The tree of `{target}` is closed for merges below priority {priority}."
+    ))
+}
+
+/// "@greg treeopen".
+pub fn tree_opened(target: &str) -> String {
+    finish(format!(":deciduous_tree: The tree of `{target}` is open."))
+}
+
+/// "@greg p=N" on a pull request that is not in the merge queue.
+pub fn not_queued(priority: u32) -> String {
+    finish(format!(
+        "Noted priority {priority}, but this pull request is not in the merge queue: say \
+         `please p={priority}` to queue it with that priority."
+    ))
+}
+
+/// "@greg p=N" on a queued pull request.
+pub fn priority_set(head: &Sha, priority: i32, position: Option<usize>) -> String {
+    let at = position
+        .map(|p| format!(" It is at position {p}."))
+        .unwrap_or_default();
+    finish(format!(
+        ":1234: Priority of `{}` set to {priority}.{at}",
+        head.short()
+    ))
+}
+
 /// Answer to "@greg ok" and to a refused "@greg please".
 pub fn mergeability(head: &Sha, blockers: &[Blocker]) -> String {
     if blockers.is_empty() {

@@ -6,6 +6,7 @@
 //! builder, so a webhook is answered in about the time of one (group) commit.
 
 mod answer;
+mod api;
 mod routes;
 pub mod wiring;
 

@@ -1,4 +1,5 @@
-//! Routes: `POST /repo`, `POST /build`, `GET /`, `GET /healthz`.
+//! Routes: `POST /repo`, `POST /build`, `GET /`, `GET /healthz`; the JSON API under `/api`
+//! is in `api.rs`.
 //!
 //! Checks run cheapest first and nothing is stored until every check passed: unknown provider
 //! (404), token (401), declared size (413), content type (415), body read with the limit (413),
@@ -22,13 +23,19 @@ impl AppState {
     pub(crate) fn new(engine: Engine) -> Self {
         Self { engine }
     }
+
+    /// The engine (for the JSON API's read models).
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
 }
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/healthz", web::get().to(healthz))
         .route("/repo", web::post().to(repo_hook))
-        .route("/build", web::post().to(build_hook));
+        .route("/build", web::post().to(build_hook))
+        .configure(crate::api::configure);
 }
 
 #[derive(serde::Deserialize)]

@@ -41,15 +41,6 @@ pub type Adapters = (
 ///
 /// Errors: [`StartError::Adapter`] naming the config key (`providers.github`, `builders.jenkins`).
 pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
-    for (i, repo) in config.repos.iter().enumerate() {
-        if repo.merge_mode == greg_config::MergeMode::Staging {
-            return Err(StartError::Unsupported {
-                key: format!("repos[{i}].merge_mode"),
-                what: "merge_mode staging is not available in this version; use merge_mode builder"
-                    .to_owned(),
-            });
-        }
-    }
     if config.providers.bitbucket.is_some() {
         tracing::warn!(
             "providers.bitbucket is configured but this version has no Bitbucket provider: \
@@ -75,6 +66,23 @@ pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
             source,
         })?;
         providers.insert("github".to_owned(), Arc::new(provider));
+    }
+    for (i, repo) in config.repos.iter().enumerate() {
+        let Some(provider) = providers.get(&repo.provider) else {
+            continue;
+        };
+        let caps = provider.capabilities();
+        if repo.merge_mode == greg_config::MergeMode::Staging
+            && !(caps.staging_refs && caps.fast_forward)
+        {
+            return Err(StartError::Unsupported {
+                key: format!("repos[{i}].merge_mode"),
+                what: format!(
+                    "merge_mode staging needs staging refs and fast-forwards through the API, \
+                     which {provider} does not offer; use merge_mode builder"
+                ),
+            });
+        }
     }
     let mut builders: HashMap<String, Arc<dyn Builder>> = HashMap::new();
     if let Some(j) = &config.builders.jenkins {

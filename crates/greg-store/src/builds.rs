@@ -1,7 +1,7 @@
 //! Builds keyed by `(repo, sha, context)`: at most one active build per key, enforced by the
 //! `builds_one_active` partial unique index, and no way back from a finished state.
 
-use crate::model::{BuildChange, BuildInsert, BuildRecord, NewBuild};
+use crate::model::{BuildChange, BuildInsert, BuildRecord, BuildRunState, NewBuild};
 use crate::{Store, StoreError, row};
 use greg_core::{BuildContext, BuildNumber, JobName, PrNumber, QueueItemId, RepoName, Sha};
 
@@ -209,6 +209,34 @@ impl Store {
                 .fetch_all(pool)
                 .await
                 .map_err(StoreError::db("active_builds_for_pr"))?;
+            rows.iter().map(row::build).collect()
+        })
+    }
+
+    /// The newest builds of `context` in `state`, newest first, at most `limit` (for the JSON
+    /// API: `/api/passing` lists recent green test builds).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`]; [`StoreError::Corrupt`].
+    pub async fn recent_builds(
+        &self,
+        context: BuildContext,
+        state: BuildRunState,
+        limit: i64,
+    ) -> Result<Vec<BuildRecord>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            build_columns!(),
+            " FROM builds WHERE context = $1 AND state = $2 ORDER BY id DESC LIMIT $3"
+        );
+        with_reader!(self, pool => {
+            let rows = sqlx::query(SQL)
+                .bind(context.as_str())
+                .bind(state.as_str())
+                .bind(limit.max(0))
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::db("recent_builds"))?;
             rows.iter().map(row::build).collect()
         })
     }

@@ -75,8 +75,8 @@ pub use webhook::{WebhookDelivery, sign};
 pub use world::github::{fake_sha, user_id};
 pub use world::jenkins::GREG_PARAMETERS;
 pub use world::{
-    Comment, Delivery, FakeBuild, FakePullRequest, FakeReview, LoggedRequest, NewPr, Outcome,
-    QueueItem, SentNotification, Server, Status, World, WorldError, WorldState,
+    Comment, Delivery, FakeBuild, FakePullRequest, FakeReview, HoldMode, LoggedRequest, NewPr,
+    Outcome, QueueItem, SentNotification, Server, Status, World, WorldError, WorldState,
 };
 
 /// Installs rustls' ring crypto provider as the process default if none is installed yet

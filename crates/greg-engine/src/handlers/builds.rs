@@ -1,11 +1,12 @@
 //! Builds: starting them (keyed by repository, sha and context), superseding them when a head
 //! moves, following them through callbacks and polling, and relaying their results.
 
+use super::staging::{self, StagingResult};
 use super::{HandlerError, RepoCtx, backend, repo_ctx};
 use crate::Inner;
 use crate::dispatch::Work;
 use crate::texts;
-use greg_config::JobRef;
+use greg_config::{JobRef, MergeMode};
 use greg_core::{
     BuildContext, BuildOutcome, BuildParams, BuildPhase, BuildState, BuildUpdate, CommitState,
     CommitStatus, PrNumber, PullRequest, PushEvent, RepoName, Sha,
@@ -115,22 +116,25 @@ async fn trigger(
         },
     };
     // Pending first: if the status write fails, the row stays `pending` and the retry
-    // triggers; once Jenkins has the build, only the store update remains.
-    let desc = format!(
-        "{} build queued on {}",
-        record.context.as_str(),
-        builder.name()
-    );
-    set_status(
-        inner,
-        ctx,
-        &record.sha,
-        record.context,
-        CommitState::Pending,
-        &desc,
-        None,
-    )
-    .await?;
+    // triggers; once Jenkins has the build, only the store update remains. A staging commit
+    // gets no pending status: the pull request's head carries it (see `staging.rs`).
+    if !is_staging_build(ctx, record.context) {
+        let desc = format!(
+            "{} build queued on {}",
+            record.context.as_str(),
+            builder.name()
+        );
+        set_status(
+            inner,
+            ctx,
+            &record.sha,
+            record.context,
+            CommitState::Pending,
+            &desc,
+            None,
+        )
+        .await?;
+    }
     match builder.trigger(&record.job, &params).await {
         Ok(item) => {
             let change = BuildChange {
@@ -176,6 +180,12 @@ async fn trigger(
     }
 }
 
+/// True for merge and try builds of a repository in merge_mode staging: they build a staging
+/// commit, and their results go through the queue instead of straight to the commit.
+fn is_staging_build(ctx: &RepoCtx<'_>, context: BuildContext) -> bool {
+    ctx.cfg.merge_mode == MergeMode::Staging && context != BuildContext::Test
+}
+
 /// Sets a commit status on the provider and remembers it in the store.
 pub(crate) async fn set_status(
     inner: &Inner,
@@ -215,6 +225,22 @@ pub(crate) async fn on_push(
     ctx: &RepoCtx<'_>,
     push: &PushEvent,
 ) -> Result<(), HandlerError> {
+    if push.branch.starts_with(crate::queue::STAGING_PREFIX) {
+        tracing::debug!(branch = %push.branch, "Push to greg's own staging ref; ignored");
+        return Ok(());
+    }
+    if ctx.cfg.merge_mode == MergeMode::Staging {
+        staging::on_target_push(inner, ctx, &push.branch, &push.head).await?;
+        if let Some(b) = inner
+            .store
+            .latest_build(ctx.repo, &push.head, BuildContext::Merge)
+            .await?
+            && b.state == BuildRunState::Success
+        {
+            tracing::info!(branch = %push.branch, head = %push.head, "Pushed commit is a staging commit that was built green; no test build");
+            return Ok(());
+        }
+    }
     let Some(job) = &ctx.cfg.jobs.test else {
         return Ok(());
     };
@@ -258,6 +284,7 @@ pub(crate) async fn on_new_head(
     ctx: &RepoCtx<'_>,
     pr: &PullRequest,
 ) -> Result<(), HandlerError> {
+    staging::on_new_head(inner, ctx, pr).await?;
     supersede(inner, ctx, pr).await?;
     let fork = pr.head_repo.as_ref() != Some(ctx.repo);
     if fork && !ctx.cfg.allow_forks {
@@ -353,6 +380,7 @@ pub(crate) async fn on_closed(
     pr: PrNumber,
     merged: bool,
 ) -> Result<(), HandlerError> {
+    staging::on_closed(inner, ctx, pr).await?;
     if merged {
         tracing::info!(%pr, "Pull request merged; its builds run to their end");
         return Ok(());
@@ -439,7 +467,7 @@ pub(crate) async fn find_build(
 }
 
 /// The provider context of a build's repository.
-fn ctx_for<'a>(inner: &'a Inner, repo: &'a RepoName) -> Option<RepoCtx<'a>> {
+pub(crate) fn ctx_for<'a>(inner: &'a Inner, repo: &'a RepoName) -> Option<RepoCtx<'a>> {
     let provider = inner
         .config
         .repos
@@ -551,7 +579,23 @@ async fn finalize(
     // (or the next poll) relays again. The price is a possible second identical status or
     // comment after a crash between the two, never a lost result.
     tracing::info!(build_id = rec.id, sha = %rec.sha, context = rec.context.as_str(), outcome = ?outcome, "Build finished");
-    relay(inner, &rec, outcome, green, url.as_deref()).await?;
+    match ctx_for(inner, &rec.repo) {
+        Some(ctx) if is_staging_build(&ctx, rec.context) => {
+            let mut rec = rec.clone();
+            rec.url.clone_from(&url);
+            match staging::entry_of_build(inner, &rec).await? {
+                Some(entry) => {
+                    let result = StagingResult::from_outcome(green, outcome);
+                    staging::on_result(inner, &ctx, &entry, &rec, result).await?;
+                }
+                None => tracing::info!(
+                    build_id = rec.id,
+                    "Staging build of an entry that left the queue; result not relayed"
+                ),
+            }
+        }
+        _ => relay(inner, &rec, outcome, green, url.as_deref()).await?,
+    }
     let change = BuildChange {
         state: Some(state),
         url,
@@ -695,6 +739,15 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
             state: Some(BuildRunState::TimedOut),
             ..Default::default()
         };
+        if is_staging_build(&ctx, rec.context) {
+            if let Some(entry) = staging::entry_of_build(inner, &rec).await? {
+                let result = StagingResult::Red("build timed out".to_owned());
+                staging::on_result(inner, &ctx, &entry, &rec, result).await?;
+            }
+            inner.store.update_build(rec.id, &change, now).await?;
+            tracing::warn!(build_id, "Staging build timed out");
+            return Ok(());
+        }
         let rec = inner.store.update_build(rec.id, &change, now).await?;
         tracing::warn!(build_id, "Build timed out");
         let desc = format!("{} build timed out", rec.context.as_str());

@@ -1,15 +1,18 @@
 //! Comment commands: permission check, then one action per command (SPEC §4).
 
 use super::builds::{self, BuildRequest, Started, set_status};
+use super::staging;
 use super::{HandlerError, RepoCtx, backend};
 use crate::Inner;
 use crate::texts;
 use greg_command::{Addressing, Command};
+use greg_config::MergeMode;
 use greg_core::{
-    Blocker, BuildContext, CommentEvent, CommitState, Login, MergeInput, PrNumber, PullRequest,
-    approvals_from_reviews, mergeability,
+    Blocker, BuildContext, CommentEvent, CommitState, Login, MergeInput, Permission, PrNumber,
+    PullRequest, approvals_from_reviews, mergeability,
 };
-use greg_store::{BuildChange, BuildRunState};
+use greg_store::{BuildChange, BuildRunState, QueueKind};
+use std::collections::HashMap;
 
 /// Handles a new pull-request comment.
 pub(crate) async fn on_comment(
@@ -32,6 +35,7 @@ pub(crate) async fn on_comment(
         author: &c.author,
         pr: None,
         allowed: None,
+        permissions: HashMap::new(),
     };
     for parsed in commands {
         match parsed {
@@ -59,6 +63,8 @@ struct Session<'a> {
     author: &'a Login,
     pr: Option<PullRequest>,
     allowed: Option<bool>,
+    /// Permissions read during this comment (the commenter is often also the approver).
+    permissions: HashMap<Login, Permission>,
 }
 
 impl Session<'_> {
@@ -72,6 +78,21 @@ impl Session<'_> {
             .await
             .map_err(backend(&self.ctx.provider))?;
         Ok(())
+    }
+
+    /// A user's permission, read at most once per comment.
+    async fn permission(&mut self, user: &Login) -> Result<Permission, HandlerError> {
+        if let Some(p) = self.permissions.get(user) {
+            return Ok(*p);
+        }
+        let p = self
+            .ctx
+            .provider
+            .permission(self.ctx.repo, user)
+            .await
+            .map_err(backend(&self.ctx.provider))?;
+        self.permissions.insert(user.clone(), p);
+        Ok(p)
     }
 
     async fn pull_request(&mut self) -> Result<PullRequest, HandlerError> {
@@ -99,13 +120,7 @@ impl Session<'_> {
                 .required_reviewers(self.ctx.repo, self.pr_number)
                 .await?
                 .contains(self.author)
-            || self
-                .ctx
-                .provider
-                .permission(self.ctx.repo, self.author)
-                .await
-                .map_err(backend(&self.ctx.provider))?
-                .can_write();
+            || self.permission(self.author).await?.can_write();
         self.allowed = Some(allowed);
         Ok(allowed)
     }
@@ -129,11 +144,10 @@ impl Session<'_> {
                 self.comment(&texts::mergeability(&pr.head_sha, &blockers))
                     .await
             }
-            Command::Merge {
-                branch,
-                priority: _,
-            } => self.merge(branch, BuildContext::Merge).await,
-            Command::Try => self.merge(None, BuildContext::Try).await,
+            Command::Merge { branch, priority } => {
+                self.merge(branch, priority, BuildContext::Merge).await
+            }
+            Command::Try => self.merge(None, None, BuildContext::Try).await,
             Command::Review { reviewers } => {
                 self.inner
                     .store
@@ -165,15 +179,15 @@ impl Session<'_> {
             }
             Command::Retest => self.retest().await,
             Command::Cancel => self.cancel().await,
-            Command::Priority { priority } => {
-                self.comment(&texts::priority_without_queue(priority)).await
-            }
+            Command::Priority { priority } => self.priority(priority).await,
+            Command::TreeClosed { priority } => self.tree_closed(priority).await,
+            Command::TreeOpen => self.tree_open().await,
         }
     }
 
     /// Every blocker of SPEC §5 for `pr`, optionally merging into another target branch.
     async fn blockers(
-        &self,
+        &mut self,
         pr: &PullRequest,
         target: Option<&str>,
     ) -> Result<Vec<Blocker>, HandlerError> {
@@ -197,12 +211,7 @@ impl Session<'_> {
         for a in approvals_from_reviews(&reviews) {
             let counts = a.sha != pr.head_sha
                 || required.contains(&a.login)
-                || ctx
-                    .provider
-                    .permission(ctx.repo, &a.login)
-                    .await
-                    .map_err(backend(&ctx.provider))?
-                    .can_write();
+                || self.permission(&a.login).await?.can_write();
             if counts {
                 approvals.push(a);
             } else {
@@ -238,6 +247,7 @@ impl Session<'_> {
     async fn merge(
         &mut self,
         branch: Option<String>,
+        priority: Option<u32>,
         context: BuildContext,
     ) -> Result<(), HandlerError> {
         let pr = self.pull_request().await?;
@@ -251,6 +261,27 @@ impl Session<'_> {
         let Some(job) = self.ctx.cfg.jobs.merge.clone() else {
             return self.comment(&texts::no_merge_job()).await;
         };
+        if self.ctx.cfg.merge_mode == MergeMode::Staging {
+            let (kind, word) = match context {
+                BuildContext::Try => (QueueKind::Try, "try".to_owned()),
+                _ => (
+                    QueueKind::Merge,
+                    match priority {
+                        Some(p) => format!("please p={p}"),
+                        None => "please".to_owned(),
+                    },
+                ),
+            };
+            let req = staging::Request {
+                pr: &pr,
+                kind,
+                target: &target,
+                approver: self.author,
+                command: format!("@{} {word}", self.inner.config.server.bot_name),
+                priority: priority.map_or(0, |p| i32::try_from(p).unwrap_or(i32::MAX)),
+            };
+            return staging::request(self.inner, self.ctx, req).await;
+        }
         let req = BuildRequest {
             pr: Some(pr.number),
             sha: &pr.head_sha,
@@ -319,9 +350,47 @@ impl Session<'_> {
         }
     }
 
+    /// "@greg p=N": re-orders the pull request in its queue (merge_mode staging).
+    async fn priority(&mut self, priority: u32) -> Result<(), HandlerError> {
+        if self.ctx.cfg.merge_mode != MergeMode::Staging {
+            return self.comment(&texts::priority_without_queue(priority)).await;
+        }
+        let p = i32::try_from(priority).unwrap_or(i32::MAX);
+        match staging::set_priority(self.inner, self.ctx, self.pr_number, p).await? {
+            Some((head, position)) => self.comment(&texts::priority_set(&head, p, position)).await,
+            None => self.comment(&texts::not_queued(priority)).await,
+        }
+    }
+
+    /// "@greg treeclosed=N": merges into this pull request's target below priority N wait.
+    async fn tree_closed(&mut self, priority: u32) -> Result<(), HandlerError> {
+        let pr = self.pull_request().await?;
+        let p = i32::try_from(priority).unwrap_or(i32::MAX);
+        let now = self.inner.now_ms();
+        self.inner
+            .store
+            .set_tree_closure(self.ctx.repo, &pr.base_ref, p, self.author, now)
+            .await?;
+        tracing::info!(target = %pr.base_ref, priority = p, by = %self.author, "Tree closed");
+        self.comment(&texts::tree_closed(&pr.base_ref, p)).await
+    }
+
+    /// "@greg treeopen": lifts the closure of this pull request's target; waiting merges start.
+    async fn tree_open(&mut self) -> Result<(), HandlerError> {
+        let pr = self.pull_request().await?;
+        self.inner
+            .store
+            .clear_tree_closure(self.ctx.repo, &pr.base_ref)
+            .await?;
+        tracing::info!(target = %pr.base_ref, by = %self.author, "Tree opened");
+        staging::kick(self.inner, self.ctx);
+        self.comment(&texts::tree_opened(&pr.base_ref)).await
+    }
+
     /// Withdraws the merge request: stops merge and try builds, marks them failed.
     async fn cancel(&mut self) -> Result<(), HandlerError> {
-        let mut stopped = 0;
+        let mut stopped =
+            staging::cancel(self.inner, self.ctx, self.pr_number, self.author).await?;
         for b in self
             .inner
             .store

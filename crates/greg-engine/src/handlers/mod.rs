@@ -3,6 +3,18 @@
 
 mod builds;
 mod commands;
+mod reconcile;
+pub(crate) mod staging;
+
+pub(crate) use reconcile::reconcile;
+
+/// Drives the merge queues of `repo` (the `Work::Queue` item).
+pub(crate) async fn drive_queue(inner: &Inner, repo: &RepoName) -> Result<(), HandlerError> {
+    match builds::ctx_for(inner, repo) {
+        Some(ctx) => staging::resume(inner, &ctx).await,
+        None => Ok(()),
+    }
+}
 
 pub(crate) use builds::{completed_grace, find_build, poll_build};
 

@@ -12,7 +12,7 @@ mod routes;
 
 use crate::http::{self, Reply, Request};
 use crate::openapi::{OpenApi, Violation};
-use crate::world::{Fault, LoggedRequest, Server, World};
+use crate::world::{Fault, HoldMode, LoggedRequest, Server, World};
 use actix_web::dev::ServerHandle;
 use std::fmt;
 
@@ -121,8 +121,10 @@ fn authorized(world: &World, req: &Request) -> bool {
 }
 
 fn handle(world: &World, req: Request) -> Reply {
+    let dropped = world.gate(Server::Github, &req.method, &req.path) == Some(HoldMode::Drop);
     let fault = world.take_fault(Server::Github, &req.path);
     let reply = match &fault {
+        _ if dropped => Reply::json(503, &json::error("Service Unavailable", 503, DOCS)),
         Some(f) => fault_reply(f),
         None => match app::route(world, &req) {
             Some(reply) => reply,

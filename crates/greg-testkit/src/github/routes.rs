@@ -558,6 +558,8 @@ fn update_ref(world: &World, repo: &RepoName, reference: &str, req: &Request) ->
     world
         .update(|s| {
             let api = s.github.api_url.clone();
+            let now = s.tick();
+            let bot = s.github.bot.clone();
             let r = s.github.repos.get_mut(repo)?;
             let Some(branch) = reference
                 .strip_prefix("heads/")
@@ -588,6 +590,7 @@ fn update_ref(world: &World, repo: &RepoName, reference: &str, req: &Request) ->
                 ));
             }
             r.branches.insert(branch.to_owned(), sha.clone());
+            r.mark_contained_merged(branch, &bot, now);
             Some(Reply::json(
                 200,
                 &json::git_ref(&api, repo, reference, &sha),

@@ -8,7 +8,7 @@
 
 use super::json;
 use crate::http::{Reply, Request, parse_query};
-use crate::world::{Fault, LoggedRequest, Server, World, WorldError};
+use crate::world::{Fault, HoldMode, LoggedRequest, Server, World, WorldError};
 use base64::Engine;
 use greg_core::{BuildNumber, BuildOutcome, JobName, QueueItemId};
 
@@ -77,8 +77,10 @@ fn check_crumb(world: &World, req: &Request) -> Result<(), Reply> {
 
 /// Logs and answers one request.
 pub(super) fn handle(world: &World, req: Request) -> Reply {
+    let dropped = world.gate(Server::Jenkins, &req.method, &req.path) == Some(HoldMode::Drop);
     let fault = world.take_fault(Server::Jenkins, &req.path);
     let reply = match &fault {
+        _ if dropped => Reply::text(503, "text/plain", "held and dropped"),
         Some(f) => fault_reply(f),
         None => authenticate(world, &req)
             .and_then(|()| check_crumb(world, &req))

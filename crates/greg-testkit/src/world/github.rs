@@ -153,6 +153,33 @@ impl Repo {
             });
     }
 
+    /// GitHub's rule when a branch moves: every open pull request into `branch` whose head is
+    /// now contained in the branch is closed as merged, merged by `by` at `now`, with the new
+    /// tip as its merge commit. Returns the numbers closed.
+    pub fn mark_contained_merged(&mut self, branch: &str, by: &Login, now: u64) -> Vec<PrNumber> {
+        let Some(tip) = self.branches.get(branch).cloned() else {
+            return Vec::new();
+        };
+        let contained: Vec<u64> = self
+            .pulls
+            .values()
+            .filter(|p| p.state == PullRequestState::Open && p.base_ref == branch)
+            .filter(|p| self.is_ancestor(&p.head_sha, &tip))
+            .map(|p| p.number.0)
+            .collect();
+        for n in &contained {
+            if let Some(pr) = self.pulls.get_mut(n) {
+                pr.state = PullRequestState::Merged;
+                pr.merge_commit_sha = Some(tip.clone());
+                pr.merged_by = Some(by.clone());
+                pr.merged_at = Some(now);
+                pr.closed_at = Some(now);
+                pr.updated_at = now;
+            }
+        }
+        contained.into_iter().map(PrNumber).collect()
+    }
+
     /// The pull request, or [`WorldError::UnknownPr`].
     pub fn pull(&self, pr: PrNumber) -> Result<&FakePullRequest, WorldError> {
         self.pulls

@@ -1,6 +1,7 @@
-//! The request log (every request a fake received, for counting and validating API calls) and
+//! The request log (every request a fake received, for counting and validating API calls),
 //! one-shot fault injection (answer the next matching request with 500, 502, 403 rate-limit or
-//! 429, for retry tests).
+//! 429, for retry tests), and request holds (keep the next matching request waiting until the
+//! test releases it, so a test can kill greg at an exact point of a multi-step operation).
 
 use super::World;
 use regex::Regex;
@@ -53,7 +54,129 @@ pub struct Fault {
     pub retry_after: Option<u64>,
 }
 
+/// What a held request does once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldMode {
+    /// It is answered 503 without being applied: the call never reached the vendor.
+    Drop,
+    /// It is applied and answered normally: the vendor did it, whether or not the caller is
+    /// still there to read the answer.
+    Apply,
+}
+
+/// Where a hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldState {
+    /// Waiting for a matching request.
+    Armed,
+    /// A matching request arrived and is waiting.
+    Holding,
+    /// Released by the test.
+    Released,
+}
+
+/// A request hold armed with [`World::hold_next`].
+#[derive(Debug, Clone)]
+pub struct Hold {
+    /// Its id, for [`World::wait_held`] and [`World::release`].
+    pub id: u64,
+    /// The fake it applies to.
+    pub server: Server,
+    /// Upper-case method to match.
+    pub method: String,
+    /// Matched against the request path (without the query).
+    pub path: Regex,
+    /// What happens on release.
+    pub mode: HoldMode,
+    /// Where it stands.
+    pub state: HoldState,
+}
+
+/// How long a held request waits for its release before it is let go anyway.
+const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl World {
+    /// Arms a hold: the next request to `server` with `method` whose path matches
+    /// `path_regex` waits (blocking one worker of the fake) until [`World::release`], then is
+    /// dropped or applied per `mode`. Returns the hold's id. Errors when the regex does not
+    /// compile.
+    pub fn hold_next(
+        &self,
+        server: Server,
+        method: &str,
+        path_regex: &str,
+        mode: HoldMode,
+    ) -> Result<u64, regex::Error> {
+        let path = Regex::new(path_regex)?;
+        Ok(self.update(|s| {
+            let id = s.holds.len() as u64;
+            s.holds.push(Hold {
+                id,
+                server,
+                method: method.to_ascii_uppercase(),
+                path,
+                mode,
+                state: HoldState::Armed,
+            });
+            id
+        }))
+    }
+
+    /// Waits until hold `id` holds a request.
+    ///
+    /// # Errors
+    /// When nothing matched within `timeout`.
+    pub async fn wait_held(&self, id: u64, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let state = self.read(|s| s.holds.iter().find(|h| h.id == id).map(|h| h.state));
+            if state != Some(HoldState::Armed) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("no request matched hold {id} within {timeout:?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Lets the request held by `id` go (or disarms the hold when nothing matched yet).
+    pub fn release(&self, id: u64) {
+        self.update(|s| {
+            if let Some(h) = s.holds.iter_mut().find(|h| h.id == id) {
+                h.state = HoldState::Released;
+            }
+        });
+    }
+
+    /// Called by the fakes for every request: when an armed hold matches, blocks until it is
+    /// released and returns its mode.
+    pub(crate) fn gate(&self, server: Server, method: &str, path: &str) -> Option<HoldMode> {
+        let (id, mode) = self.update(|s| {
+            let h = s.holds.iter_mut().find(|h| {
+                h.state == HoldState::Armed
+                    && h.server == server
+                    && h.method.eq_ignore_ascii_case(method)
+                    && h.path.is_match(path)
+            })?;
+            h.state = HoldState::Holding;
+            Some((h.id, h.mode))
+        })?;
+        let deadline = std::time::Instant::now() + HOLD_LIMIT;
+        while std::time::Instant::now() < deadline {
+            let released = self.read(|s| {
+                s.holds
+                    .iter()
+                    .any(|h| h.id == id && h.state == HoldState::Released)
+            });
+            if released {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Some(mode)
+    }
+
     /// Arms a one-shot fault: the next request to `server` whose path matches `path_regex`
     /// is answered with `status` (403 and 429 carry GitHub's rate-limit headers
     /// `x-ratelimit-remaining: 0` and `x-ratelimit-reset`; `retry_after` adds `Retry-After`).

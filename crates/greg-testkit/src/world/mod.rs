@@ -27,7 +27,7 @@ pub use jenkins::{
     Delivery, FakeBuild, JenkinsState, JenkinsTiming, Job, Outcome, QueueItem, ScriptedOutcome,
     SentNotification,
 };
-pub use log::{Fault, LoggedRequest, Server};
+pub use log::{Fault, Hold, HoldMode, HoldState, LoggedRequest, Server};
 
 use greg_core::{BuildNumber, JobName, PrNumber, QueueItemId, RepoName};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -88,6 +88,8 @@ pub struct WorldState {
     pub requests: Vec<LoggedRequest>,
     /// Armed one-shot faults, see [`World::fail_next`].
     pub faults: Vec<Fault>,
+    /// Armed and active request holds, see [`World::hold_next`].
+    pub holds: Vec<Hold>,
     clock_ms: u64,
 }
 
@@ -98,6 +100,7 @@ impl WorldState {
             jenkins: JenkinsState::default(),
             requests: Vec::new(),
             faults: Vec::new(),
+            holds: Vec::new(),
             clock_ms: CLOCK_START_MS,
         }
     }

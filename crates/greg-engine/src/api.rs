@@ -1,0 +1,337 @@
+//! Read models for the JSON API (hail's endpoints, docs/api.md): the merge queues, what is
+//! being built for which pull request, what is ready to merge, review state, and passing heads.
+//! Built from the store only (no provider calls), so the API is cheap and never spends the
+//! provider's rate limit. greg-server serializes these as JSON.
+
+use crate::Engine;
+use crate::queue;
+use greg_core::{BuildContext, Login, PrNumber, RepoName, Sha};
+use greg_store::{BuildRecord, QueueEntry, StoreError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A build as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildView {
+    /// Store id.
+    pub id: i64,
+    /// `test`, `merge` or `try`.
+    pub context: &'static str,
+    /// The commit built (a pull request's head, or a staging commit).
+    pub sha: Sha,
+    /// The job.
+    pub job: String,
+    /// Jenkins' build number, once started.
+    pub number: Option<u64>,
+    /// The build page, once known.
+    pub url: Option<String>,
+    /// `pending`, `queued`, `running`, `success`, `failure`, `aborted`, `error`,
+    /// `timed_out`, `superseded`.
+    pub state: &'static str,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// Unix milliseconds of the last change.
+    pub updated_ms: i64,
+}
+
+impl From<&BuildRecord> for BuildView {
+    fn from(b: &BuildRecord) -> Self {
+        Self {
+            id: b.id,
+            context: b.context.as_str(),
+            sha: b.sha.clone(),
+            job: b.job.to_string(),
+            number: b.number.map(|n| n.0),
+            url: b.url.clone(),
+            state: b.state.as_str(),
+            created_ms: b.created_ms,
+            updated_ms: b.updated_ms,
+        }
+    }
+}
+
+/// One entry of a merge queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueEntryView {
+    /// 1-based place among the queue's merges (the one in flight is 1); `None` for try entries.
+    pub position: Option<usize>,
+    /// The pull request.
+    pub pr: PrNumber,
+    /// `merge` or `try`.
+    pub kind: &'static str,
+    /// `waiting`, `staging`, `building`, `landing`.
+    pub state: &'static str,
+    /// The approved head (the approval is bound to it).
+    pub head: Sha,
+    /// `p=N` (higher first).
+    pub priority: i32,
+    /// Who asked.
+    pub approved_by: Login,
+    /// Unix milliseconds of the request.
+    pub approved_ms: i64,
+    /// How many times it was staged (more than 1: the target moved, or greg restarted).
+    pub attempts: i32,
+    /// The target tip the staging commit was made from.
+    pub base: Option<Sha>,
+    /// The staging commit being built.
+    pub staging: Option<Sha>,
+    /// The staging build, when one exists.
+    pub build: Option<BuildView>,
+}
+
+/// The merge queue of one (repository, target branch).
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueView {
+    /// `owner/name`.
+    pub repo: String,
+    /// The target branch.
+    pub target: String,
+    /// `@greg treeclosed=N`: merges below this priority wait.
+    pub tree_closed_below: Option<i32>,
+    /// Queue order.
+    pub entries: Vec<QueueEntryView>,
+}
+
+/// What greg is doing for one pull request.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullRequestView {
+    /// `owner/name`.
+    pub repo: String,
+    /// The pull request.
+    pub pr: PrNumber,
+    /// The heads greg is building or merging (newest build first).
+    pub heads: Vec<Sha>,
+    /// Active builds.
+    pub builds: Vec<BuildView>,
+    /// Its queue entries.
+    pub queue: Vec<QueueEntryView>,
+}
+
+/// Approvals recorded by greg ("@greg lgtm") and required reviewers ("@greg review") of one
+/// pull request. Native provider reviews are read from the provider when a rule is checked and
+/// are not stored, so they are not listed here.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewView {
+    /// `owner/name`.
+    pub repo: String,
+    /// The pull request.
+    pub pr: PrNumber,
+    /// `lgtm` approvals: who, and the head they approved.
+    pub approvals: Vec<ApprovalView>,
+    /// Reviewers named by "@greg review" (the configured ones are in config.yaml).
+    pub required_reviewers: Vec<Login>,
+}
+
+/// One recorded approval.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalView {
+    /// Who approved.
+    pub login: Login,
+    /// The head approved.
+    pub sha: Sha,
+}
+
+/// A head whose test build passed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassingView {
+    /// `owner/name`.
+    pub repo: String,
+    /// The pull request, when the build was for one.
+    pub pr: Option<PrNumber>,
+    /// The commit that passed.
+    pub sha: Sha,
+    /// The build.
+    pub build: BuildView,
+}
+
+impl Engine {
+    async fn entry_view(
+        &self,
+        e: &QueueEntry,
+        positions: &[(i64, usize)],
+    ) -> Result<QueueEntryView, StoreError> {
+        let store = self.store();
+        let build = match e.build_id {
+            Some(id) => store.build(id).await?.as_ref().map(BuildView::from),
+            None => None,
+        };
+        Ok(QueueEntryView {
+            position: positions
+                .iter()
+                .find(|(id, _)| *id == e.id)
+                .map(|(_, p)| *p),
+            pr: e.pr,
+            kind: e.kind.as_str(),
+            state: e.state.as_str(),
+            head: e.head_sha.clone(),
+            priority: e.priority,
+            approved_by: e.approver.clone(),
+            approved_ms: e.approved_ms,
+            attempts: e.attempts,
+            base: e.base_sha.clone(),
+            staging: e.staging_sha.clone(),
+            build,
+        })
+    }
+
+    /// The merge queues of `repo`, one per target branch with active entries.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn queue_view(&self, repo: &RepoName) -> Result<Vec<QueueView>, StoreError> {
+        let store = self.store();
+        let mut by_target: BTreeMap<String, Vec<QueueEntry>> = BTreeMap::new();
+        for e in store.active_queue_entries().await? {
+            if &e.repo == repo {
+                by_target.entry(e.target.clone()).or_default().push(e);
+            }
+        }
+        let mut views = Vec::new();
+        for (target, entries) in by_target {
+            let positions = queue::positions(&entries);
+            let mut list = Vec::new();
+            for e in &entries {
+                list.push(self.entry_view(e, &positions).await?);
+            }
+            views.push(QueueView {
+                repo: repo.to_string(),
+                tree_closed_below: store.tree_closure(repo, &target).await?.map(|c| c.priority),
+                target,
+                entries: list,
+            });
+        }
+        Ok(views)
+    }
+
+    /// Every pull request greg is building or merging: its active builds and queue entries.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn status_view(&self) -> Result<Vec<PullRequestView>, StoreError> {
+        let store = self.store();
+        let mut prs: BTreeMap<(String, u64), PullRequestView> = BTreeMap::new();
+        let mut slot = |repo: &RepoName, pr: PrNumber| {
+            prs.entry((repo.to_string(), pr.0))
+                .or_insert_with(|| PullRequestView {
+                    repo: repo.to_string(),
+                    pr,
+                    heads: Vec::new(),
+                    builds: Vec::new(),
+                    queue: Vec::new(),
+                })
+                .builds
+                .len()
+        };
+        let entries = store.active_queue_entries().await?;
+        let builds = store.active_builds().await?;
+        for b in &builds {
+            if let Some(pr) = b.pr {
+                slot(&b.repo, pr);
+            }
+        }
+        for e in &entries {
+            slot(&e.repo, e.pr);
+        }
+        for b in builds.iter().rev() {
+            if let Some(v) = b.pr.and_then(|pr| prs.get_mut(&(b.repo.to_string(), pr.0))) {
+                if b.context == BuildContext::Test && !v.heads.contains(&b.sha) {
+                    v.heads.push(b.sha.clone());
+                }
+                v.builds.push(BuildView::from(b));
+            }
+        }
+        for e in &entries {
+            let queue_entries: Vec<QueueEntry> = entries
+                .iter()
+                .filter(|x| x.repo == e.repo && x.target == e.target)
+                .cloned()
+                .collect();
+            let positions = queue::positions(&queue_entries);
+            let view = self.entry_view(e, &positions).await?;
+            if let Some(v) = prs.get_mut(&(e.repo.to_string(), e.pr.0)) {
+                if !v.heads.contains(&e.head_sha) {
+                    v.heads.push(e.head_sha.clone());
+                }
+                v.queue.push(view);
+            }
+        }
+        Ok(prs.into_values().collect())
+    }
+
+    /// The pull requests approved for merging and waiting in (or at the head of) a queue, in
+    /// queue order per (repository, target).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn ready_for_merge_view(&self) -> Result<Vec<QueueView>, StoreError> {
+        let mut repos: Vec<RepoName> = Vec::new();
+        for e in self.store().active_queue_entries().await? {
+            if !repos.contains(&e.repo) {
+                repos.push(e.repo);
+            }
+        }
+        let mut out = Vec::new();
+        for repo in repos {
+            for mut q in self.queue_view(&repo).await? {
+                q.entries.retain(|e| e.kind == "merge");
+                if !q.entries.is_empty() {
+                    out.push(q);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Review state of the pull requests greg is building or merging.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn review_status_view(&self) -> Result<Vec<ReviewView>, StoreError> {
+        let store = self.store();
+        let mut out = Vec::new();
+        for v in self.status_view().await? {
+            let Some(repo) = RepoName::parse(&v.repo) else {
+                continue;
+            };
+            let approvals = store
+                .approvals(&repo, v.pr)
+                .await?
+                .into_iter()
+                .map(|a| ApprovalView {
+                    login: a.login,
+                    sha: a.sha,
+                })
+                .collect();
+            out.push(ReviewView {
+                required_reviewers: store.required_reviewers(&repo, v.pr).await?,
+                repo: v.repo,
+                pr: v.pr,
+                approvals,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The most recent heads whose test build passed, newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn passing_view(&self, limit: i64) -> Result<Vec<PassingView>, StoreError> {
+        Ok(self
+            .store()
+            .recent_builds(
+                BuildContext::Test,
+                greg_store::BuildRunState::Success,
+                limit,
+            )
+            .await?
+            .iter()
+            .map(|b| PassingView {
+                repo: b.repo.to_string(),
+                pr: b.pr,
+                sha: b.sha.clone(),
+                build: BuildView::from(b),
+            })
+            .collect())
+    }
+}
