@@ -9,7 +9,12 @@
 //! an error naming `api_url`.
 
 mod cloud;
+mod comments;
 mod server;
+mod staging;
+
+pub(crate) use cloud::Page as CloudPage;
+pub(crate) use server::Page as ServerPage;
 
 use crate::config::{BitbucketConfig, Flavor};
 use crate::error::{from_status, from_transport};
@@ -19,8 +24,9 @@ use crate::webhook;
 use crate::wire;
 use async_trait::async_trait;
 use greg_core::{
-    CommentId, CommitState, CommitStatus, Error, Event, Headers, Inbound, Login, Permission,
-    PrNumber, Provider, PullRequest, RepoName, Result, Review, Secret, Sha, WebhookError,
+    Capabilities, CommentId, CommitState, CommitStatus, Error, Event, FastForward, Headers,
+    Inbound, Login, MergeResult, Permission, PrNumber, Provider, PullRequest, RepoName, Result,
+    Review, Secret, Sha, WebhookError,
 };
 use reqwest::header::ACCEPT;
 use reqwest::{Method, RequestBuilder};
@@ -52,7 +58,7 @@ pub struct BitbucketProvider {
     name: String,
     flavor: Flavor,
     /// The API root, path ending in `/`.
-    base: Url,
+    pub(crate) base: Url,
     username: String,
     password: Secret,
     webhook_secret: Option<Secret>,
@@ -61,8 +67,10 @@ pub struct BitbucketProvider {
     http: reqwest::Client,
 }
 
-/// The body of a successful answer.
+/// A successful answer: its status, headers and body.
 pub(crate) struct Reply {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -112,6 +120,23 @@ impl BitbucketProvider {
     /// Cloud or Server.
     pub fn flavor(&self) -> Flavor {
         self.flavor
+    }
+
+    /// `bitbucket-cloud` or `bitbucket-server`: the `implementer` of
+    /// [`Error::NotSupported`] answers.
+    pub fn implementer(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Cloud => "bitbucket-cloud",
+            Flavor::Server => "bitbucket-server",
+        }
+    }
+
+    /// [`Error::NotSupported`] for `operation`, naming this flavor.
+    fn not_supported<T>(&self, operation: &'static str) -> Result<T> {
+        Err(Error::NotSupported {
+            operation,
+            implementer: self.implementer(),
+        })
     }
 
     /// The API root this provider talks to, without a trailing slash.
@@ -195,12 +220,18 @@ impl BitbucketProvider {
     }
 
     /// A request with the configured credentials: basic auth with a username, else a bearer
-    /// token.
-    fn request(&self, method: Method, url: Url) -> RequestBuilder {
-        let request = self
+    /// token. Server requests that change something carry `X-Atlassian-Token: no-check`, the
+    /// header Bitbucket Server's XSRF protection asks REST clients to send
+    /// (<https://developer.atlassian.com/server/bitbucket/rest/> "Authentication").
+    pub(crate) fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let changes = method != Method::GET;
+        let mut request = self
             .http
             .request(method, url)
             .header(ACCEPT, "application/json");
+        if changes && self.flavor == Flavor::Server {
+            request = request.header("X-Atlassian-Token", "no-check");
+        }
         if self.username.is_empty() {
             request.bearer_auth(self.password.expose())
         } else {
@@ -210,7 +241,7 @@ impl BitbucketProvider {
 
     /// Sends a request and reads the whole answer (at most [`MAX_BODY`] bytes); a non-2xx
     /// answer is mapped by [`from_status`].
-    async fn send(&self, what: &str, request: RequestBuilder) -> Result<Reply> {
+    pub(crate) async fn send(&self, what: &str, request: RequestBuilder) -> Result<Reply> {
         let mut response = request.send().await.map_err(|e| from_transport(what, &e))?;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
@@ -237,22 +268,45 @@ impl BitbucketProvider {
         if !status.is_success() {
             return Err(from_status(what, status, &headers, &body));
         }
-        Ok(Reply { body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// `method route`, with a JSON body when given; the raw answer.
+    pub(crate) async fn call<B: Serialize + ?Sized>(
+        &self,
+        what: &str,
+        method: Method,
+        route: &Route,
+        body: Option<&B>,
+    ) -> Result<Reply> {
+        let mut request = self.request(method, route.url(&self.base)?);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(what, request).await
     }
 
     /// `GET url`, decoded as `T`.
-    async fn get_json<T: DeserializeOwned>(&self, what: &str, url: Url) -> Result<T> {
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, what: &str, url: Url) -> Result<T> {
         let reply = self.send(what, self.request(Method::GET, url)).await?;
         decode(what, &reply.body)
     }
 
     /// `GET route`, decoded as `T`.
-    async fn get_route<T: DeserializeOwned>(&self, what: &str, route: &Route) -> Result<T> {
+    pub(crate) async fn get_route<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        route: &Route,
+    ) -> Result<T> {
         self.get_json(what, route.url(&self.base)?).await
     }
 
     /// `POST route` with a JSON body, the answer decoded as `T`.
-    async fn post_route<B: Serialize + ?Sized, T: DeserializeOwned>(
+    pub(crate) async fn post_route<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         what: &str,
         route: &Route,
@@ -387,6 +441,85 @@ impl Provider for BitbucketProvider {
             .json(&body);
         self.send(&what, request).await?;
         Ok(())
+    }
+
+    /// Both flavors merge a pull request with a precondition on its head and create and
+    /// delete branches; neither can merge two commits server-side nor move a branch to a
+    /// given commit, so `fast_forward` and `staging_refs` are `false` (`set_branch`,
+    /// `branch_tip` and `delete_branch` work all the same).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            fast_forward: false,
+            staging_refs: false,
+            merge_pull_request: true,
+        }
+    }
+
+    /// Cloud: every page of `state=OPEN`, each head looked up by its abbreviation (one more
+    /// request per pull request). Server: every page of `state=OPEN`.
+    async fn open_pull_requests(&self, repo: &RepoName) -> Result<Vec<PullRequest>> {
+        match self.flavor {
+            Flavor::Cloud => self.cloud_open_pull_requests(repo).await,
+            Flavor::Server => self.server_open_pull_requests(repo).await,
+        }
+    }
+
+    async fn branch_tip(&self, repo: &RepoName, branch: &str) -> Result<Option<Sha>> {
+        match self.flavor {
+            Flavor::Cloud => self.cloud_branch_tip(repo, branch).await,
+            Flavor::Server => self.server_branch_tip(repo, branch).await,
+        }
+    }
+
+    /// Neither flavor moves a branch through REST, so an existing branch at another commit
+    /// is deleted and created again (two requests; the branch is missing in between, which is
+    /// harmless for greg's own staging refs).
+    async fn set_branch(&self, repo: &RepoName, branch: &str, sha: &Sha) -> Result<()> {
+        self.replace_branch(repo, branch, sha).await
+    }
+
+    /// No REST operation of either flavor merges two commits: `NotSupported`.
+    async fn merge_into_branch(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        head: &Sha,
+        message: &str,
+    ) -> Result<MergeResult> {
+        let _ = (repo, branch, head, message);
+        self.not_supported("merging into a staging ref")
+    }
+
+    /// No REST operation of either flavor moves a branch to a given commit: `NotSupported`.
+    async fn fast_forward(&self, repo: &RepoName, branch: &str, to: &Sha) -> Result<FastForward> {
+        let _ = (repo, branch, to);
+        self.not_supported("fast-forwarding a branch")
+    }
+
+    async fn delete_branch(&self, repo: &RepoName, branch: &str) -> Result<()> {
+        match self.flavor {
+            Flavor::Cloud => self.cloud_delete_branch(repo, branch).await,
+            Flavor::Server => self.server_delete_branch(repo, branch).await,
+        }
+    }
+
+    /// Server: the head is checked on the pull request read, and the merge carries the
+    /// version read with it, so Bitbucket refuses it (409) when anything changed in between:
+    /// atomic. Cloud: the merge takes no precondition; greg reads the pull request, compares
+    /// the head and merges, which leaves a window of one request in which a push is merged
+    /// unchecked (see docs/providers.md). A pull request already merged at `head` is `Ok`
+    /// (a merge whose answer was lost).
+    async fn merge_pull_request(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        head: &Sha,
+        message: &str,
+    ) -> Result<()> {
+        match self.flavor {
+            Flavor::Cloud => self.cloud_merge(repo, pr, head, message).await,
+            Flavor::Server => self.server_merge(repo, pr, head, message).await,
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! Layout: [`config`] (settings, flavor), [`webhook`] (deliveries), [`event`] (what a delivery
 //! parses into before greg-core's types, and the Cloud events whose head must be looked up),
-//! [`client`] (REST and the trait implementation), [`error`] (HTTP status →
+//! [`client`] (REST and the trait implementation), [`hooks`] (repository webhooks for
+//! `greg fix-hooks`), [`error`] (HTTP status →
 //! [`greg_core::Error`]). Bitbucket's JSON is read with greg's own minimal structs (private
 //! `wire` module); wire types never leave this crate.
 //!
@@ -18,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod hooks;
 mod routes;
 pub mod webhook;
 mod wire;
@@ -25,3 +27,4 @@ mod wire;
 pub use client::{BitbucketProvider, MAX_DESCRIPTION_CHARS};
 pub use config::{BitbucketConfig, Flavor};
 pub use event::{AbbreviatedSha, Parsed, PendingEvent, PendingPullRequest, UnresolvedEvent};
+pub use hooks::{CLOUD_EVENTS, Hook, HookSpec, SERVER_EVENTS, greg_events};

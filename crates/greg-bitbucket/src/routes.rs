@@ -11,7 +11,7 @@
 //! <https://developer.atlassian.com/server/bitbucket/rest/> (paged APIs: `start`, `limit`,
 //! `isLastPage`, `nextPageStart`).
 
-use greg_core::{Error, PrNumber, RepoName, Sha};
+use greg_core::{CommentId, Error, PrNumber, RepoName, Sha};
 use url::Url;
 
 /// Upper bound on pages followed by one list call; a server that keeps announcing more is
@@ -40,6 +40,11 @@ impl Route {
     fn with(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.query.push((key, value.into()));
         self
+    }
+
+    /// The same route with one more query parameter (`start` of a Server page, `pagelen`).
+    pub(crate) fn and(self, key: &'static str, value: impl Into<String>) -> Self {
+        self.with(key, value)
     }
 
     /// The absolute URL below `base` (a root whose path ends in `/`).
@@ -125,6 +130,52 @@ pub(crate) mod cloud {
     pub(crate) fn current_user() -> Route {
         Route::new(["2.0", "user"])
     }
+
+    /// `GET /2.0/repositories/{workspace}/{repo_slug}/pullrequests?state=OPEN&pagelen=50`
+    /// (further pages by the answer's `next` link).
+    pub(crate) fn open_pull_requests(repo: &RepoName) -> Route {
+        repo_root(repo, &["pullrequests"])
+            .with("state", "OPEN")
+            .with("pagelen", CLOUD_PAGELEN.to_string())
+    }
+
+    /// `PUT` / `DELETE /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{pull_request_id}/comments/{comment_id}`
+    pub(crate) fn comment(repo: &RepoName, pr: PrNumber, id: CommentId) -> Route {
+        repo_root(
+            repo,
+            &["pullrequests", &pr.to_string(), "comments", &id.to_string()],
+        )
+    }
+
+    /// `POST /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{pull_request_id}/merge`
+    pub(crate) fn merge(repo: &RepoName, pr: PrNumber) -> Route {
+        repo_root(repo, &["pullrequests", &pr.to_string(), "merge"])
+    }
+
+    /// `POST /2.0/repositories/{workspace}/{repo_slug}/refs/branches`
+    pub(crate) fn branches(repo: &RepoName) -> Route {
+        repo_root(repo, &["refs", "branches"])
+    }
+
+    /// `GET` / `DELETE /2.0/repositories/{workspace}/{repo_slug}/refs/branches/{name}`: a
+    /// name with slashes (`greg/staging/main`) is sent with its slashes, one path segment per
+    /// part, as Bitbucket's own links write it.
+    pub(crate) fn branch(repo: &RepoName, name: &str) -> Route {
+        let mut rest = vec!["refs", "branches"];
+        rest.extend(name.split('/'));
+        repo_root(repo, &rest)
+    }
+
+    /// `GET` / `POST /2.0/repositories/{workspace}/{repo_slug}/hooks` (`pagelen` on lists).
+    pub(crate) fn hooks(repo: &RepoName) -> Route {
+        repo_root(repo, &["hooks"])
+    }
+
+    /// `PUT` / `DELETE /2.0/repositories/{workspace}/{repo_slug}/hooks/{uid}` (`uid` is the
+    /// hook's `{uuid}`, braces included).
+    pub(crate) fn hook(repo: &RepoName, uid: &str) -> Route {
+        repo_root(repo, &["hooks", uid])
+    }
 }
 
 /// Bitbucket Server/Data Center REST 1.0 routes (`{api_url}/rest/api/1.0/...`).
@@ -183,6 +234,79 @@ pub(crate) mod server {
             .with("permission.1.repositorySlug", repo.name.as_str())
             .with("start", start.to_string())
             .with("limit", SERVER_LIMIT.to_string())
+    }
+
+    /// `GET /rest/api/1.0/projects/{projectKey}/repos/{repositorySlug}/pull-requests?state=OPEN&start={start}&limit=100`
+    /// (incoming pull requests, the default direction).
+    pub(crate) fn open_pull_requests(repo: &RepoName, start: u64) -> Route {
+        repo_root(repo, &["pull-requests"])
+            .with("state", "OPEN")
+            .with("start", start.to_string())
+            .with("limit", SERVER_LIMIT.to_string())
+    }
+
+    /// `GET` / `PUT` / `DELETE /rest/api/1.0/projects/{projectKey}/repos/{repositorySlug}/pull-requests/{pullRequestId}/comments/{commentId}`
+    pub(crate) fn comment(repo: &RepoName, pr: PrNumber, id: CommentId) -> Route {
+        repo_root(
+            repo,
+            &[
+                "pull-requests",
+                &pr.to_string(),
+                "comments",
+                &id.to_string(),
+            ],
+        )
+    }
+
+    /// `DELETE .../comments/{commentId}?version={version}`
+    pub(crate) fn comment_version(
+        repo: &RepoName,
+        pr: PrNumber,
+        id: CommentId,
+        version: u64,
+    ) -> Route {
+        comment(repo, pr, id).with("version", version.to_string())
+    }
+
+    /// `POST /rest/api/1.0/projects/{projectKey}/repos/{repositorySlug}/pull-requests/{pullRequestId}/merge?version={version}`
+    pub(crate) fn merge(repo: &RepoName, pr: PrNumber, version: u64) -> Route {
+        repo_root(repo, &["pull-requests", &pr.to_string(), "merge"])
+            .with("version", version.to_string())
+    }
+
+    /// `GET /rest/api/1.0/projects/{projectKey}/repos/{repositorySlug}/branches?filterText={name}&start={start}&limit=100`:
+    /// branches whose name contains `name`.
+    pub(crate) fn branches(repo: &RepoName, name: &str, start: u64) -> Route {
+        repo_root(repo, &["branches"])
+            .with("filterText", name)
+            .with("start", start.to_string())
+            .with("limit", SERVER_LIMIT.to_string())
+    }
+
+    /// `POST` / `DELETE /rest/branch-utils/1.0/projects/{projectKey}/repos/{repositorySlug}/branches`
+    /// (the branch is named in the body).
+    pub(crate) fn branch_utils(repo: &RepoName) -> Route {
+        Route::new([
+            "rest",
+            "branch-utils",
+            "1.0",
+            "projects",
+            &repo.owner,
+            "repos",
+            &repo.name,
+            "branches",
+        ])
+    }
+
+    /// `GET /rest/api/1.0/projects/{projectKey}/repos/{repositorySlug}/webhooks?start={start}&limit=100`
+    /// (and `POST` without a query).
+    pub(crate) fn webhooks(repo: &RepoName) -> Route {
+        repo_root(repo, &["webhooks"])
+    }
+
+    /// `PUT` / `DELETE /rest/api/1.0/projects/{projectKey}/repos/{repositorySlug}/webhooks/{webhookId}`
+    pub(crate) fn webhook(repo: &RepoName, id: &str) -> Route {
+        repo_root(repo, &["webhooks", id])
     }
 }
 

@@ -23,11 +23,12 @@ use greg_core::{
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-/// A page of a Cloud list: `values` and the absolute URL of the `next` page, if any.
+/// A page of a Cloud list: `values` and the absolute URL of the `next` page, if any
+/// (<https://developer.atlassian.com/cloud/bitbucket/rest/intro/#pagination>).
 #[derive(Debug, Deserialize)]
-struct Page<T> {
-    values: Vec<T>,
-    next: Option<String>,
+pub(crate) struct Page<T> {
+    pub values: Vec<T>,
+    pub next: Option<String>,
 }
 
 /// `GET .../commit/{revision}`: only `hash` is read.
@@ -187,8 +188,20 @@ impl BitbucketProvider {
     ) -> Result<PullRequest> {
         let what = format!("pull request {repo}#{pr}");
         let wire: WirePullRequest = decode(&what, body)?;
+        self.cloud_complete(&what, repo, wire, "(top level)").await
+    }
+
+    /// A decoded pull request (found at `path` of the answer) with its full head looked up.
+    pub(super) async fn cloud_complete(
+        &self,
+        what: &str,
+        repo: &RepoName,
+        wire: WirePullRequest,
+        path: &str,
+    ) -> Result<PullRequest> {
+        let what = what.to_owned();
         let pending = wire
-            .into_pending("(top level)", repo)
+            .into_pending(path, repo)
             .map_err(|detail| protocol(&what, &detail))?;
         let head = match pending.head.full() {
             Some(full) => full,

@@ -20,14 +20,26 @@ use greg_core::{
 };
 use serde::{Deserialize, Serialize};
 
-/// A page of a Server paged API.
+/// A page of a Server paged API (<https://developer.atlassian.com/server/bitbucket/rest/>
+/// "Paged APIs": `values`, `isLastPage`, `nextPageStart`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Page<T> {
-    values: Vec<T>,
+pub(crate) struct Page<T> {
+    pub values: Vec<T>,
     #[serde(default = "last_page")]
-    is_last_page: bool,
-    next_page_start: Option<u64>,
+    pub is_last_page: bool,
+    pub next_page_start: Option<u64>,
+}
+
+impl<T> Page<T> {
+    /// The `start` of the next page, `None` after the last one (or when the server announces
+    /// a start that would not move forward).
+    pub fn next(&self, start: u64) -> Option<u64> {
+        match self.next_page_start {
+            Some(next) if !self.is_last_page && next > start => Some(next),
+            _ => None,
+        }
+    }
 }
 
 fn last_page() -> bool {
@@ -144,12 +156,12 @@ impl BitbucketProvider {
             let route =
                 routes::server::users_with_permission(user.as_str(), permission, repo, start);
             let page: Page<User> = self.get_route(&what, &route).await?;
-            if page.values.into_iter().any(|u| Login(u.name) == *user) {
+            if page.values.iter().any(|u| Login(u.name.clone()) == *user) {
                 return Ok(true);
             }
-            match page.next_page_start {
-                Some(next) if !page.is_last_page && next > start => start = next,
-                _ => return Ok(false),
+            match page.next(start) {
+                Some(next) => start = next,
+                None => return Ok(false),
             }
         }
         Err(protocol(&what, &format!("more than {MAX_PAGES} pages")))

@@ -213,6 +213,8 @@ struct Seen {
     /// Path and query, as sent.
     path: String,
     authorization: Option<String>,
+    /// `X-Atlassian-Token`, Server's XSRF opt-out.
+    atlassian_token: Option<String>,
     body: String,
 }
 
@@ -263,6 +265,7 @@ async fn serve(script: Script) -> (String, Arc<Mutex<Vec<Seen>>>) {
                 method: request_line.next().unwrap_or("").to_owned(),
                 path: request_line.next().unwrap_or("").to_owned(),
                 authorization: header("authorization"),
+                atlassian_token: header("x-atlassian-token"),
                 body: String::from_utf8_lossy(&raw[head_end..]).into_owned(),
             };
             let (status, headers, body) = script(&request);
@@ -490,14 +493,18 @@ async fn cloud_approvals_are_bound_through_the_activity_log() {
     assert_eq!(paths.len(), 5, "{paths:?}");
 }
 
-/// As [`serve`], but the literal `HOST` in answers is replaced by the server's address (for
-/// absolute `next` links).
+/// As [`serve`], but the literal `HOST` in answers (bodies and headers) is replaced by the
+/// server's address (for absolute `next` and `Location` links).
 async fn serve_with_host(script: Script) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let cell: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
     let host = Arc::clone(&cell);
     let wrapped: Script = Arc::new(move |seen: &Seen| {
         let (status, headers, body) = script(seen);
         let host = host.lock().expect("host").clone();
+        let headers = headers
+            .into_iter()
+            .map(|(k, v)| (k, v.replace("HOST", &host)))
+            .collect();
         (status, headers, body.replace("HOST", &host))
     });
     let (url, seen) = serve(wrapped).await;
@@ -985,3 +992,5 @@ async fn a_refused_connection_is_transient_and_names_no_secret() {
         "{text}"
     );
 }
+
+mod writes;
