@@ -406,7 +406,10 @@ async fn a_closed_tree_holds_merges_below_its_priority_until_it_opens() -> anyho
     let (high, high_head) = ready_pr(&t, "high").await?;
 
     t.post_comment(low, "alice", "@greg treeclosed=5").await?;
-    assert!(t.expect_comment(low)?.contains("closed for merges below priority 5"));
+    assert!(
+        t.expect_comment(low)?
+            .contains("closed for merges below priority 5")
+    );
     t.post_comment(low, "alice", "@greg please").await?;
     assert!(t.expect_comment(low)?.contains("position 1"));
     assert!(t.builds(MERGE_JOB).is_empty(), "held by the closed tree");
@@ -417,7 +420,10 @@ async fn a_closed_tree_holds_merges_below_its_priority_until_it_opens() -> anyho
     t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
     assert_eq!(master(&t), Some(staging));
     assert!(t.expect_comment(high)?.contains("Merged"));
-    assert!(t.running_build(MERGE_JOB).is_err(), "the low one still waits");
+    assert!(
+        t.running_build(MERGE_JOB).is_err(),
+        "the low one still waits"
+    );
 
     t.post_comment(low, "bob", "@greg treeopen").await?;
     assert!(t.expect_comment(low)?.contains("is open"));
@@ -425,5 +431,28 @@ async fn a_closed_tree_holds_merges_below_its_priority_until_it_opens() -> anyho
     t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
     assert_eq!(master(&t), Some(staging));
     assert!(t.expect_comment(low)?.contains("Merged"));
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_event_for_the_same_head_leaves_the_merge_build_alone() -> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (pr, head) = ready_pr(&t, "feature").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    let staging = running_staging_build(&t, &head)?;
+
+    // GitHub redelivers, or a ready_for_review arrives, for the head already approved.
+    t.deliver(
+        t.world
+            .pull_request_webhook(&t.repo, pr, "ready_for_review")?,
+    )
+    .await?;
+    assert!(
+        t.builds(MERGE_JOB)[0].building,
+        "the staging build still runs"
+    );
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert_eq!(master(&t), Some(staging));
+    assert!(t.expect_comment(pr)?.contains("Merged"));
     t.finish().await
 }

@@ -78,7 +78,7 @@ pub use model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
     DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_BOT_NAME, DEFAULT_BUILD_POLL_AFTER,
     DEFAULT_BUILD_TIMEOUT, DEFAULT_DATABASE, DEFAULT_GITHUB_API_URL, DEFAULT_LISTEN,
-    DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubProviderConfig, InvalidNamePattern,
-    JenkinsBuilderConfig, JobRef, JobsConfig, MergeMode, NamePattern, ProvidersConfig, RepoConfig,
-    ServerConfig,
+    DEFAULT_MAX_TEST_BUILDS, DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubProviderConfig,
+    InvalidNamePattern, JenkinsBuilderConfig, JobRef, JobsConfig, MergeMode, NamePattern,
+    ProvidersConfig, RepoConfig, ServerConfig,
 };

@@ -18,6 +18,8 @@ pub const DEFAULT_BUILD_POLL_AFTER: Duration = Duration::from_secs(300);
 pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(7200);
 /// `server.reconcile_interval_secs` when absent: 10 minutes.
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(600);
+/// `repos[].max_test_builds` when absent.
+pub const DEFAULT_MAX_TEST_BUILDS: u32 = 4;
 /// `repos[].required_approvals` when absent.
 pub const DEFAULT_REQUIRED_APPROVALS: u32 = 1;
 /// `providers.github.api_url` when absent.
@@ -263,6 +265,13 @@ pub struct RepoConfig {
     pub allow_forks: bool,
     /// `comments` (new): false reports by commit status only (default true).
     pub comments: bool,
+    /// `test_merged` (new, hail's rule): test each pull request's head merged with the current
+    /// target instead of the bare head, and test again when the target moves (default false).
+    pub test_merged: bool,
+    /// `max_test_builds` (new): with `test_merged`, at most this many such test builds run at
+    /// once per (repository, target); approved pull requests go first (default
+    /// [`DEFAULT_MAX_TEST_BUILDS`]).
+    pub max_test_builds: u32,
 }
 
 impl RepoConfig {
@@ -446,6 +455,8 @@ mod tests {
             required_approvals: 1,
             allow_forks: false,
             comments: true,
+            test_merged: false,
+            max_test_builds: DEFAULT_MAX_TEST_BUILDS,
         }
     }
 

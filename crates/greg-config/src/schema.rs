@@ -5,14 +5,14 @@
 
 use crate::model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
-    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_REQUIRED_APPROVALS, GithubApp,
-    GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig, ProvidersConfig, RepoConfig,
-    ServerConfig,
+    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_MAX_TEST_BUILDS,
+    DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubProviderConfig, JenkinsBuilderConfig, JobRef,
+    JobsConfig, ProvidersConfig, RepoConfig, ServerConfig,
 };
 use crate::validate::{
-    Approvals, BotName, Branch, BuilderRef, Database, Flag, Flavor, GithubId, HttpUrl, KeyFile,
-    Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, Required, Reviewer, Seconds, SecretValue,
-    checked_map,
+    Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Flag, Flavor, GithubId, HttpUrl,
+    KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, Required, Reviewer, Seconds,
+    SecretValue, checked_map,
 };
 use greg_core::{JobName, Secret};
 use serde::{Deserialize, Deserializer};
@@ -208,6 +208,8 @@ struct FileRepo {
     required_approvals: Option<Approvals>,
     allow_forks: Option<Flag>,
     comments: Option<Flag>,
+    test_merged: Option<Flag>,
+    max_test_builds: Option<BuildCap>,
 }
 
 /// `repos[].jobs:`.
@@ -353,6 +355,8 @@ impl From<FileRepo> for RepoConfig {
                 .map_or(DEFAULT_REQUIRED_APPROVALS, |v| v.0),
             allow_forks: r.allow_forks.is_some_and(|v| v.0),
             comments: r.comments.is_none_or(|v| v.0),
+            test_merged: r.test_merged.is_some_and(|v| v.0),
+            max_test_builds: r.max_test_builds.map_or(DEFAULT_MAX_TEST_BUILDS, |v| v.0),
         }
     }
 }

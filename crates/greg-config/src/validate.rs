@@ -408,6 +408,22 @@ impl<'de> Deserialize<'de> for Approvals {
     }
 }
 
+/// `repos[].max_test_builds`: 1 to 100 concurrent builds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BuildCap(pub u32);
+
+impl<'de> Deserialize<'de> for BuildCap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = d.deserialize_any(WholeNumber {
+            min: 1,
+            max: 100,
+            unit: "builds",
+        })?;
+        // The visitor caps the value at 100.
+        u32::try_from(n).map(BuildCap).map_err(de::Error::custom)
+    }
+}
+
 /// `server.*_secs`: 1 second to 30 days.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Seconds(pub u64);

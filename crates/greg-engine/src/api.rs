@@ -88,7 +88,8 @@ pub struct QueueView {
     pub target: String,
     /// `@greg treeclosed=N`: merges below this priority wait.
     pub tree_closed_below: Option<i32>,
-    /// Queue order.
+    /// By position: the merge in flight first, then the waiting merges in queue order, then
+    /// try and test_merged entries.
     pub entries: Vec<QueueEntryView>,
 }
 
@@ -193,6 +194,8 @@ impl Engine {
             for e in &entries {
                 list.push(self.entry_view(e, &positions).await?);
             }
+            // By position (the merge in flight first), then try and test entries.
+            list.sort_by_key(|e| e.position.unwrap_or(usize::MAX));
             views.push(QueueView {
                 repo: repo.to_string(),
                 tree_closed_below: store.tree_closure(repo, &target).await?.map(|c| c.priority),

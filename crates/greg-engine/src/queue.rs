@@ -100,16 +100,16 @@ pub(crate) fn transition(
         // Nothing to merge: the commit is already in the target; a try has nothing to test.
         (S::Staging, E::UpToDate) => match kind {
             QueueKind::Merge => S::Landed,
-            QueueKind::Try => S::Failed,
+            QueueKind::Try | QueueKind::Test => S::Failed,
         },
         (S::Building, E::BuildGreen) => match kind {
             QueueKind::Merge => S::Landing,
-            QueueKind::Try => S::Landed,
+            QueueKind::Try | QueueKind::Test => S::Landed,
         },
         (S::Building, E::BuildRed) => S::Failed,
         (S::Landing, E::FastForwarded) => S::Landed,
         // Re-merge from the new tip and rebuild, keeping the place in the queue.
-        (S::Staging | S::Building | S::Landing, E::TargetMoved) if kind == QueueKind::Merge => {
+        (S::Staging | S::Building | S::Landing, E::TargetMoved) if kind != QueueKind::Try => {
             S::Waiting
         }
         (s, E::Withdrawn) if s.is_active() => S::Cancelled,
@@ -127,15 +127,37 @@ pub(crate) fn in_flight(state: QueueState) -> bool {
 }
 
 /// The entries to start now, from the active entries of one (repository, target) queue in
-/// queue order (as `Store::queue` returns them) and the queue's tree closure: every waiting
-/// `try` entry, and the first waiting `merge` entry allowed by the closure when no `merge` entry
-/// is in flight.
-pub(crate) fn to_start(entries: &[QueueEntry], closed_below: Option<i32>) -> Vec<i64> {
+/// queue order (as `Store::queue` returns them), the queue's tree closure and the cap on
+/// concurrent `test` builds: every waiting `try` entry; waiting `test` entries up to the cap,
+/// those of pull requests with a `merge` entry (approved) first; and the first waiting `merge`
+/// entry allowed by the closure when no `merge` entry is in flight.
+pub(crate) fn to_start(
+    entries: &[QueueEntry],
+    closed_below: Option<i32>,
+    test_cap: usize,
+) -> Vec<i64> {
     let mut start: Vec<i64> = entries
         .iter()
         .filter(|e| e.kind == QueueKind::Try && e.state == QueueState::Waiting)
         .map(|e| e.id)
         .collect();
+    let tests = || entries.iter().filter(|e| e.kind == QueueKind::Test);
+    let running = tests().filter(|e| in_flight(e.state)).count();
+    let approved = |e: &QueueEntry| {
+        entries
+            .iter()
+            .any(|m| m.kind == QueueKind::Merge && m.pr == e.pr)
+    };
+    let mut waiting: Vec<&QueueEntry> =
+        tests().filter(|e| e.state == QueueState::Waiting).collect();
+    // Stable: queue order within each group.
+    waiting.sort_by_key(|e| !approved(e));
+    start.extend(
+        waiting
+            .iter()
+            .take(test_cap.saturating_sub(running))
+            .map(|e| e.id),
+    );
     let merges = || entries.iter().filter(|e| e.kind == QueueKind::Merge);
     if !merges().any(|e| in_flight(e.state))
         && let Some(next) = merges().find(|e| {
@@ -188,11 +210,12 @@ pub(crate) fn resume_step(entry: &QueueEntry) -> ResumeStep {
 }
 
 /// The staging ref of an entry: `greg/staging/<target>` for merges (one per queue),
-/// `greg/try/<pr>` for try builds (one per pull request).
+/// `greg/try/<pr>` and `greg/test/<pr>` for try and test_merged builds (one per pull request).
 pub(crate) fn staging_branch(entry: &QueueEntry) -> String {
     match entry.kind {
         QueueKind::Merge => format!("{STAGING_PREFIX}staging/{}", entry.target),
         QueueKind::Try => format!("{STAGING_PREFIX}try/{}", entry.pr),
+        QueueKind::Test => format!("{STAGING_PREFIX}test/{}", entry.pr),
     }
 }
 
@@ -303,17 +326,45 @@ mod tests {
             entry(2, Merge, Waiting, 5),
             entry(3, Try, Waiting, 0),
         ];
-        assert_eq!(to_start(&entries, None), vec![3]);
+        assert_eq!(to_start(&entries, None, 4), vec![3]);
         let entries = vec![entry(2, Merge, Waiting, 5), entry(4, Merge, Waiting, 0)];
-        assert_eq!(to_start(&entries, None), vec![2]);
+        assert_eq!(to_start(&entries, None, 4), vec![2]);
     }
 
     #[test]
     fn a_closed_tree_holds_merges_below_its_priority_but_not_above() {
         let entries = vec![entry(1, Merge, Waiting, 10), entry(2, Merge, Waiting, 0)];
-        assert_eq!(to_start(&entries, Some(5)), vec![1]);
+        assert_eq!(to_start(&entries, Some(5), 4), vec![1]);
         let entries = vec![entry(2, Merge, Waiting, 0), entry(3, Try, Waiting, 0)];
-        assert_eq!(to_start(&entries, Some(5)), vec![3]);
+        assert_eq!(to_start(&entries, Some(5), 4), vec![3]);
+    }
+
+    #[test]
+    fn test_builds_respect_the_cap_and_approved_pull_requests_go_first() {
+        use QueueKind::Test;
+        let mut approved = entry(9, Merge, Building, 0);
+        approved.pr = PrNumber(3);
+        let entries = vec![
+            approved,
+            entry(1, Test, Building, 0),
+            entry(2, Test, Waiting, 0),
+            entry(3, Test, Waiting, 0),
+            entry(4, Test, Waiting, 0),
+        ];
+        // Cap 3, one running: two start, the approved pull request (#3) first.
+        assert_eq!(to_start(&entries, None, 3), vec![3, 2]);
+        assert_eq!(to_start(&entries, None, 1), Vec::<i64>::new());
+        // A closed tree does not hold test builds.
+        assert_eq!(to_start(&entries, Some(100), 2), vec![3]);
+        assert_eq!(
+            transition(Test, Building, QueueEvent::BuildGreen),
+            Ok(Landed)
+        );
+        assert_eq!(
+            transition(Test, Building, QueueEvent::TargetMoved),
+            Ok(Waiting)
+        );
+        assert_eq!(staging_branch(&entry(5, Test, Waiting, 0)), "greg/test/5");
     }
 
     #[test]

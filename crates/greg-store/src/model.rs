@@ -263,17 +263,21 @@ pub enum QueueKind {
     Merge,
     /// "@greg try": build the staging merge; land nothing.
     Try,
+    /// `test_merged: true`: the test build of a pull request's head merged with the current
+    /// target; lands nothing, reported as `greg/test` on the head.
+    Test,
 }
 
 impl QueueKind {
     /// Every kind, in declaration order.
-    pub const ALL: [QueueKind; 2] = [QueueKind::Merge, QueueKind::Try];
+    pub const ALL: [QueueKind; 3] = [QueueKind::Merge, QueueKind::Try, QueueKind::Test];
 
-    /// The stored name: `merge` or `try`.
+    /// The stored name: `merge`, `try` or `test`.
     pub fn as_str(&self) -> &'static str {
         match self {
             QueueKind::Merge => "merge",
             QueueKind::Try => "try",
+            QueueKind::Test => "test",
         }
     }
 

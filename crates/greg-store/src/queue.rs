@@ -255,6 +255,33 @@ impl Store {
         })
     }
 
+    /// True when `(repo, target)` has ever had an entry of `kind`, active or finished: a
+    /// push to a branch that is such a target moves the base of those entries.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidText`]; [`StoreError::Database`].
+    pub async fn has_queue_entries_for_target(
+        &self,
+        repo: &RepoName,
+        target: &str,
+        kind: QueueKind,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str =
+            "SELECT 1 FROM queue_entries WHERE repo = $1 AND target = $2 AND kind = $3 LIMIT 1";
+        let repo = repo_key(repo)?;
+        let target = row::text("target", target)?;
+        with_reader!(self, pool => {
+            let found = sqlx::query(SQL)
+                .bind(&repo)
+                .bind(target)
+                .bind(kind.as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::db("has_queue_entries_for_target"))?;
+            Ok(found.is_some())
+        })
+    }
+
     /// The entries of `repo` that finished (landed, failed or cancelled) at or after
     /// `since_ms` (unix milliseconds; the time of the update that first finished them),
     /// newest first, at most `limit` (none for a `limit` of 0 or less).

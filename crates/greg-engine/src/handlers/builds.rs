@@ -118,7 +118,7 @@ async fn trigger(
     // Pending first: if the status write fails, the row stays `pending` and the retry
     // triggers; once Jenkins has the build, only the store update remains. A staging commit
     // gets no pending status: the pull request's head carries it (see `staging.rs`).
-    if !is_staging_build(ctx, record.context) {
+    if !is_staging_build(&record) {
         let desc = format!(
             "{} build queued on {}",
             record.context.as_str(),
@@ -180,10 +180,11 @@ async fn trigger(
     }
 }
 
-/// True for merge and try builds of a repository in merge_mode staging: they build a staging
-/// commit, and their results go through the queue instead of straight to the commit.
-fn is_staging_build(ctx: &RepoCtx<'_>, context: BuildContext) -> bool {
-    ctx.cfg.merge_mode == MergeMode::Staging && context != BuildContext::Test
+/// True for builds of a staging commit (merge_mode staging, try, test_merged): their branch is
+/// one of greg's own refs, and their results go through the queue instead of straight to the
+/// commit (pushes to greg's refs never start builds of their own).
+fn is_staging_build(rec: &BuildRecord) -> bool {
+    rec.branch.starts_with(crate::queue::STAGING_PREFIX)
 }
 
 /// Sets a commit status on the provider and remembers it in the store.
@@ -228,6 +229,9 @@ pub(crate) async fn on_push(
     if push.branch.starts_with(crate::queue::STAGING_PREFIX) {
         tracing::debug!(branch = %push.branch, "Push to greg's own staging ref; ignored");
         return Ok(());
+    }
+    if ctx.cfg.test_merged {
+        staging::retest_merged(inner, ctx, &push.branch).await?;
     }
     if ctx.cfg.merge_mode == MergeMode::Staging {
         staging::on_target_push(inner, ctx, &push.branch, &push.head).await?;
@@ -294,6 +298,9 @@ pub(crate) async fn on_new_head(
     let Some(job) = &ctx.cfg.jobs.test else {
         return Ok(());
     };
+    if ctx.cfg.test_merged {
+        return staging::test_merged(inner, ctx, pr).await;
+    }
     let req = BuildRequest {
         pr: Some(pr.number),
         sha: &pr.head_sha,
@@ -336,7 +343,9 @@ async fn builds_of_pr(
 /// Stops and supersedes every active build of the pull request that is not for its head.
 async fn supersede(inner: &Inner, ctx: &RepoCtx<'_>, pr: &PullRequest) -> Result<(), HandlerError> {
     for b in builds_of_pr(inner, ctx, pr).await? {
-        if b.sha == pr.head_sha {
+        // Builds of staging commits never build the head itself; the queue withdraws them
+        // when the approved head changes (`staging::on_new_head`).
+        if b.sha == pr.head_sha || is_staging_build(&b) {
             continue;
         }
         stop(inner, &b).await;
@@ -580,7 +589,7 @@ async fn finalize(
     // comment after a crash between the two, never a lost result.
     tracing::info!(build_id = rec.id, sha = %rec.sha, context = rec.context.as_str(), outcome = ?outcome, "Build finished");
     match ctx_for(inner, &rec.repo) {
-        Some(ctx) if is_staging_build(&ctx, rec.context) => {
+        Some(ctx) if is_staging_build(&rec) => {
             let mut rec = rec.clone();
             rec.url.clone_from(&url);
             match staging::entry_of_build(inner, &rec).await? {
@@ -739,7 +748,7 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
             state: Some(BuildRunState::TimedOut),
             ..Default::default()
         };
-        if is_staging_build(&ctx, rec.context) {
+        if is_staging_build(&rec) {
             if let Some(entry) = staging::entry_of_build(inner, &rec).await? {
                 let result = StagingResult::Red("build timed out".to_owned());
                 staging::on_result(inner, &ctx, &entry, &rec, result).await?;

@@ -63,11 +63,17 @@ pub(crate) async fn reconcile(inner: &Inner, repo: &RepoName) -> Result<(), Hand
                 if fork && !ctx.cfg.allow_forks {
                     continue;
                 }
-                let built = inner
+                // Every test build sets `greg/test` on the head when it starts (a test_merged
+                // build builds another commit, so the status is the common mark).
+                let tested = inner
                     .store
-                    .latest_build(repo, &pr.head_sha, BuildContext::Test)
+                    .commit_status(repo, &pr.head_sha, BuildContext::Test.status_context())
                     .await?;
-                if built.is_none() {
+                let queued = inner
+                    .store
+                    .active_queue_entry(repo, pr.number, greg_store::QueueKind::Test)
+                    .await?;
+                if tested.is_none() && queued.is_none() {
                     tracing::warn!(pr = %pr.number, head = %pr.head_sha, "Reconcile: the head was never built (lost webhook?); starting its test build");
                     builds::on_new_head(inner, &ctx, pr).await?;
                 }

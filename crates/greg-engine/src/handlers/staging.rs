@@ -33,6 +33,7 @@ pub(crate) fn context_of(kind: QueueKind) -> BuildContext {
     match kind {
         QueueKind::Merge => BuildContext::Merge,
         QueueKind::Try => BuildContext::Try,
+        QueueKind::Test => BuildContext::Test,
     }
 }
 
@@ -86,7 +87,8 @@ pub(crate) async fn request(
     tracing::info!(pr = %pr.number, entry = entry.id, kind = entry.kind.as_str(), target = %entry.target, priority = entry.priority, "Queued");
     let queue = inner.store.queue(ctx.repo, &entry.target).await?;
     let closure = inner.store.tree_closure(ctx.repo, &entry.target).await?;
-    let starts_now = queue::to_start(&queue, closure.map(|c| c.priority)).contains(&entry.id);
+    let starts_now =
+        queue::to_start(&queue, closure.map(|c| c.priority), test_cap(ctx)).contains(&entry.id);
     if !starts_now && entry.kind == QueueKind::Merge {
         let position = queue::positions(&queue)
             .into_iter()
@@ -97,6 +99,11 @@ pub(crate) async fn request(
     }
     kick(inner, ctx);
     Ok(())
+}
+
+/// `max_test_builds` of the repository.
+fn test_cap(ctx: &RepoCtx<'_>) -> usize {
+    usize::try_from(ctx.cfg.max_test_builds).unwrap_or(usize::MAX)
 }
 
 /// Asks the repository's lane to drive its queues (resume in-flight entries, start what can
@@ -114,7 +121,7 @@ async fn advance(inner: &Inner, ctx: &RepoCtx<'_>, target: &str) -> Result<(), H
     for _ in 0..MAX_STARTS_PER_ADVANCE {
         let entries = inner.store.queue(ctx.repo, target).await?;
         let closure = inner.store.tree_closure(ctx.repo, target).await?;
-        let ids = queue::to_start(&entries, closure.map(|c| c.priority));
+        let ids = queue::to_start(&entries, closure.map(|c| c.priority), test_cap(ctx));
         if ids.is_empty() {
             return Ok(());
         }
@@ -238,7 +245,7 @@ async fn stage(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
             let desc = format!("already in {}", entry.target);
             let state = match entry.kind {
                 QueueKind::Merge => CommitState::Success,
-                QueueKind::Try => CommitState::Error,
+                QueueKind::Try | QueueKind::Test => CommitState::Error,
             };
             set_status(inner, ctx, &entry.head_sha, context, state, &desc, None).await?;
             let change = QueueChange {
@@ -246,6 +253,10 @@ async fn stage(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
                 ..Default::default()
             };
             record(inner, entry, QueueEvent::UpToDate, change).await?;
+            kick(inner, ctx);
+            if entry.kind == QueueKind::Test {
+                return Ok(());
+            }
             let body = texts::already_in_target(&entry.head_sha, &entry.target);
             comment(ctx, entry.pr, &body).await
         }
@@ -270,14 +281,21 @@ async fn ensure_build(
         return Ok(());
     };
     let context = context_of(entry.kind);
-    let Some(job) = ctx.cfg.jobs.merge.clone() else {
-        let body = texts::no_merge_job();
+    let job = match entry.kind {
+        QueueKind::Test => ctx.cfg.jobs.test.clone(),
+        QueueKind::Merge | QueueKind::Try => ctx.cfg.jobs.merge.clone(),
+    };
+    let Some(job) = job else {
+        let body = match entry.kind {
+            QueueKind::Test => String::new(),
+            _ => texts::no_merge_job(),
+        };
         return fail(
             inner,
             ctx,
             entry,
             QueueEvent::BuildRed,
-            "no merge job",
+            "no job to run",
             &body,
         )
         .await;
@@ -386,7 +404,7 @@ pub(crate) async fn entry_of_build(
     let kind = match rec.context {
         BuildContext::Merge => QueueKind::Merge,
         BuildContext::Try => QueueKind::Try,
-        BuildContext::Test => return Ok(None),
+        BuildContext::Test => QueueKind::Test,
     };
     let Some(pr) = rec.pr else { return Ok(None) };
     let entry = inner.store.active_queue_entry(&rec.repo, pr, kind).await?;
@@ -418,12 +436,14 @@ pub(crate) async fn on_result(
             };
             match entry.kind {
                 QueueKind::Merge => land(inner, ctx, &entry, url, false).await,
-                QueueKind::Try => finish_try(inner, ctx, &entry, BuildOutcome::Success, url).await,
+                QueueKind::Try | QueueKind::Test => {
+                    finish_check(inner, ctx, &entry, BuildOutcome::Success, url).await
+                }
             }
         }
         StagingResult::Red(words) => {
             let staging = entry.staging_sha.clone().unwrap_or_else(|| rec.sha.clone());
-            if entry.kind == QueueKind::Try {
+            if entry.kind != QueueKind::Merge {
                 let outcome = if words.contains("aborted") {
                     BuildOutcome::Aborted
                 } else {
@@ -436,7 +456,7 @@ pub(crate) async fn on_result(
                 let Some(entry) = record(inner, entry, QueueEvent::BuildRed, change).await? else {
                     return Ok(());
                 };
-                return finish_try(inner, ctx, &entry, outcome, url).await;
+                return finish_check(inner, ctx, &entry, outcome, url).await;
             }
             let body = texts::staging_failed(&entry.head_sha, &staging, &words, url);
             fail(inner, ctx, entry, QueueEvent::BuildRed, &words, &body).await
@@ -444,8 +464,9 @@ pub(crate) async fn on_result(
     }
 }
 
-/// A try build ended: status and comment on the head, staging ref removed, nothing lands.
-async fn finish_try(
+/// A try or test_merged build ended: status (and for try a comment) on the head, staging ref
+/// removed, nothing lands.
+async fn finish_check(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
@@ -458,27 +479,26 @@ async fn finish_try(
     } else {
         CommitState::Failure
     };
-    let desc = texts::status_description("try", outcome, None);
-    set_status(
-        inner,
-        ctx,
-        &entry.head_sha,
-        BuildContext::Try,
-        state,
-        &desc,
-        url,
-    )
-    .await?;
-    comment(
-        ctx,
-        entry.pr,
-        &texts::try_finished(&entry.head_sha, outcome, url),
-    )
-    .await?;
+    let desc = match entry.kind {
+        QueueKind::Test => format!(
+            "{}, merged into {}",
+            texts::status_description("test", outcome, None),
+            entry.target
+        ),
+        _ => texts::status_description("try", outcome, None),
+    };
+    let context = context_of(entry.kind);
+    set_status(inner, ctx, &entry.head_sha, context, state, &desc, url).await?;
+    if entry.kind == QueueKind::Try {
+        let body = texts::try_finished(&entry.head_sha, outcome, url);
+        comment(ctx, entry.pr, &body).await?;
+    }
     p.delete_branch(ctx.repo, &queue::staging_branch(entry))
         .await
         .map_err(backend(p))?;
-    // A green try entry is already Landed; a red one was recorded Failed by the caller.
+    // A green entry is already Landed; a red one was recorded Failed by the caller. Its slot is
+    // free for the next test build.
+    kick(inner, ctx);
     Ok(())
 }
 
@@ -630,7 +650,9 @@ async fn fail(
         None,
     )
     .await?;
-    comment(ctx, entry.pr, body).await?;
+    if !body.is_empty() {
+        comment(ctx, entry.pr, body).await?;
+    }
     p.delete_branch(ctx.repo, &queue::staging_branch(entry))
         .await
         .map_err(backend(p))?;
@@ -639,9 +661,7 @@ async fn fail(
         ..Default::default()
     };
     record(inner, entry, event, change).await?;
-    if entry.kind == QueueKind::Merge {
-        kick(inner, ctx);
-    }
+    kick(inner, ctx);
     Ok(())
 }
 
@@ -658,7 +678,7 @@ pub(crate) async fn withdraw(
     if let Some(staging) = &entry.staging_sha {
         stop_staging_build(inner, ctx, entry, staging, BuildRunState::Aborted).await?;
     }
-    if queue::in_flight(entry.state) || entry.kind == QueueKind::Try {
+    if queue::in_flight(entry.state) || entry.kind != QueueKind::Merge {
         p.delete_branch(ctx.repo, &queue::staging_branch(entry))
             .await
             .map_err(backend(p))?;
@@ -669,9 +689,7 @@ pub(crate) async fn withdraw(
     };
     record(inner, entry, QueueEvent::Withdrawn, change).await?;
     tracing::info!(entry = entry.id, pr = %entry.pr, reason, "Left the queue");
-    if entry.kind == QueueKind::Merge {
-        kick(inner, ctx);
-    }
+    kick(inner, ctx);
     Ok(())
 }
 
@@ -811,6 +829,82 @@ pub(crate) async fn set_priority(
         .find(|(id, _)| *id == entry.id)
         .map(|(_, p)| p);
     Ok(Some((entry.head_sha, position)))
+}
+
+/// `test_merged`: queues the test build of `pr`'s head merged with its target (started within
+/// `max_test_builds`; the `greg/test` status on the head says pending once it runs).
+pub(crate) async fn test_merged(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    pr: &PullRequest,
+) -> Result<(), HandlerError> {
+    let new = NewQueueEntry {
+        repo: ctx.repo.clone(),
+        pr: pr.number,
+        kind: QueueKind::Test,
+        target: pr.base_ref.clone(),
+        head_sha: pr.head_sha.clone(),
+        approver: pr.author.clone(),
+        command: "test_merged".to_owned(),
+        priority: 0,
+        now_ms: inner.now_ms(),
+    };
+    match inner.store.enqueue(&new).await? {
+        QueueInsert::Created(e) => {
+            tracing::info!(pr = %pr.number, entry = e.id, target = %e.target, "Test of the merge with the target queued");
+        }
+        QueueInsert::Exists(e) => {
+            tracing::info!(pr = %pr.number, entry = e.id, "Test of this head is already queued");
+        }
+    }
+    kick(inner, ctx);
+    Ok(())
+}
+
+/// `test_merged`: `branch` moved. Every open pull request into it is tested again against the
+/// new tip: its running test is stopped, its `greg/test` status goes back to pending, and it is
+/// queued again (approved ones first, see `queue::to_start`). One list call to the provider,
+/// made only for branches that were the target of a test_merged build.
+pub(crate) async fn retest_merged(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    branch: &str,
+) -> Result<(), HandlerError> {
+    if !inner
+        .store
+        .has_queue_entries_for_target(ctx.repo, branch, QueueKind::Test)
+        .await?
+    {
+        return Ok(());
+    }
+    let p = &ctx.provider;
+    let open = p.open_pull_requests(ctx.repo).await.map_err(backend(p))?;
+    for pr in open.iter().filter(|pr| pr.base_ref == branch) {
+        let fork = pr.head_repo.as_ref() != Some(ctx.repo);
+        if fork && !ctx.cfg.allow_forks {
+            continue;
+        }
+        if let Some(old) = inner
+            .store
+            .active_queue_entry(ctx.repo, pr.number, QueueKind::Test)
+            .await?
+        {
+            withdraw(inner, ctx, &old, "the target moved").await?;
+        }
+        let desc = format!("{branch} moved; testing the merge again");
+        set_status(
+            inner,
+            ctx,
+            &pr.head_sha,
+            BuildContext::Test,
+            CommitState::Pending,
+            &desc,
+            None,
+        )
+        .await?;
+        test_merged(inner, ctx, pr).await?;
+    }
+    Ok(())
 }
 
 /// Repairs every active entry of the repository after a restart or on reconciliation: each

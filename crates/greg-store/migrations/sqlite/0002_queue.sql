@@ -2,13 +2,13 @@
 -- ../postgres/0002_queue.sql: the same tables, columns, constraints and indexes; only the
 -- integer and identity types differ. Times are unix milliseconds set by the caller.
 
--- Merge and try requests ("@greg please", "@greg try"), from approval to landed, failed or
--- cancelled. Queue order within (repo, target): priority DESC, approved_ms, id.
+-- Merge and try requests ("@greg please", "@greg try") and test_merged test builds, from
+-- request to landed, failed or cancelled. Queue order within (repo, target): priority DESC, approved_ms, id.
 CREATE TABLE queue_entries (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     repo        TEXT    NOT NULL,
     pr          INTEGER NOT NULL,
-    kind        TEXT    NOT NULL CHECK (kind IN ('merge', 'try')),
+    kind        TEXT    NOT NULL CHECK (kind IN ('merge', 'try', 'test')),
     target      TEXT    NOT NULL,
     head_sha    TEXT    NOT NULL,
     approver    TEXT    NOT NULL,
