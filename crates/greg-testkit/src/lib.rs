@@ -57,6 +57,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bitbucket;
 pub mod github;
 mod http;
 pub mod jenkins;
@@ -66,12 +67,18 @@ pub mod tester;
 pub mod webhook;
 pub mod world;
 
+pub use bitbucket::webhook::BitbucketDelivery;
+pub use bitbucket::{FakeBitbucketCloud, FakeBitbucketServer};
 pub use github::{FakeApp, FakeGithub};
 pub use jenkins::FakeJenkins;
 pub use openapi::{OpenApi, Operation, Violation};
 pub use sink::{Received, RequestSink};
 pub use tester::{GregTester, TesterOptions};
 pub use webhook::{WebhookDelivery, sign};
+pub use world::bitbucket::{
+    BbComment, BbHook, BbParticipant, BbPullRequest, BbRequest, BbStatus, Bitbucket,
+    Flavor as BitbucketFlavor,
+};
 pub use world::github::{fake_sha, user_id};
 pub use world::jenkins::GREG_PARAMETERS;
 pub use world::{

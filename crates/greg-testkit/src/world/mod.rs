@@ -13,6 +13,7 @@
 //! - The domain verbs (`open_pr`, `push_to_pr`, `approve`, `finish_build`, ...) return
 //!   [`WorldError`] for unknown repositories, pull requests, jobs or builds; they never panic.
 
+pub mod bitbucket;
 pub mod config_xml;
 pub mod github;
 pub mod hooks;
@@ -84,6 +85,8 @@ pub struct WorldState {
     pub github: GithubState,
     /// The Jenkins side.
     pub jenkins: JenkinsState,
+    /// The Bitbucket side (both flavors), see [`World::bitbucket`].
+    pub bitbucket: bitbucket::BitbucketState,
     /// Every request either fake received, oldest first.
     pub requests: Vec<LoggedRequest>,
     /// Armed one-shot faults, see [`World::fail_next`].
@@ -98,6 +101,7 @@ impl WorldState {
         Self {
             github: GithubState::new(bot),
             jenkins: JenkinsState::default(),
+            bitbucket: bitbucket::BitbucketState::new(bot),
             requests: Vec::new(),
             faults: Vec::new(),
             holds: Vec::new(),
