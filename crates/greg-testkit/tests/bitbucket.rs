@@ -290,3 +290,76 @@ async fn faults_are_one_shot_and_carry_retry_after() {
     assert_eq!(status, 200);
     assert_eq!(bb.requests().iter().filter(|r| r.faulted).count(), 1);
 }
+
+/// The top-level keys of `v` (and of `v[inner]`), sorted.
+fn keys(v: &Value, inner: Option<&str>) -> Vec<String> {
+    let object = match inner {
+        Some(k) => &v[k],
+        None => v,
+    };
+    let mut out: Vec<String> = object
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn capture(path: &str) -> Value {
+    let full = format!("{}/../../tests/data/{path}", env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    serde_json::from_slice(&raw).expect("capture JSON")
+}
+
+#[tokio::test]
+async fn deliveries_carry_every_key_of_the_vendor_captures() {
+    let f = start();
+    let bb = f.world.bitbucket();
+    let pr = bb
+        .open_pr(&repo(), NewPr::new("carol", "fix", fake_sha("d1")))
+        .expect("open");
+    let comment = bb
+        .comment(&repo(), pr.id, "alice", "@greg ok")
+        .expect("comment");
+    bb.approve(&repo(), pr.id, "alice").expect("approve");
+    let (cloud, server) = (BitbucketFlavor::Cloud, BitbucketFlavor::Server);
+    let cases = [
+        (
+            "bitbucket-cloud/pullrequest_created.cloudbees.json",
+            bb.pull_request_webhook(cloud, &repo(), pr.id, "pullrequest:created", None),
+            "pullrequest",
+        ),
+        (
+            "bitbucket-cloud/pullrequest_comment_created.json",
+            bb.comment_webhook(cloud, &repo(), &comment),
+            "comment",
+        ),
+        (
+            "bitbucket-server/pr_opened.json",
+            bb.pull_request_webhook(server, &repo(), pr.id, "pr:opened", None),
+            "pullRequest",
+        ),
+        (
+            "bitbucket-server/pr_comment_added.json",
+            bb.comment_webhook(server, &repo(), &comment),
+            "comment",
+        ),
+        (
+            "bitbucket-server/pr_reviewer_approved.json",
+            bb.review_webhook(server, &repo(), pr.id, "alice"),
+            "participant",
+        ),
+    ];
+    for (path, delivery, object) in cases {
+        let delivery = delivery.expect("delivery");
+        let vendor = capture(path);
+        for inner in [None, Some(object)] {
+            let ours = keys(&delivery.payload, inner);
+            let missing: Vec<String> = keys(&vendor, inner)
+                .into_iter()
+                .filter(|k| !ours.contains(k))
+                .collect();
+            assert!(missing.is_empty(), "{path} {inner:?}: missing {missing:?}");
+        }
+    }
+}

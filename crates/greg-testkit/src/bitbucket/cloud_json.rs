@@ -148,6 +148,10 @@ pub(crate) fn pull_request(b: &BitbucketState, r: &BbRepo, p: &BbPullRequest) ->
         "title": p.title,
         "description": p.description,
         "summary": {"type": "rendered", "raw": p.description, "markup": "markdown", "html": p.description},
+        "rendered": {
+            "title": {"type": "rendered", "raw": p.title, "markup": "markdown", "html": p.title},
+            "description": {"type": "rendered", "raw": p.description, "markup": "markdown", "html": p.description},
+        },
         "state": state,
         "draft": p.draft,
         "author": user(b, &p.author),
