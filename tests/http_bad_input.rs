@@ -83,11 +83,19 @@ async fn start() -> anyhow::Result<GregTester> {
     logs();
     let t = GregTester::start().await?;
     t.settle().await?;
+    // At start-up greg reconciles each configured repository: one list of its open pull
+    // requests, and nothing else (the world has none). Bad input must add no call after it.
+    let startup: Vec<String> = t
+        .world
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect();
     anyhow::ensure!(
-        t.world.requests().is_empty(),
-        "greg called the fakes at start-up: {:#?}",
-        t.world.requests()
+        startup == ["GET /repos/acme/demo/pulls?state=open&per_page=100&page=1"],
+        "greg called the fakes at start-up: {startup:#?}"
     );
+    t.world.clear_requests();
     Ok(t)
 }
 

@@ -112,7 +112,7 @@ async fn run(inner: &Inner, work: Work) {
             {
                 Ok(()) => DeliveryOutcome::Done,
                 Err(e) => {
-                    tracing::error!(error = %e, attempts = attempt, "Delivery failed");
+                    tracing::error!(error = %e, attempt, "Delivery failed");
                     DeliveryOutcome::Failed {
                         error: e.to_string(),
                     }

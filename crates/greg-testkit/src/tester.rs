@@ -208,6 +208,9 @@ impl GregTester {
             None => Arc::new(SystemClock),
         };
         let engine = greg_server::wiring::start_engine(config, clock, opts.engine.clone()).await?;
+        // Let the start-up reconciliation finish before the test changes the world, so tests
+        // see it as a past event rather than racing with it.
+        engine.wait_idle().await;
         let (server, addr) = greg_server::bind(engine.clone(), "127.0.0.1:0", Some(1))?;
         let handle = server.handle();
         tokio::spawn(server);
