@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub enum Inbound {
     /// An event greg acts on.
     Event(Event),
+    /// Several events from one delivery, in delivery order (a Bitbucket push that updated
+    /// several branches). greg-server stores each under the delivery id `<id>#<n>`, `n` from
+    /// 0, so a repeated delivery is still dropped.
+    Events(Vec<Event>),
     /// A well-formed delivery of a kind greg does not act on (ping, status, a comment on a
     /// plain issue, ...). Answered 202 `ignored: <reason>`.
     Ignored(String),
@@ -28,6 +32,11 @@ pub enum Event {
     Review(ReviewEvent),
     /// A build-server notification (Jenkins Notification plugin).
     Build(BuildUpdate),
+    /// An event the provider must complete through its API before greg acts on it (a
+    /// Bitbucket Cloud pull-request event names its head by an abbreviated hash). Stored and
+    /// deduplicated like any event; the engine calls [`crate::Provider::resolve`] in the
+    /// repository's lane, never in the HTTP handler.
+    Unresolved(Unresolved),
 }
 
 impl Event {
@@ -40,6 +49,7 @@ impl Event {
             Event::Comment(e) => Some(&e.repo),
             Event::Review(e) => Some(&e.repo),
             Event::Build(_) => None,
+            Event::Unresolved(u) => Some(&u.repo),
         }
     }
 
@@ -51,8 +61,27 @@ impl Event {
             Event::Comment(_) => "comment".into(),
             Event::Review(_) => "review".into(),
             Event::Build(b) => format!("build.{}", b.phase.as_str()),
+            Event::Unresolved(u) => u.what.clone(),
         }
     }
+}
+
+/// An event that needs one provider lookup before greg can act on it; see
+/// [`Event::Unresolved`].
+///
+/// `data` is opaque to everything but the provider that made it: the adapter's own serialized
+/// form of the pending event (greg-bitbucket's `UnresolvedEvent`), never the vendor's wire
+/// JSON. It is stored in the durable inbox, so an adapter must keep reading what it wrote
+/// before an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unresolved {
+    /// The repository the completed event will concern: the lane key and the `repos[]` lookup.
+    pub repo: RepoName,
+    /// The name the completed event will have ([`Event::name`]: `pull_request.opened`,
+    /// `review`), for the inbox and logs.
+    pub what: String,
+    /// The adapter's data, handed back to [`crate::Provider::resolve`].
+    pub data: serde_json::Value,
 }
 
 /// A push to a branch (GitHub `push`). Tag pushes and branch deletions are not events.
@@ -138,4 +167,32 @@ pub enum ReviewState {
     ChangesRequested,
     Commented,
     Dismissed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unresolved() -> Event {
+        Event::Unresolved(Unresolved {
+            repo: RepoName::new("acme", "demo"),
+            what: "pull_request.opened".to_owned(),
+            data: serde_json::json!({"head": "d31df3425c5b", "pending": {"kind": "review"}}),
+        })
+    }
+
+    #[test]
+    fn an_unresolved_event_is_keyed_and_named_as_the_event_it_completes_to() {
+        let event = unresolved();
+        assert_eq!(event.repository(), Some(&RepoName::new("acme", "demo")));
+        assert_eq!(event.name(), "pull_request.opened");
+    }
+
+    #[test]
+    fn an_unresolved_event_survives_the_inbox_round_trip() {
+        let event = unresolved();
+        let stored = serde_json::to_string(&event).expect("serializes");
+        let read: Event = serde_json::from_str(&stored).expect("deserializes");
+        assert_eq!(read, event);
+    }
 }

@@ -21,13 +21,13 @@ pub use build::{BuildContext, BuildOutcome, BuildParams, BuildPhase, BuildState,
 pub use error::{Error, Result};
 pub use event::{
     CommentEvent, Event, Inbound, PullRequestAction, PullRequestEvent, PushEvent, ReviewEvent,
-    ReviewState,
+    ReviewState, Unresolved,
 };
 pub use ids::{
     BuildNumber, CommentId, DeliveryId, JobName, Login, PrNumber, QueueItemId, RepoName, Sha,
 };
 pub use provider::{
-    Builder, Capabilities, CommitState, CommitStatus, FastForward, Headers, MergeResult, Permission, Provider, PullRequest,
-    PullRequestState, Review, WebhookError,
+    Builder, Capabilities, CommitState, CommitStatus, FastForward, Headers, MergeResult,
+    Permission, Provider, PullRequest, PullRequestState, Review, WebhookError,
 };
 pub use secret::Secret;

@@ -10,7 +10,7 @@
 
 use crate::build::{BuildParams, BuildState, BuildUpdate};
 use crate::error::Result;
-use crate::event::{Inbound, ReviewState};
+use crate::event::{Event, Inbound, ReviewState, Unresolved};
 use crate::ids::{BuildNumber, CommentId, JobName, Login, PrNumber, QueueItemId, RepoName, Sha};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -209,7 +209,8 @@ pub trait Provider: Send + Sync + fmt::Display {
         body: &[u8],
     ) -> std::result::Result<(), WebhookError>;
 
-    /// Parses a verified delivery into a normalized event, or `Ignored`. Pure.
+    /// Parses a verified delivery into a normalized event (several for a delivery that carries
+    /// several, an [`Event::Unresolved`] for one that needs a lookup), or `Ignored`. Pure.
     fn parse_webhook(
         &self,
         headers: &Headers,
@@ -233,6 +234,19 @@ pub trait Provider: Send + Sync + fmt::Display {
 
     /// Sets a commit status on `sha`.
     async fn set_status(&self, repo: &RepoName, sha: &Sha, status: &CommitStatus) -> Result<()>;
+
+    /// Completes an [`Event::Unresolved`] this provider's `parse_webhook` made, with the API
+    /// calls it needs (Bitbucket Cloud: the full head commit of an abbreviated hash). Called in
+    /// the repository's lane, so statuses and builds only ever see complete events.
+    ///
+    /// Errors: retryable ones ([`crate::Error::is_retryable`]) retry the delivery;
+    /// [`crate::Error::NotFound`] (the commit is gone: a force-push since) drops it; the rest
+    /// fail it. Default: [`crate::Error::NotSupported`], for providers whose events are
+    /// always complete.
+    async fn resolve(&self, unresolved: &Unresolved) -> Result<Event> {
+        let _ = unresolved;
+        not_supported("resolving an event")
+    }
 
     /// What this provider supports beyond the required operations.
     fn capabilities(&self) -> Capabilities {
