@@ -456,3 +456,67 @@ async fn a_repeated_event_for_the_same_head_leaves_the_merge_build_alone() -> an
     assert!(t.expect_comment(pr)?.contains("Merged"));
     t.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staging_build_without_a_result_times_out_and_the_queue_moves_on() -> anyhow::Result<()> {
+    let mut t = GregTester::start_with(TesterOptions {
+        repo_yaml: "    merge_mode: staging\n".to_owned(),
+        build_timeout_secs: Some(60),
+        clock: Some(greg_engine::ManualClock::new(1_700_000_000_000)),
+        ..TesterOptions::default()
+    })
+    .await?;
+    t.set_permission("alice", Permission::Write)?;
+    t.set_permission("bob", Permission::Write)?;
+    let (pr, head) = ready_pr(&t, "feature").await?;
+    let (next, next_head) = ready_pr(&t, "next").await?;
+    let start = master(&t).expect("master");
+    t.post_comment(pr, "alice", "@greg please").await?;
+    t.post_comment(next, "alice", "@greg please").await?;
+    t.expect_comment(next)?;
+    running_staging_build(&t, &head)?;
+
+    t.advance(61_000)?;
+    t.poll_builds().await?;
+    let answer = t.expect_comment(pr)?;
+    assert!(answer.contains("timed out"), "{answer}");
+    assert_eq!(state(&t, &head, "greg/merge"), Some(CommitState::Failure));
+    assert_eq!(
+        t.builds(MERGE_JOB)[0].result,
+        Some(BuildOutcome::Aborted),
+        "stopped in Jenkins"
+    );
+    assert_eq!(master(&t), Some(start));
+    // The next pull request's staging build runs.
+    running_staging_build(&t, &next_head)?;
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_drops_an_entry_whose_head_moved_without_a_webhook() -> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (pr, head) = ready_pr(&t, "feature").await?;
+    let start = master(&t).expect("master");
+    t.post_comment(pr, "alice", "@greg please").await?;
+    running_staging_build(&t, &head)?;
+
+    // The synchronize webhook is lost.
+    let new_head = greg_testkit::fake_sha("feature-2");
+    t.world.push_to_pr(&t.repo, pr, &new_head)?;
+    t.engine.reconcile().await;
+    t.settle().await?;
+    assert!(t.expect_comment(pr)?.contains("left the merge queue"));
+    assert!(
+        !t.builds(MERGE_JOB)[0].building,
+        "the merge build was stopped"
+    );
+    // The new head was never built: reconciliation starts its test build.
+    assert!(
+        t.builds(TEST_JOB)
+            .iter()
+            .any(|b| b.building && b.param("COMMIT") == Some(new_head.as_str()))
+    );
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await.ok();
+    assert_eq!(master(&t), Some(start), "the unapproved head never lands");
+    t.finish().await
+}
