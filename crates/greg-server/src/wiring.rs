@@ -72,14 +72,28 @@ pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
             continue;
         };
         let caps = provider.capabilities();
+        let staging_refs = caps.staging_refs && caps.fast_forward;
+        // Without staging refs greg lands through the provider's pull-request merge
+        // (docs/design.md); without either there is no safe way to land.
         if repo.merge_mode == greg_config::MergeMode::Staging
-            && !(caps.staging_refs && caps.fast_forward)
+            && !staging_refs
+            && !caps.merge_pull_request
         {
             return Err(StartError::Unsupported {
                 key: format!("repos[{i}].merge_mode"),
                 what: format!(
-                    "merge_mode staging needs staging refs and fast-forwards through the API, \
-                     which {provider} does not offer; use merge_mode builder"
+                    "merge_mode staging needs staging refs and fast-forwards, or a pull-request \
+                     merge with a head precondition, through the API; {provider} offers \
+                     neither; use merge_mode builder"
+                ),
+            });
+        }
+        if repo.test_merged && !staging_refs {
+            return Err(StartError::Unsupported {
+                key: format!("repos[{i}].test_merged"),
+                what: format!(
+                    "test_merged makes the merge of each head with its target on a greg/test/<n> \
+                     ref, which {provider} cannot do through its API; remove test_merged"
                 ),
             });
         }

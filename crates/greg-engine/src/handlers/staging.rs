@@ -101,6 +101,26 @@ pub(crate) async fn request(
     Ok(())
 }
 
+/// True when the provider cannot make staging refs and fast-forward (Bitbucket): merges are
+/// built by the merge job from the head and TARGET, and landed with
+/// [`Provider::merge_pull_request`](greg_core::Provider::merge_pull_request) after checking
+/// that the target did not move (docs/providers.md, "Staging on Bitbucket").
+pub(crate) fn api_merge(ctx: &RepoCtx<'_>) -> bool {
+    let caps = ctx.provider.capabilities();
+    !(caps.staging_refs && caps.fast_forward)
+}
+
+/// Deletes the staging ref of `entry`, when greg made one.
+async fn delete_staging_ref(ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(), HandlerError> {
+    if api_merge(ctx) {
+        return Ok(());
+    }
+    let p = &ctx.provider;
+    p.delete_branch(ctx.repo, &queue::staging_branch(entry))
+        .await
+        .map_err(backend(p))
+}
+
 /// `max_test_builds` of the repository.
 fn test_cap(ctx: &RepoCtx<'_>) -> usize {
     usize::try_from(ctx.cfg.max_test_builds).unwrap_or(usize::MAX)
@@ -200,6 +220,20 @@ async fn stage(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
         let body = texts::target_missing(&entry.head_sha, &entry.target);
         return fail(inner, ctx, entry, QueueEvent::Conflict, &reason, &body).await;
     };
+    if api_merge(ctx) {
+        // No staging refs (Bitbucket): the job builds the approved head merged with TARGET,
+        // and greg merges the pull request through the API if the target is still `tip`.
+        tracing::info!(entry = entry.id, base = %tip, "Building the head merged with the target (merge through the provider API)");
+        let change = QueueChange {
+            base_sha: Some(tip),
+            staging_sha: Some(entry.head_sha.clone()),
+            ..Default::default()
+        };
+        let Some(entry) = record(inner, entry, QueueEvent::Staged, change).await? else {
+            return Ok(());
+        };
+        return ensure_build(inner, ctx, &entry, true).await;
+    }
     p.set_branch(ctx.repo, &branch, &tip)
         .await
         .map_err(backend(p))?;
@@ -473,7 +507,6 @@ async fn finish_check(
     outcome: BuildOutcome,
     url: Option<&str>,
 ) -> Result<(), HandlerError> {
-    let p = &ctx.provider;
     let state = if outcome == BuildOutcome::Success {
         CommitState::Success
     } else {
@@ -493,9 +526,7 @@ async fn finish_check(
         let body = texts::try_finished(&entry.head_sha, outcome, url);
         comment(ctx, entry.pr, &body).await?;
     }
-    p.delete_branch(ctx.repo, &queue::staging_branch(entry))
-        .await
-        .map_err(backend(p))?;
+    delete_staging_ref(ctx, entry).await?;
     // A green entry is already Landed; a red one was recorded Failed by the caller. Its slot is
     // free for the next test build.
     kick(inner, ctx);
@@ -517,6 +548,9 @@ async fn land(
     let Some(staging) = entry.staging_sha.clone() else {
         return Ok(());
     };
+    if api_merge(ctx) {
+        return land_through_api(inner, ctx, entry, url).await;
+    }
     let tip = if resumed {
         p.branch_tip(ctx.repo, &entry.target)
             .await
@@ -548,6 +582,57 @@ async fn land(
     finish_landed(inner, ctx, entry, &staging, url).await
 }
 
+/// Landing where the provider cannot fast-forward (Bitbucket): the target must still be the
+/// tip the build merged with, then the pull request is merged through the API with its head
+/// as precondition. Accepted race (no compare-and-swap on the target in Bitbucket's API): a
+/// push to the target between the check and the merge lands a merge that was not built.
+async fn land_through_api(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    url: Option<&str>,
+) -> Result<(), HandlerError> {
+    let p = &ctx.provider;
+    // Resume after a crash: the merge may already have happened.
+    let pr = p
+        .pull_request(ctx.repo, entry.pr)
+        .await
+        .map_err(backend(p))?;
+    if pr.state == greg_core::PullRequestState::Merged {
+        return finish_landed(inner, ctx, entry, &entry.head_sha, url).await;
+    }
+    let tip = p
+        .branch_tip(ctx.repo, &entry.target)
+        .await
+        .map_err(backend(p))?;
+    if tip.is_none() || tip != entry.base_sha {
+        return target_moved(inner, ctx, entry).await;
+    }
+    match p
+        .merge_pull_request(
+            ctx.repo,
+            entry.pr,
+            &entry.head_sha,
+            &merge_message(ctx, entry),
+        )
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(entry = entry.id, pr = %entry.pr, target = %entry.target, "Pull request merged through the provider API after a green build of its merge");
+            finish_landed(inner, ctx, entry, &entry.head_sha, url).await
+        }
+        Err(greg_core::Error::PreconditionFailed { message }) => {
+            tracing::info!(entry = entry.id, %message, "The head moved before the merge");
+            withdraw(inner, ctx, entry, "new commits were pushed").await
+        }
+        Err(greg_core::Error::Conflict { message }) => {
+            let body = texts::merge_conflict(&entry.head_sha, &entry.target);
+            fail(inner, ctx, entry, QueueEvent::Conflict, &message, &body).await
+        }
+        Err(e) => Err(backend(p)(e)),
+    }
+}
+
 /// After the fast-forward: head status, comment, staging ref deleted, entry Landed, next one.
 async fn finish_landed(
     inner: &Inner,
@@ -556,7 +641,6 @@ async fn finish_landed(
     staging: &Sha,
     url: Option<&str>,
 ) -> Result<(), HandlerError> {
-    let p = &ctx.provider;
     let desc = format!("merged into {} as {}", entry.target, staging.short());
     set_status(
         inner,
@@ -570,9 +654,7 @@ async fn finish_landed(
     .await?;
     let body = texts::landed(&entry.head_sha, &entry.target, staging, url);
     comment(ctx, entry.pr, &body).await?;
-    p.delete_branch(ctx.repo, &queue::staging_branch(entry))
-        .await
-        .map_err(backend(p))?;
+    delete_staging_ref(ctx, entry).await?;
     let change = QueueChange {
         reason: Some(format!("landed as {staging}")),
         ..Default::default()
@@ -638,7 +720,6 @@ async fn fail(
     reason: &str,
     body: &str,
 ) -> Result<(), HandlerError> {
-    let p = &ctx.provider;
     let context = context_of(entry.kind);
     set_status(
         inner,
@@ -653,9 +734,7 @@ async fn fail(
     if !body.is_empty() {
         comment(ctx, entry.pr, body).await?;
     }
-    p.delete_branch(ctx.repo, &queue::staging_branch(entry))
-        .await
-        .map_err(backend(p))?;
+    delete_staging_ref(ctx, entry).await?;
     let change = QueueChange {
         reason: Some(reason.to_owned()),
         ..Default::default()
@@ -674,14 +753,11 @@ pub(crate) async fn withdraw(
     entry: &QueueEntry,
     reason: &str,
 ) -> Result<(), HandlerError> {
-    let p = &ctx.provider;
     if let Some(staging) = &entry.staging_sha {
         stop_staging_build(inner, ctx, entry, staging, BuildRunState::Aborted).await?;
     }
     if queue::in_flight(entry.state) || entry.kind != QueueKind::Merge {
-        p.delete_branch(ctx.repo, &queue::staging_branch(entry))
-            .await
-            .map_err(backend(p))?;
+        delete_staging_ref(ctx, entry).await?;
     }
     let change = QueueChange {
         reason: Some(reason.to_owned()),
