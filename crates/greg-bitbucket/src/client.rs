@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use greg_core::{
     Capabilities, CommentId, CommitState, CommitStatus, Error, Event, FastForward, Headers,
     Inbound, Login, MergeResult, Permission, PrNumber, Provider, PullRequest, RepoName, Result,
-    Review, Secret, Sha, WebhookError,
+    Review, Secret, Sha, Unresolved, WebhookError,
 };
 use reqwest::header::ACCEPT;
 use reqwest::{Method, RequestBuilder};
@@ -364,9 +364,9 @@ impl Provider for BitbucketProvider {
         webhook::verify_signature(self.webhook_secret.as_ref(), headers, body)
     }
 
-    /// [`webhook::parse`] bridged by [`Parsed::into_inbound`]: a push of several branches is
-    /// acted on for its first branch, and Cloud pull-request events, whose heads need a
-    /// lookup, are answered as ignored until greg-core carries unresolved events.
+    /// [`webhook::parse`] carried by [`Parsed::into_inbound`]: a push of several branches
+    /// gives [`Inbound::Events`], and a Cloud pull-request event, whose head needs a lookup,
+    /// an [`Event::Unresolved`] that [`Provider::resolve`] completes.
     fn parse_webhook(
         &self,
         headers: &Headers,
@@ -377,6 +377,22 @@ impl Provider for BitbucketProvider {
 
     fn delivery_id(&self, headers: &Headers) -> Option<String> {
         webhook::delivery_id(self.flavor, headers)
+    }
+
+    /// Reads back the [`UnresolvedEvent`] that [`Self::parse_webhook`] carried and completes
+    /// it with [`BitbucketProvider::resolve`] (the full head, looked up in the head
+    /// repository).
+    ///
+    /// Errors: as [`BitbucketProvider::resolve`]; [`Error::Protocol`] when `unresolved` was
+    /// not made by this crate.
+    async fn resolve(&self, unresolved: &Unresolved) -> Result<Event> {
+        let event = UnresolvedEvent::from_core(unresolved).map_err(|e| Error::Protocol {
+            message: format!(
+                "{} of {} is not a Bitbucket unresolved event: {e}",
+                unresolved.what, unresolved.repo
+            ),
+        })?;
+        BitbucketProvider::resolve(self, event).await
     }
 
     /// Cloud: the pull request, then its head looked up by the abbreviated hash (two

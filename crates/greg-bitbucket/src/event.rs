@@ -1,21 +1,23 @@
 //! What a Bitbucket delivery parses into, before greg-core's [`Inbound`]: [`Parsed`].
 //!
-//! Bitbucket differs from GitHub in two ways greg-core's types cannot express yet:
+//! Bitbucket differs from GitHub in two ways:
 //! - Bitbucket Cloud pull-request payloads name commits by 12-digit abbreviated hashes
 //!   (`pullrequest.source.commit.hash`, see tests/data/bitbucket-cloud/pullrequest_*.json),
 //!   while [`greg_core::PullRequest::head_sha`] is a full [`Sha`]. Such a delivery parses
-//!   into a [`Parsed::Unresolved`] event; [`BitbucketProvider::resolve`] looks the full head
-//!   up through the API and completes it. A pure parser cannot do that, so until greg-core
-//!   carries unresolved events (see the crate's report), [`Parsed::into_inbound`] answers
-//!   them as ignored.
+//!   into a [`Parsed::Unresolved`] event, which [`Parsed::into_inbound`] carries as a
+//!   [`greg_core::Event::Unresolved`] (this crate's [`UnresolvedEvent`] serialized into
+//!   [`greg_core::Unresolved::data`]). The engine hands it back to
+//!   [`Provider::resolve`](greg_core::Provider::resolve) in the repository's lane, which
+//!   looks the full head up through the API ([`BitbucketProvider::resolve`]) and completes it.
 //! - One push delivery may update several branches (Cloud `push.changes[]`, Server
-//!   `changes[]`); [`Parsed::Events`] carries one push event per branch.
+//!   `changes[]`); [`Parsed::Events`] carries one push event per branch, and
+//!   [`Inbound::Events`] carries them all to greg-server.
 //!
 //! [`BitbucketProvider::resolve`]: crate::BitbucketProvider::resolve
 
 use greg_core::{
     Event, Inbound, Login, PrNumber, PullRequest, PullRequestAction, PullRequestEvent,
-    PullRequestState, RepoName, ReviewEvent, ReviewState, Sha,
+    PullRequestState, RepoName, ReviewEvent, ReviewState, Sha, Unresolved,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -43,40 +45,24 @@ pub enum Parsed {
 }
 
 impl Parsed {
-    /// The [`Inbound`] greg-core can carry today: the first event of [`Parsed::Events`] (a
-    /// push delivery of several branches is logged and acted on for its first branch only),
-    /// and [`Inbound::Ignored`] for an unresolved event, with a reason naming the abbreviated
-    /// head. This is the lossy bridge used by the [`Provider`](greg_core::Provider) impl until
-    /// greg-core can carry several events and unresolved ones.
+    /// The [`Inbound`] the [`Provider`](greg_core::Provider) impl answers: one event as
+    /// [`Inbound::Event`], several (a push of several branches) as [`Inbound::Events`], an
+    /// unresolved event as [`Event::Unresolved`] (see [`UnresolvedEvent::into_core`]), and
+    /// [`Inbound::Ignored`] as it is. Pure; nothing is lost.
     pub fn into_inbound(self) -> Inbound {
         match self {
-            Parsed::Events { events } => {
-                let mut events = events.into_iter();
-                let Some(first) = events.next() else {
-                    return Inbound::Ignored("the delivery carries no event".to_owned());
-                };
-                let skipped: Vec<String> = events
-                    .map(|e| match e {
-                        Event::Push(p) => p.branch,
-                        other => other.name(),
-                    })
-                    .collect();
-                if !skipped.is_empty() {
-                    tracing::warn!(
-                        event = %first.name(),
-                        ?skipped,
-                        "A Bitbucket push updated several branches; greg-core carries one event per delivery, so only the first is acted on"
-                    );
-                }
-                Inbound::Event(first)
-            }
-            Parsed::Unresolved { event } => Inbound::Ignored(format!(
-                "{} of {}#{} names its head by the abbreviated hash {}; it needs a lookup of the full commit before greg can act on it",
-                event.name(),
-                event.repo,
-                event.pr(),
-                event.head
-            )),
+            Parsed::Events { mut events } => match events.len() {
+                0 => Inbound::Ignored("the delivery carries no event".to_owned()),
+                1 => match events.pop() {
+                    Some(event) => Inbound::Event(event),
+                    None => Inbound::Ignored("the delivery carries no event".to_owned()),
+                },
+                _ => Inbound::Events(events),
+            },
+            Parsed::Unresolved { event } => match event.into_core() {
+                Ok(unresolved) => Inbound::Event(Event::Unresolved(unresolved)),
+                Err(e) => Inbound::Ignored(format!("the event cannot be stored: {e}")),
+            },
             Parsed::Ignored { reason } => Inbound::Ignored(reason),
         }
     }
@@ -265,6 +251,28 @@ impl UnresolvedEvent {
         }
     }
 
+    /// greg-core's carrier of this event: the repository, the completed event's name, and
+    /// this value serialized as `data` (this crate's own form, not Bitbucket's JSON), which
+    /// [`Self::from_core`] reads back.
+    ///
+    /// # Errors
+    /// When serialization fails, which these types never do (string keys, no maps).
+    pub fn into_core(&self) -> Result<Unresolved, serde_json::Error> {
+        Ok(Unresolved {
+            repo: self.repo.clone(),
+            what: self.name(),
+            data: serde_json::to_value(self)?,
+        })
+    }
+
+    /// Reads back what [`Self::into_core`] made.
+    ///
+    /// # Errors
+    /// When `data` is not an [`UnresolvedEvent`] (another provider's, or a future version's).
+    pub fn from_core(unresolved: &Unresolved) -> Result<Self, serde_json::Error> {
+        Self::deserialize(&unresolved.data)
+    }
+
     /// Completes the event with the full head. Pure.
     ///
     /// # Errors
@@ -366,17 +374,55 @@ mod tests {
     }
 
     #[test]
-    fn unresolved_events_become_ignored_with_a_reason() {
+    fn an_unresolved_event_travels_through_greg_core_and_back() {
+        let event = review("d31df3425c5b");
         let inbound = Parsed::Unresolved {
-            event: Box::new(review("d31df3425c5b")),
+            event: Box::new(event.clone()),
         }
         .into_inbound();
+        let Inbound::Event(Event::Unresolved(carried)) = inbound else {
+            panic!("not carried as unresolved: {inbound:?}");
+        };
+        assert_eq!(carried.repo, RepoName::new("acme", "demo"));
+        assert_eq!(carried.what, "review");
+        // The inbox stores the event as JSON text and reads it back after a restart.
+        let stored = serde_json::to_string(&Event::Unresolved(carried)).expect("stores");
+        let Event::Unresolved(read) = serde_json::from_str(&stored).expect("reads") else {
+            panic!("not unresolved after the round trip");
+        };
+        assert_eq!(UnresolvedEvent::from_core(&read).expect("ours"), event);
+    }
+
+    #[test]
+    fn another_providers_data_is_not_read_as_an_unresolved_event() {
+        let foreign = Unresolved {
+            repo: RepoName::new("acme", "demo"),
+            what: "review".to_owned(),
+            data: serde_json::json!({"sha": "d31df3425c5b"}),
+        };
+        assert!(UnresolvedEvent::from_core(&foreign).is_err());
+    }
+
+    #[test]
+    fn a_push_of_several_branches_carries_every_branch() {
+        let push = |branch: &str| {
+            Event::Push(greg_core::PushEvent {
+                repo: RepoName::new("acme", "demo"),
+                branch: branch.to_owned(),
+                head: sha(),
+                pusher: None,
+            })
+        };
+        let one = Parsed::Events {
+            events: vec![push("main")],
+        };
+        assert_eq!(one.into_inbound(), Inbound::Event(push("main")));
+        let two = Parsed::Events {
+            events: vec![push("main"), push("fix")],
+        };
         assert_eq!(
-            inbound,
-            Inbound::Ignored(
-                "review of acme/demo#7 names its head by the abbreviated hash d31df3425c5b; it needs a lookup of the full commit before greg can act on it"
-                    .to_owned()
-            )
+            two.into_inbound(),
+            Inbound::Events(vec![push("main"), push("fix")])
         );
     }
 }

@@ -75,6 +75,7 @@ fn every_fixture_parses_to_its_reviewed_snapshot() {
         let kind = match &inbound {
             Inbound::Event(event) => event.name(),
             Inbound::Ignored(_) => "ignored".to_owned(),
+            Inbound::Events(_) => "several".to_owned(),
         };
         assert_eq!(&kind, expected, "{name}");
         let snapshot = name.trim_end_matches(".json");

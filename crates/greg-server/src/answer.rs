@@ -37,6 +37,16 @@ impl Answer {
         )
     }
 
+    /// 202: a delivery of several events, each stored with its own sequence number (the
+    /// duplicates among them, accepted before, are not listed).
+    pub fn accepted_several(seqs: &[i64]) -> Self {
+        let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
+        Self::new(
+            StatusCode::ACCEPTED,
+            format!("accepted: deliveries {} queued", list.join(", ")),
+        )
+    }
+
     /// 202: this delivery id was accepted before.
     pub fn duplicate() -> Self {
         Self::new(

@@ -172,24 +172,75 @@ async fn repo_hook_inner(
     provider
         .verify_webhook(&headers, &body)
         .map_err(|e| Answer::unauthorized(&e.to_string()))?;
-    let event = match provider
+    // Several events from one delivery are stored as `<id>#<n>`, `n` their position in the
+    // delivery, so a repeated delivery is dropped event by event.
+    let (events, several) = match provider
         .parse_webhook(&headers, &body)
         .map_err(|e| Answer::bad_request(&e.to_string()))?
     {
         Inbound::Ignored(why) => return Ok(Answer::ignored(&why)),
-        Inbound::Event(e) => e,
+        Inbound::Event(e) => (vec![e], false),
+        Inbound::Events(events) => (events, true),
     };
-    if let Some(repo) = event.repository()
-        && state.engine.config().repo(name, repo).is_none()
-    {
-        return Ok(Answer::ignored(&format!(
-            "repository {repo} is not configured"
-        )));
+    let config = state.engine.config();
+    let mut unconfigured = None;
+    let events: Vec<(usize, Event)> = events
+        .into_iter()
+        .enumerate()
+        .filter(|(_, event)| match event.repository() {
+            Some(repo) if config.repo(name, repo).is_none() => {
+                unconfigured.get_or_insert_with(|| repo.to_string());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    if events.is_empty() {
+        return Ok(Answer::ignored(&match unconfigured {
+            Some(repo) => format!("repository {repo} is not configured"),
+            None => "the delivery carries no event".to_owned(),
+        }));
     }
-    let delivery = provider
-        .delivery_id(&headers)
-        .ok_or_else(|| Answer::bad_request("missing delivery id header (X-GitHub-Delivery)"))?;
-    accept(state, name, &delivery, event).await
+    let delivery = provider.delivery_id(&headers).ok_or_else(|| {
+        Answer::bad_request(&format!(
+            "missing delivery id header ({})",
+            delivery_header(state, name)
+        ))
+    })?;
+    if !several {
+        if let Some((_, event)) = events.into_iter().next() {
+            return accept(state, name, &delivery, event).await;
+        }
+        return Ok(Answer::ignored("the delivery carries no event"));
+    }
+    let mut seqs = Vec::new();
+    for (n, event) in events {
+        match state
+            .engine
+            .accept(name, &format!("{delivery}#{n}"), event)
+            .await
+        {
+            Ok(Accepted::New(seq)) => seqs.push(seq),
+            Ok(Accepted::Duplicate) => {}
+            Err(e) => return Err(store_failed(&e, name, &delivery)),
+        }
+    }
+    Ok(if seqs.is_empty() {
+        Answer::duplicate()
+    } else {
+        Answer::accepted_several(&seqs)
+    })
+}
+
+/// The header that names a delivery of provider `name`, for the answer when it is missing.
+fn delivery_header(state: &AppState, name: &str) -> &'static str {
+    match (name, &state.engine.config().providers.bitbucket) {
+        ("bitbucket", Some(b)) if b.flavor == greg_config::BitbucketFlavor::Server => {
+            "X-Request-Id"
+        }
+        ("bitbucket", Some(_)) => "X-Request-UUID",
+        _ => "X-GitHub-Delivery",
+    }
 }
 
 async fn build_hook(
@@ -224,6 +275,11 @@ async fn build_hook_inner(
     {
         Inbound::Ignored(why) => return Ok(Answer::ignored(&why)),
         Inbound::Event(e) => e,
+        Inbound::Events(_) => {
+            return Err(Answer::bad_request(
+                "a build notification carries one build update",
+            ));
+        }
     };
     // Jenkins sends no delivery id: one phase of one build is one delivery.
     let delivery = match &event {
@@ -242,13 +298,14 @@ async fn accept(
     match state.engine.accept(source, delivery, event).await {
         Ok(Accepted::New(seq)) => Ok(Answer::accepted(seq)),
         Ok(Accepted::Duplicate) => Ok(Answer::duplicate()),
-        Err(e) => {
-            tracing::error!(error = %e, source, delivery, "Could not store an accepted delivery");
-            Err(Answer::unavailable(
-                "could not store the delivery; retry later",
-            ))
-        }
+        Err(e) => Err(store_failed(&e, source, delivery)),
     }
+}
+
+/// 503 for a delivery the store could not take (the sender retries), logged.
+fn store_failed(e: &greg_engine::EngineError, source: &str, delivery: &str) -> Answer {
+    tracing::error!(error = %e, source, delivery, "Could not store an accepted delivery");
+    Answer::unavailable("could not store the delivery; retry later")
 }
 
 /// 404 for a `?provider=` / `?builder=` (`what`) that is absent or names nothing configured.

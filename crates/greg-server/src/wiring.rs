@@ -1,7 +1,8 @@
 //! Start-up wiring shared by `greg serve`, `greg demo` and the test harness: the configured
 //! adapters, the store and the engine.
 
-use greg_config::Config;
+use greg_bitbucket::{BitbucketConfig, BitbucketProvider, Flavor};
+use greg_config::{BitbucketFlavor, BitbucketProviderConfig, Config};
 use greg_core::{Builder, Provider};
 use greg_engine::{Clock, Engine, EngineOptions};
 use greg_github::{GithubConfig, GithubProvider};
@@ -37,16 +38,22 @@ pub type Adapters = (
     HashMap<String, Arc<dyn Builder>>,
 );
 
-/// Builds the configured providers and builders.
+/// Builds the configured providers and builders: `github` from `providers.github`, and
+/// `bitbucket` (Cloud or Server by `flavor`; Greg's entry without `flavor` is Cloud) from
+/// `providers.bitbucket`, side by side; `repos[].provider` chooses. No network access: the
+/// Bitbucket bot's login is learnt by [`start_engine`].
 ///
-/// Errors: [`StartError::Adapter`] naming the config key (`providers.github`, `builders.jenkins`).
+/// Errors: [`StartError::Adapter`] naming the config key (`providers.github`,
+/// `providers.bitbucket`, `builders.jenkins`); [`StartError::Unsupported`] for a
+/// `merge_mode: staging` repository whose provider cannot move a branch.
 pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
-    if config.providers.bitbucket.is_some() {
-        tracing::warn!(
-            "providers.bitbucket is configured but this version has no Bitbucket provider: \
-             its webhooks answer 404 and its repositories are not served"
-        );
-    }
+    Ok(build_adapters(config)?.0)
+}
+
+/// [`adapters`], and the Bitbucket provider as itself (for [`BitbucketProvider::identify`]).
+fn build_adapters(
+    config: &Config,
+) -> Result<(Adapters, Option<Arc<BitbucketProvider>>), StartError> {
     let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     if let Some(g) = &config.providers.github {
         let provider = GithubProvider::new(GithubConfig {
@@ -67,6 +74,14 @@ pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
         })?;
         providers.insert("github".to_owned(), Arc::new(provider));
     }
+    let bitbucket = match &config.providers.bitbucket {
+        Some(b) => {
+            let provider = Arc::new(bitbucket_provider(b)?);
+            providers.insert(BitbucketConfig::DEFAULT_NAME.to_owned(), provider.clone());
+            Some(provider)
+        }
+        None => None,
+    };
     for (i, repo) in config.repos.iter().enumerate() {
         let Some(provider) = providers.get(&repo.provider) else {
             continue;
@@ -113,17 +128,77 @@ pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
         })?;
         builders.insert("jenkins".to_owned(), Arc::new(builder));
     }
-    Ok((providers, builders))
+    Ok(((providers, builders), bitbucket))
 }
 
-/// Builds the adapters, connects the store (running migrations) and starts the engine, which
-/// resumes whatever the last run left pending.
+/// The Bitbucket provider of `providers.bitbucket`, named `bitbucket`.
+fn bitbucket_provider(b: &BitbucketProviderConfig) -> Result<BitbucketProvider, StartError> {
+    BitbucketProvider::new(BitbucketConfig {
+        name: BitbucketConfig::DEFAULT_NAME.to_owned(),
+        flavor: match b.flavor {
+            BitbucketFlavor::Cloud => Flavor::Cloud,
+            BitbucketFlavor::Server => Flavor::Server,
+        },
+        api_url: b.api_url.clone(),
+        username: b.username.clone(),
+        password: b.password.clone(),
+        webhook_secret: b.webhook_secret.clone(),
+    })
+    .map_err(|source| StartError::Adapter {
+        key: "providers.bitbucket",
+        source,
+    })
+}
+
+/// Attempts at learning the Bitbucket bot's login at start, when Bitbucket answers with a
+/// retryable error.
+const IDENTIFY_ATTEMPTS: u32 = 3;
+
+/// Learns the bot's own login (Cloud: its account id from `GET /2.0/user`; Server: the
+/// configured username, no request), so greg recognises its own comments; retried a few
+/// times on retryable errors.
+async fn identify(provider: &BitbucketProvider) -> Result<(), StartError> {
+    let mut attempt = 1;
+    loop {
+        match provider.identify().await {
+            Ok(login) => {
+                tracing::info!(provider = %provider, %login, "Bitbucket bot identified");
+                return Ok(());
+            }
+            Err(e) if e.is_retryable() && attempt < IDENTIFY_ATTEMPTS => {
+                let delay = e
+                    .retry_after()
+                    .unwrap_or(Duration::from_secs(u64::from(attempt)))
+                    .min(Duration::from_secs(30));
+                tracing::warn!(provider = %provider, error = %e, attempt, ?delay, "Cannot identify the Bitbucket bot yet; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(source) => {
+                return Err(StartError::Adapter {
+                    key: "providers.bitbucket",
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Builds the adapters, learns the Bitbucket bot's login (one request on Cloud), connects the
+/// store (running migrations) and starts the engine, which resumes whatever the last run left
+/// pending.
+///
+/// Errors: as [`adapters`]; [`StartError::Adapter`] for `providers.bitbucket` when Bitbucket
+/// Cloud refuses the credentials or stays unreachable.
 pub async fn start_engine(
     config: Config,
     clock: Arc<dyn Clock>,
     options: EngineOptions,
 ) -> Result<Engine, StartError> {
-    let (providers, builders) = adapters(&config)?;
+    let ((providers, builders), bitbucket) = build_adapters(&config)?;
+    if let Some(b) = &bitbucket {
+        identify(b).await?;
+    }
     let store = greg_store::Store::connect(&config.server.database).await?;
     Ok(Engine::start(Arc::new(config), store, providers, builders, clock, options).await?)
 }

@@ -143,6 +143,7 @@ async fn github_provider_parses_the_fakes_webhooks() {
         match p.parse_webhook(&headers, &d.body()).expect("parse") {
             Inbound::Event(e) => events.push(e),
             Inbound::Ignored(why) => panic!("{} ignored: {why}", d.event),
+            Inbound::Events(several) => panic!("{} gave several events: {several:?}", d.event),
         }
     }
     let [

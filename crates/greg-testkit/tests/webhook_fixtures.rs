@@ -161,6 +161,7 @@ fn event(d: &WebhookDelivery) -> Event {
     match parse(d) {
         Inbound::Event(e) => e,
         Inbound::Ignored(why) => panic!("{} ignored: {why}", d.event),
+        Inbound::Events(several) => panic!("{} gave several events: {several:?}", d.event),
     }
 }
 

@@ -102,6 +102,17 @@ pub(crate) async fn handle(inner: &Inner, source: &str, event: &Event) -> Result
         tracing::info!("Repository is not configured (any more); delivery ignored");
         return Ok(());
     };
+    let resolved;
+    let event = match event {
+        Event::Unresolved(u) => match resolve(&ctx, u).await? {
+            Some(e) => {
+                resolved = e;
+                &resolved
+            }
+            None => return Ok(()),
+        },
+        other => other,
+    };
     match event {
         Event::Push(push) => builds::on_push(inner, &ctx, push).await,
         Event::PullRequest(e) => match e.action {
@@ -122,6 +133,31 @@ pub(crate) async fn handle(inner: &Inner, source: &str, event: &Event) -> Result
             Ok(())
         }
         Event::Build(_) => Ok(()),
+        Event::Unresolved(_) => Err(HandlerError::Config(format!(
+            "{} resolved an event into another unresolved event",
+            ctx.provider
+        ))),
+    }
+}
+
+/// Completes an unresolved event through its provider (Bitbucket Cloud: the full head of an
+/// abbreviated hash), before anything acts on it. `None` when the provider no longer finds
+/// what the event names (a force-push removed the commit since): the delivery is dropped, as
+/// a later event carries the new head. Retryable errors retry the delivery.
+async fn resolve(
+    ctx: &RepoCtx<'_>,
+    unresolved: &greg_core::Unresolved,
+) -> Result<Option<Event>, HandlerError> {
+    match ctx.provider.resolve(unresolved).await {
+        Ok(event) => {
+            tracing::info!(event = %event.name(), "Event resolved through the provider");
+            Ok(Some(event))
+        }
+        Err(greg_core::Error::NotFound { what }) => {
+            tracing::warn!(%what, event = %unresolved.what, "The provider no longer finds what the event names; delivery dropped");
+            Ok(None)
+        }
+        Err(e) => Err(backend(&*ctx.provider)(e)),
     }
 }
 
