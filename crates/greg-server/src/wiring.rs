@@ -45,7 +45,8 @@ pub type Adapters = (
 ///
 /// Errors: [`StartError::Adapter`] naming the config key (`providers.github`,
 /// `providers.bitbucket`, `builders.jenkins`); [`StartError::Unsupported`] for a
-/// `merge_mode: staging` repository whose provider cannot move a branch.
+/// `merge_mode: staging` repository whose provider can neither make staging refs nor merge a
+/// pull request at a given head, and for `test_merged` without staging refs (Bitbucket).
 pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
     Ok(build_adapters(config)?.0)
 }
