@@ -543,3 +543,47 @@ async fn corrupt_build_rows_are_errors_not_panics() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn recent_builds_list_one_context_and_state_newest_first() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let old = created(
+            store
+                .insert_build(&test_build(&fx, 1))
+                .await
+                .expect("inserted"),
+        );
+        set_state(&store, old.id, BuildRunState::Success, 2).await;
+        let mut red = test_build(&fx, 3);
+        red.sha = fx.previous.clone();
+        let red = created(store.insert_build(&red).await.expect("inserted"));
+        set_state(&store, red.id, BuildRunState::Failure, 4).await;
+        let new = created(
+            store
+                .insert_build(&test_build(&fx, 5))
+                .await
+                .expect("inserted"),
+        );
+        set_state(&store, new.id, BuildRunState::Success, 6).await;
+        let mut merge = test_build(&fx, 7);
+        merge.context = BuildContext::Merge;
+        let merge = created(store.insert_build(&merge).await.expect("inserted"));
+        set_state(&store, merge.id, BuildRunState::Success, 8).await;
+
+        let ids = |builds: Vec<BuildRecord>| builds.iter().map(|b| b.id).collect::<Vec<_>>();
+        let green = |limit| store.recent_builds(BuildContext::Test, BuildRunState::Success, limit);
+        assert_eq!(ids(green(10).await.expect("read")), [new.id, old.id]);
+        assert_eq!(ids(green(1).await.expect("read")), [new.id]);
+        assert_eq!(ids(green(0).await.expect("read")), Vec::<i64>::new());
+        assert_eq!(ids(green(-5).await.expect("read")), Vec::<i64>::new());
+        assert_eq!(
+            ids(store
+                .recent_builds(BuildContext::Merge, BuildRunState::Success, 10)
+                .await
+                .expect("read")),
+            [merge.id]
+        );
+    })
+    .await;
+}

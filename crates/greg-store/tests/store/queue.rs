@@ -908,3 +908,39 @@ async fn corrupt_queue_rows_are_errors_not_panics() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_target_remembers_its_test_merged_entries_even_when_finished() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let has = |kind| {
+            let store = store.clone();
+            let repo = fx.repo.clone();
+            async move {
+                store
+                    .has_queue_entries_for_target(&repo, "master", kind)
+                    .await
+                    .expect("read")
+            }
+        };
+        assert!(!has(QueueKind::Test).await);
+        let test = NewQueueEntry {
+            kind: QueueKind::Test,
+            command: "test_merged".to_owned(),
+            ..merge_request(&fx, 1_000)
+        };
+        let entry = enqueue(&store, &test).await;
+        assert_eq!(entry.kind, QueueKind::Test);
+        assert!(has(QueueKind::Test).await);
+        assert!(!has(QueueKind::Merge).await);
+        set_state(&store, entry.id, QueueState::Cancelled, 2_000).await;
+        assert!(has(QueueKind::Test).await, "finished entries count too");
+        assert!(
+            !store
+                .has_queue_entries_for_target(&fx.repo, "develop", QueueKind::Test)
+                .await
+                .expect("read")
+        );
+    })
+    .await;
+}
