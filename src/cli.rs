@@ -52,9 +52,13 @@ pub enum Command {
     /// Make every configured repository carry one greg webhook and every configured Jenkins
     /// job call greg back (`--dry-run`, `--url URL`, `--rotate-secret`).
     FixHooks,
-    /// Play two pull requests through greg, a fake GitHub and a fake Jenkins on loopback.
+    /// Play two pull requests through greg, a fake provider and a fake Jenkins on loopback.
     #[cfg(feature = "demo")]
-    Demo,
+    Demo {
+        /// The provider to play the story on.
+        #[arg(long, value_enum, default_value_t)]
+        provider: crate::demo::DemoProvider,
+    },
 }
 
 /// Runs the chosen command; returns the process exit code.
@@ -96,6 +100,6 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(code) => code,
         },
         #[cfg(feature = "demo")]
-        Command::Demo => crate::demo::run().await,
+        Command::Demo { provider } => crate::demo::run(provider).await,
     }
 }

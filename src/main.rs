@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // The demo prints its own story; greg's logs stay at warnings unless RUST_LOG says otherwise.
     #[cfg(feature = "demo")]
-    let default_level = if matches!(cli.command, Some(cli::Command::Demo)) {
+    let default_level = if matches!(cli.command, Some(cli::Command::Demo { .. })) {
         "warn"
     } else {
         "info"

@@ -683,3 +683,38 @@ async fn cloud_credentials_refused_at_start_stop_greg() -> anyhow::Result<()> {
     assert!(!message.contains(API_PASSWORD), "{message}");
     Ok(())
 }
+
+/// `greg demo --provider bitbucket-cloud|bitbucket-server` plays the whole story and exits 0;
+/// on Cloud it shows the head lookups.
+#[cfg(feature = "demo")]
+#[test]
+fn the_demo_runs_on_both_flavors() {
+    for (provider, shows) in [
+        (
+            "bitbucket-cloud",
+            "GET /2.0/repositories/acme/demo/commit/d81be83aa248 -> 200",
+        ),
+        (
+            "bitbucket-server",
+            "POST /rest/api/1.0/projects/ACME/repos/demo/pull-requests/1/comments -> 201",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_greg"))
+            .args(["demo", "--provider", provider])
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("greg runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{provider}: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("Demo finished: every step happened as expected."),
+            "{provider}: {stdout}"
+        );
+        assert!(stdout.contains(shows), "{provider}: {stdout}");
+    }
+}
