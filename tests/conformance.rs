@@ -453,8 +453,8 @@ impl Harness {
     }
 
     /// Parses a delivery into complete events: through the trait, and for Cloud's abbreviated
-    /// heads through `BitbucketProvider::parse` and `resolve` (the lookup greg-core cannot
-    /// carry yet, docs/providers.md).
+    /// heads through `BitbucketProvider::parse` and `resolve` (the lookup the engine makes in
+    /// the repository's lane through `Provider::resolve`, docs/providers.md).
     async fn events(&self, headers: &Headers, body: &[u8]) -> Vec<Event> {
         if let Some((_, p)) = &self.cloud {
             return match p.parse(headers, body).expect("parses") {

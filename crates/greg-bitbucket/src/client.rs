@@ -144,8 +144,9 @@ impl BitbucketProvider {
         self.base.as_str().trim_end_matches('/')
     }
 
-    /// Parses a delivery without losing anything greg-core cannot carry yet (several pushed
-    /// branches, unresolved Cloud events); see [`webhook::parse`]. Pure.
+    /// Parses a delivery into greg-bitbucket's own [`Parsed`] (several pushed branches,
+    /// unresolved Cloud events), as the `Provider` impl does before converting to greg-core;
+    /// see [`webhook::parse`]. Pure.
     ///
     /// # Errors
     /// As [`webhook::parse`].
