@@ -1,9 +1,18 @@
 //! `greg check-config` (SPEC §7): validates config.yaml, then probes what greg depends on,
-//! one line per check (`OK   what` or `FAIL what: reason`):
+//! one line per check (`OK   what`, `FAIL what: reason`, or `SKIP what: reason` for what
+//! greg cannot check):
 //!
 //! - GitHub accepts the token (`GET /user`);
-//! - every configured repository is visible: each exact name (`GET /repos/{owner}/{name}`),
-//!   and for each `/regex/` at least one repository of the organization matches;
+//! - every configured GitHub repository is visible: each exact name
+//!   (`GET /repos/{owner}/{name}`), and for each `/regex/` at least one repository of the
+//!   organization matches;
+//! - Bitbucket accepts the credentials: Cloud by [`BitbucketProvider::identify`]
+//!   (`GET /2.0/user`); Server has no "who am I" resource, so the first repository's probe
+//!   below is the authenticated read, and a 401 there is reported as the credentials' failure;
+//! - every exact Bitbucket repository is visible, probed by listing its webhooks
+//!   ([`BitbucketProvider::list_hooks`]: the read `greg fix-hooks` needs, which takes
+//!   repository admin rights); `/regex/` names are skipped, since greg's Bitbucket client
+//!   cannot list a workspace's or project's repositories;
 //! - every job named in `jobs.*` exists on Jenkins and its config.xml has greg's notification
 //!   endpoint and parameters ([`greg_jenkins::inspect`], [`JobConfigSummary::problems`]);
 //! - greg's public URL answers `GET /` with "I am Greg" (greg itself must be running).
@@ -13,7 +22,9 @@
 //!
 //! [`JobConfigSummary::problems`]: greg_jenkins::JobConfigSummary::problems
 
+use crate::fix_hooks::bitbucket::{self, SKIPPED_REGEX};
 use crate::fix_hooks::{configured_jobs, github, jenkins, public_url};
+use greg_bitbucket::{BitbucketProvider, Flavor};
 use greg_config::{Config, NamePattern};
 use greg_core::{Error, RepoName};
 use greg_jenkins::{EndpointSpec, inspect, mask_token};
@@ -33,6 +44,10 @@ struct Report {
 impl Report {
     fn ok(&mut self, what: &str) {
         println!("OK   {}", mask_token(what));
+    }
+
+    fn skip(&mut self, what: &str, reason: &str) {
+        println!("SKIP {}: {}", mask_token(what), mask_token(reason));
     }
 
     fn fail(&mut self, what: &str, reason: &str) {
@@ -69,6 +84,7 @@ pub async fn run(path: &Path, config: &Config) -> ExitCode {
         config.repos.len()
     ));
     check_github(config, &mut report).await;
+    check_bitbucket(config, &mut report).await;
     check_jobs(config, &mut report).await;
     check_public_url(config, &mut report).await;
     if report.failed > 0 {
@@ -80,7 +96,7 @@ pub async fn run(path: &Path, config: &Config) -> ExitCode {
 
 async fn check_github(config: &Config, report: &mut Report) {
     for (i, rc) in config.repos.iter().enumerate() {
-        if rc.provider != "github" {
+        if rc.provider != "github" && rc.provider != "bitbucket" {
             report.fail(
                 &format!("repos[{i}]"),
                 &format!("provider {} is not wired in this version", rc.provider),
@@ -135,6 +151,93 @@ async fn check_github(config: &Config, report: &mut Report) {
                 }
             }
         }
+    }
+}
+
+async fn check_bitbucket(config: &Config, report: &mut Report) {
+    let entries: Vec<_> = config
+        .repos
+        .iter()
+        .enumerate()
+        .filter(|(_, rc)| rc.provider == "bitbucket")
+        .collect();
+    let bb = match bitbucket::provider(config) {
+        None => {
+            for (i, _) in &entries {
+                report.fail(
+                    &format!("repos[{i}]"),
+                    "providers.bitbucket is not configured",
+                );
+            }
+            return;
+        }
+        Some(Err(e)) => return report.fail("bitbucket", &e.to_string()),
+        Some(Ok(bb)) => bb,
+    };
+    let name = bb.implementer();
+    // Cloud: `GET /2.0/user`. Server: the configured username, no request; the first
+    // repository probe below doubles as the credentials check.
+    let login = match bb.identify().await {
+        Ok(login) => login,
+        // Every further call would fail the same way.
+        Err(e) => return report.fail(&format!("{name}: credentials"), &e.to_string()),
+    };
+    let mut credentials_checked = bb.flavor() == Flavor::Cloud;
+    if credentials_checked {
+        report.ok(&format!("{name}: credentials accepted (account {login})"));
+    }
+    for (i, rc) in entries {
+        for org in &rc.organizations {
+            for pattern in &rc.names {
+                match pattern {
+                    NamePattern::Exact(repo) => {
+                        let repo = RepoName::new(org.as_str(), repo.as_str());
+                        let result = probe_repository(&bb, &repo).await;
+                        if !credentials_checked {
+                            if let Err(e @ Error::Unauthenticated { .. }) = &result {
+                                return report
+                                    .fail(&format!("{name}: credentials"), &e.to_string());
+                            }
+                            report.ok(&format!("{name}: credentials accepted (user {login})"));
+                            credentials_checked = true;
+                        }
+                        report.check(
+                            &format!("{name}: repository {repo}"),
+                            result.map_err(|e| explain(&e)),
+                        );
+                    }
+                    NamePattern::Regex(re) => report.skip(
+                        &format!("{name}: repos[{i}] /{}/ in {org}", re.as_str()),
+                        SKIPPED_REGEX,
+                    ),
+                }
+            }
+        }
+    }
+    if !credentials_checked {
+        report.skip(
+            &format!("{name}: credentials"),
+            "not probed: Bitbucket Server has no \"who am I\" resource and no exact repository \
+             name is configured to read instead",
+        );
+    }
+}
+
+/// Whether `repo` is visible, by listing its webhooks (one request unless it has more than a
+/// page of them).
+async fn probe_repository(bb: &BitbucketProvider, repo: &RepoName) -> Result<(), Error> {
+    bb.list_hooks(repo).await.map(|_| ())
+}
+
+/// The reason a Bitbucket repository probe failed, in an operator's words.
+fn explain(e: &Error) -> String {
+    match e {
+        Error::NotFound { .. } => "not found, or the credentials cannot see it".to_owned(),
+        Error::PermissionDenied { .. } => format!(
+            "the credentials cannot read its webhooks ({e}); greg fix-hooks needs repository \
+             admin rights"
+        ),
+        _ => e.to_string(),
     }
 }
 

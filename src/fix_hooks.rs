@@ -1,17 +1,25 @@
 //! `greg fix-hooks` (SPEC §7): makes every configured repository carry exactly one greg
 //! webhook and every configured Jenkins job call greg back, idempotently.
 //!
-//! Repositories: for each `repos[]` entry (GitHub only in this version), every repository of
-//! its organizations whose name matches ([`greg_config::RepoConfig::matches`]). greg's hooks
-//! are those whose URL has the scheme, host and port of greg's URL (Greg's rule,
+//! Repositories, for each `repos[]` entry:
+//! - GitHub: every repository of its organizations whose name matches
+//!   ([`greg_config::RepoConfig::matches`]);
+//! - Bitbucket Cloud and Server ([`bitbucket`]): each exact name in each workspace (Cloud) or
+//!   project (Server); a `/regex/` name is reported as skipped, since greg's Bitbucket client
+//!   has no call that lists a workspace's or project's repositories.
+//!
+//! greg's hooks are those whose URL has the scheme, host and port of greg's URL (Greg's rule,
 //! [`greg_github::hooks::same_origin`]); the first correct one (else the first) is kept and
-//! updated when its URL, events, content type, TLS check, active flag or secret differ
-//! ([`HookSpec::differences`]), the others are deleted, and a hook is created when there is
-//! none. Jobs: every job named in `jobs.*`, deduplicated, goes through
+//! updated when it differs from the provider's `HookSpec` (`differences`), the others are
+//! deleted, and a hook is created when there is none ([`Plan`]). The hook URL is
+//! `<url>/repo?provider=<github|bitbucket>&token=<incoming_token>` ([`hook_url`]). Jobs:
+//! every job named in `jobs.*`, deduplicated, goes through
 //! [`greg_jenkins::ensure_greg_job_config`] and is POSTed back only when it changed.
 //!
 //! `--dry-run` prints a unified diff per change and writes nothing. Every printed text goes
 //! through [`greg_jenkins::mask_token`] (diffs through [`unified_diff`], which masks too).
+
+pub(crate) mod bitbucket;
 
 use greg_config::Config;
 use greg_core::{JobName, RepoName, Secret};
@@ -39,20 +47,100 @@ pub struct Options {
 
 /// The outcome of one repository or job.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Created,
     Updated,
     Unchanged,
+    /// Not looked at, for the reason in the row's detail; not a failure.
+    Skipped,
     Failed,
 }
 
 /// One line of the summary table.
 #[derive(Debug)]
-struct Row {
-    kind: &'static str,
-    name: String,
-    outcome: Outcome,
-    detail: String,
+pub(crate) struct Row {
+    pub kind: &'static str,
+    pub name: String,
+    pub outcome: Outcome,
+    /// Masked before it is stored.
+    pub detail: String,
+}
+
+impl Row {
+    fn unchanged(kind: &'static str, name: String) -> Self {
+        Row {
+            kind,
+            name,
+            outcome: Outcome::Unchanged,
+            detail: String::new(),
+        }
+    }
+}
+
+/// What to do with the greg hooks of one repository: keep one (the first that needs no
+/// update, else the first), update it when it differs from the spec, delete the others as
+/// duplicates, or create one when there is none.
+#[derive(Debug)]
+pub(crate) struct Plan<'h, H> {
+    /// greg's hooks on the repository, in the provider's order.
+    pub ours: Vec<&'h H>,
+    /// The hook kept; `None`: one is created.
+    pub keep: Option<&'h H>,
+    /// How the kept hook differs from the spec, one word each; empty: no update.
+    pub differences: Vec<String>,
+    /// The other greg hooks, to delete.
+    pub duplicates: Vec<&'h H>,
+}
+
+impl<'h, H> Plan<'h, H> {
+    /// The plan for `ours`, where `differences` says how a hook differs from the spec.
+    pub fn new(ours: Vec<&'h H>, differences: impl Fn(&H) -> Vec<String>) -> Self {
+        let keep_at = ours
+            .iter()
+            .position(|h| differences(h).is_empty())
+            .or(if ours.is_empty() { None } else { Some(0) });
+        let keep = keep_at.map(|i| ours[i]);
+        let duplicates = ours
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != keep_at)
+            .map(|(_, h)| *h)
+            .collect();
+        Plan {
+            differences: keep.map(&differences).unwrap_or_default(),
+            ours,
+            keep,
+            duplicates,
+        }
+    }
+
+    /// Created, updated or unchanged.
+    pub fn outcome(&self) -> Outcome {
+        match self.keep {
+            None => Outcome::Created,
+            Some(_) if self.differences.is_empty() && self.duplicates.is_empty() => {
+                Outcome::Unchanged
+            }
+            Some(_) => Outcome::Updated,
+        }
+    }
+
+    /// `set url, secret; deleted 1 duplicate(s)`: what an update changes.
+    pub fn detail(&self) -> String {
+        let mut detail = Vec::new();
+        if self.keep.is_some() && !self.differences.is_empty() {
+            detail.push(format!("set {}", self.differences.join(", ")));
+        }
+        if !self.duplicates.is_empty() {
+            detail.push(format!("deleted {} duplicate(s)", self.duplicates.len()));
+        }
+        detail.join("; ")
+    }
+
+    /// Whether the kept hook needs rewriting.
+    pub fn update(&self) -> Option<&'h H> {
+        self.keep.filter(|_| !self.differences.is_empty())
+    }
 }
 
 /// The GitHub provider for `config`, when one is configured.
@@ -92,7 +180,7 @@ pub(crate) fn public_url(config: &Config, url: Option<&str>) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-/// The webhook URL greg serves: `<url>/repo?provider=github&token=<incoming_token>`.
+/// The webhook URL greg serves: `<url>/repo?provider=<provider>&token=<incoming_token>`.
 ///
 /// Errors: a message (token-free) when `url` is not an absolute http(s) URL.
 pub(crate) fn hook_url(url: &str, provider: &str, token: &Secret) -> Result<String, String> {
@@ -166,6 +254,14 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
         Some(Ok(spec)) => Some(spec),
         None => None,
     };
+    let bitbucket_spec = match bitbucket::hook_spec(config, &url) {
+        Some(Err(e)) => {
+            eprintln!("error: {source}: {e}");
+            return ExitCode::from(2);
+        }
+        Some(Ok(spec)) => Some(spec),
+        None => None,
+    };
 
     let bar = if std::io::stdout().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stdout());
@@ -184,13 +280,22 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
 
     // Repositories and their webhooks.
     let provider = github(config);
+    let bb = bitbucket::provider(config);
     let repos = matching_repos(config, provider.as_ref(), &out, &mut rows).await;
+    let bb_repos = bitbucket::configured_repos(config, bb.as_ref(), &mut rows);
     let jobs = configured_jobs(config);
-    bar.set_length((repos.len() + jobs.len()) as u64);
+    bar.set_length((repos.len() + bb_repos.len() + jobs.len()) as u64);
     if let (Some(Ok(gh)), Some(spec)) = (&provider, &hook_spec) {
         for repo in &repos {
             bar.set_message(format!("hook of {repo}"));
             rows.push(fix_hook(gh, repo, spec, opts, &out).await);
+            bar.inc(1);
+        }
+    }
+    if let (Some(Ok(bb)), Some(spec)) = (&bb, &bitbucket_spec) {
+        for repo in &bb_repos {
+            bar.set_message(format!("hook of {repo}"));
+            rows.push(bitbucket::fix_hook(bb, repo, spec, opts, &out).await);
             bar.inc(1);
         }
     }
@@ -223,8 +328,9 @@ pub async fn run(config: &Config, opts: &Options) -> ExitCode {
     }
 }
 
-/// The configured repositories: for each `repos[]` entry, the repositories of its
-/// organizations whose name matches. Entries greg cannot list get a failed row.
+/// The configured GitHub repositories: for each `repos[]` entry on GitHub, the repositories of
+/// its organizations whose name matches. Entries greg cannot list get a failed row; entries
+/// of a provider that is neither GitHub nor Bitbucket too.
 async fn matching_repos(
     config: &Config,
     provider: Option<&Result<GithubProvider, greg_core::Error>>,
@@ -233,12 +339,16 @@ async fn matching_repos(
 ) -> BTreeSet<RepoName> {
     let mut repos = BTreeSet::new();
     for (i, rc) in config.repos.iter().enumerate() {
+        if rc.provider == "bitbucket" {
+            continue;
+        }
         if rc.provider != "github" {
             rows.push(failed(
                 "repos",
                 format!("repos[{i}] ({})", rc.provider),
                 format!(
-                    "provider {} is not wired in this version; only github webhooks are managed",
+                    "provider {} is not wired in this version; only github and bitbucket \
+                     webhooks are managed",
                     rc.provider
                 ),
             ));
@@ -280,12 +390,12 @@ async fn matching_repos(
 }
 
 /// Prints around the progress bar (which owns stdout while it draws).
-struct Printer<'a> {
+pub(crate) struct Printer<'a> {
     bar: &'a ProgressBar,
 }
 
 impl Printer<'_> {
-    fn say(&self, text: &str) {
+    pub fn say(&self, text: &str) {
         if self.bar.is_hidden() {
             println!("{text}");
         } else {
@@ -294,7 +404,8 @@ impl Printer<'_> {
     }
 }
 
-fn failed(kind: &'static str, name: String, reason: String) -> Row {
+/// A failed row; `reason` is masked.
+pub(crate) fn failed(kind: &'static str, name: String, reason: String) -> Row {
     Row {
         kind,
         name,
@@ -303,7 +414,8 @@ fn failed(kind: &'static str, name: String, reason: String) -> Row {
     }
 }
 
-fn pretty(hooks: &[serde_json::Value]) -> String {
+/// A JSON array, pretty, with a final newline (diff input).
+pub(crate) fn pretty(hooks: &[serde_json::Value]) -> String {
     let mut text = serde_json::to_string_pretty(hooks).unwrap_or_default();
     text.push('\n');
     text
@@ -314,6 +426,14 @@ fn with_id(mut v: serde_json::Value, id: Option<u64>) -> serde_json::Value {
         map.insert("id".to_owned(), id.into());
     }
     v
+}
+
+/// `Ok` for a success, and for a `NotFound` (what was to be deleted is gone already).
+pub(crate) fn gone_is_fine(result: Result<(), greg_core::Error>) -> Result<(), greg_core::Error> {
+    match result {
+        Err(greg_core::Error::NotFound { .. }) => Ok(()),
+        other => other,
+    }
 }
 
 async fn fix_hook(
@@ -332,64 +452,35 @@ async fn fix_hook(
         .iter()
         .filter(|h| greg_github::hooks::same_origin(&h.url, &spec.url))
         .collect();
-    let keep = ours
-        .iter()
-        .find(|h| spec.differences(h, opts.rotate_secret).is_empty())
-        .or(ours.first())
-        .copied();
-    let duplicates: Vec<u64> = ours
-        .iter()
-        .filter(|h| keep.is_none_or(|k| k.id != h.id))
-        .map(|h| h.id)
-        .collect();
-    let differences = keep.map(|k| spec.differences(k, opts.rotate_secret));
-    let mut detail = Vec::new();
-    let outcome = match &differences {
-        None => Outcome::Created,
-        Some(d) if d.is_empty() && duplicates.is_empty() => Outcome::Unchanged,
-        Some(d) => {
-            if !d.is_empty() {
-                detail.push(format!("set {}", d.join(", ")));
-            }
-            if !duplicates.is_empty() {
-                detail.push(format!("deleted {} duplicate(s)", duplicates.len()));
-            }
-            Outcome::Updated
-        }
-    };
+    let plan = Plan::new(ours, |h| spec.differences(h, opts.rotate_secret));
+    let outcome = plan.outcome();
     if outcome == Outcome::Unchanged {
-        return Row {
-            kind: "hook",
-            name,
-            outcome,
-            detail: String::new(),
-        };
+        return Row::unchanged("hook", name);
     }
     if opts.dry_run {
-        let before: Vec<_> = ours
+        let before: Vec<_> = plan
+            .ours
             .iter()
             .map(|h| with_id(h.display_json(), Some(h.id)))
             .collect();
-        let after = vec![with_id(spec.display_json(), keep.map(|k| k.id))];
+        let after = vec![with_id(spec.display_json(), plan.keep.map(|k| k.id))];
         out.say(&unified_diff(
             &pretty(&before),
             &pretty(&after),
             &format!("github/{repo}/hooks"),
         ));
     } else {
-        let written = match keep {
-            None => gh.create_hook(repo, spec).await.map(|_| ()),
-            Some(k) if differences.as_ref().is_some_and(|d| !d.is_empty()) => {
-                gh.update_hook(repo, k.id, spec).await.map(|_| ())
-            }
-            Some(_) => Ok(()),
+        let written = match (plan.keep, plan.update()) {
+            (None, _) => gh.create_hook(repo, spec).await.map(|_| ()),
+            (Some(_), Some(k)) => gh.update_hook(repo, k.id, spec).await.map(|_| ()),
+            (Some(_), None) => Ok(()),
         };
         if let Err(e) = written {
             return failed("hook", name, e.to_string());
         }
-        for id in &duplicates {
-            if let Err(e) = gh.delete_hook(repo, *id).await {
-                return failed("hook", name, format!("deleting duplicate {id}: {e}"));
+        for h in &plan.duplicates {
+            if let Err(e) = gone_is_fine(gh.delete_hook(repo, h.id).await) {
+                return failed("hook", name, format!("deleting duplicate {}: {e}", h.id));
             }
         }
     }
@@ -397,7 +488,7 @@ async fn fix_hook(
         kind: "hook",
         name,
         outcome,
-        detail: mask_token(&detail.join("; ")),
+        detail: mask_token(&plan.detail()),
     }
 }
 
@@ -418,12 +509,7 @@ async fn fix_job(
         Err(e) => return failed("job", name, e.to_string()),
     };
     if !change.changed {
-        return Row {
-            kind: "job",
-            name,
-            outcome: Outcome::Unchanged,
-            detail: String::new(),
-        };
+        return Row::unchanged("job", name);
     }
     if opts.dry_run {
         out.say(&unified_diff(
@@ -442,7 +528,8 @@ async fn fix_job(
     }
 }
 
-/// The summary table: one row per repository and job, then the totals.
+/// The summary table: one row per repository and job, then the totals (`skipped` only when
+/// something was).
 fn table(rows: &[Row], dry_run: bool) -> String {
     let label = |o: &Outcome| match (o, dry_run) {
         (Outcome::Created, false) => "created",
@@ -450,6 +537,7 @@ fn table(rows: &[Row], dry_run: bool) -> String {
         (Outcome::Updated, false) => "updated",
         (Outcome::Updated, true) => "would update",
         (Outcome::Unchanged, _) => "unchanged",
+        (Outcome::Skipped, _) => "skipped",
         (Outcome::Failed, _) => "FAILED",
     };
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
@@ -470,9 +558,13 @@ fn table(rows: &[Row], dry_run: bool) -> String {
         );
     }
     let count = |o: Outcome| rows.iter().filter(|r| r.outcome == o).count();
+    let skipped = match count(Outcome::Skipped) {
+        0 => String::new(),
+        n => format!("{n} skipped, "),
+    };
     let _ = write!(
         text,
-        "{} {}, {} {}, {} unchanged, {} failed{}",
+        "{} {}, {} {}, {} unchanged, {skipped}{} failed{}",
         count(Outcome::Created),
         label(&Outcome::Created),
         count(Outcome::Updated),
@@ -507,5 +599,52 @@ mod tests {
         assert!(hook_url("greg.example.com", "github", &Secret::new("t")).is_err());
         assert!(hook_url("ftp://greg.example.com", "github", &Secret::new("t")).is_err());
         assert!(hook_url("https://greg.example.com/?x=1", "github", &Secret::new("t")).is_err());
+    }
+
+    /// Hooks as (id, whether they match the spec).
+    fn plan_of(hooks: &[(u32, bool)]) -> (Option<u32>, Vec<u32>, Outcome, String) {
+        let plan = Plan::new(hooks.iter().collect(), |h| {
+            if h.1 {
+                Vec::new()
+            } else {
+                vec!["url".to_owned()]
+            }
+        });
+        (
+            plan.keep.map(|h| h.0),
+            plan.duplicates.iter().map(|h| h.0).collect(),
+            plan.outcome(),
+            plan.detail(),
+        )
+    }
+
+    #[test]
+    fn a_plan_keeps_the_first_right_hook_else_the_first_and_deletes_the_rest() {
+        assert_eq!(
+            plan_of(&[]),
+            (None, vec![], Outcome::Created, String::new())
+        );
+        assert_eq!(
+            plan_of(&[(1, true)]),
+            (Some(1), vec![], Outcome::Unchanged, String::new())
+        );
+        assert_eq!(
+            plan_of(&[(1, false), (2, true), (3, false)]),
+            (
+                Some(2),
+                vec![1, 3],
+                Outcome::Updated,
+                "deleted 2 duplicate(s)".to_owned()
+            )
+        );
+        assert_eq!(
+            plan_of(&[(1, false), (2, false)]),
+            (
+                Some(1),
+                vec![2],
+                Outcome::Updated,
+                "set url; deleted 1 duplicate(s)".to_owned()
+            )
+        );
     }
 }
