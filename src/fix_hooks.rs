@@ -41,7 +41,8 @@ pub struct Options {
     pub url: Option<String>,
     /// Print the diffs, change nothing.
     pub dry_run: bool,
-    /// Rewrite the secret of every kept hook (GitHub never shows it, so greg cannot compare).
+    /// Rewrite the secret of every kept hook (neither GitHub nor Bitbucket shows it back, so
+    /// greg cannot compare).
     pub rotate_secret: bool,
 }
 
