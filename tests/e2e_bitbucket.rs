@@ -718,3 +718,21 @@ fn the_demo_runs_on_both_flavors() {
         assert!(stdout.contains(shows), "{provider}: {stdout}");
     }
 }
+
+/// A commit id never changes: once greg has looked a Cloud head up, a command that reads the
+/// pull request and its reviews does not look it up again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_looks_each_abbreviated_head_up_once() -> anyhow::Result<()> {
+    let mut t = Bb::start(Flavor::Cloud).await?;
+    let (pr, head) = t.open_pr("carol", "fix").await?;
+    t.set_permission("alice", Permission::Write)?;
+    t.comment(pr, "alice", "@greg ok").await?;
+    assert!(t.expect_comment(pr)?.contains("Not ready to merge"));
+    let lookup = format!(
+        "GET /2.0/repositories/acme/demo/commit/{}",
+        &head.as_str()[..12]
+    );
+    let lookups = t.bitbucket_calls().iter().filter(|c| **c == lookup).count();
+    assert_eq!(lookups, 1, "{:#?}", t.bitbucket_calls());
+    t.finish().await
+}

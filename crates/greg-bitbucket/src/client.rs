@@ -65,7 +65,14 @@ pub struct BitbucketProvider {
     /// Server: the configured username. Cloud: the account id, once [`Self::identify`] ran.
     bot_login: OnceLock<Login>,
     http: reqwest::Client,
+    /// Cloud: abbreviated heads already looked up, `(repository, abbreviation) → full id`. A
+    /// commit id never changes, so a command that reads the pull request and then its reviews
+    /// looks its head up once. Emptied when it reaches [`RESOLVED_CAPACITY`] entries.
+    resolved: std::sync::Mutex<std::collections::HashMap<(RepoName, String), Sha>>,
 }
+
+/// Most abbreviated heads [`BitbucketProvider`] remembers (a few hundred KiB at most).
+const RESOLVED_CAPACITY: usize = 4096;
 
 /// A successful answer: its status, headers and body.
 pub(crate) struct Reply {
@@ -114,7 +121,24 @@ impl BitbucketProvider {
             webhook_secret: cfg.webhook_secret.filter(|s| !s.is_empty()),
             bot_login,
             http,
+            resolved: std::sync::Mutex::default(),
         })
+    }
+
+    /// A remembered full id of an abbreviated head (Cloud).
+    pub(crate) fn remembered(&self, key: &(RepoName, String)) -> Option<Sha> {
+        // A poisoned lock only means another lookup panicked; the map itself is still valid.
+        let map = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).cloned()
+    }
+
+    /// Remembers the full id of an abbreviated head (Cloud).
+    pub(crate) fn remember(&self, key: (RepoName, String), full: Sha) {
+        let mut map = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= RESOLVED_CAPACITY {
+            map.clear();
+        }
+        map.insert(key, full);
     }
 
     /// Cloud or Server.
@@ -208,9 +232,14 @@ impl BitbucketProvider {
     /// As [`Self::resolve_commit`]; [`Error::Protocol`] when the commit found does not start
     /// with the abbreviated hash.
     pub async fn resolve(&self, event: UnresolvedEvent) -> Result<Event> {
-        let head = match event.head.full() {
-            Some(full) => full,
-            None => {
+        let head = match (event.head.full(), self.flavor) {
+            (Some(full), _) => full,
+            // An abbreviation: remembered, so the command that follows does not look it up again.
+            (None, Flavor::Cloud) => {
+                self.cloud_resolve_abbreviated(&event.head_repo, event.head.as_str())
+                    .await?
+            }
+            (None, Flavor::Server) => {
                 self.resolve_commit(&event.head_repo, event.head.as_str())
                     .await?
             }

@@ -148,6 +148,22 @@ impl BitbucketProvider {
             .ok_or_else(|| protocol(what, "neither account_id nor uuid is set"))
     }
 
+    /// [`Self::cloud_resolve_commit`] for an abbreviated commit id, remembered: a commit id
+    /// never changes (a branch name would, so only abbreviations go through here).
+    pub(super) async fn cloud_resolve_abbreviated(
+        &self,
+        repo: &RepoName,
+        abbreviated: &str,
+    ) -> Result<Sha> {
+        let key = (repo.clone(), abbreviated.to_owned());
+        if let Some(full) = self.remembered(&key) {
+            return Ok(full);
+        }
+        let full = self.cloud_resolve_commit(repo, abbreviated).await?;
+        self.remember(key, full.clone());
+        Ok(full)
+    }
+
     pub(super) async fn cloud_resolve_commit(
         &self,
         repo: &RepoName,
@@ -206,7 +222,7 @@ impl BitbucketProvider {
         let head = match pending.head.full() {
             Some(full) => full,
             None => {
-                self.cloud_resolve_commit(&pending.head_repo, pending.head.as_str())
+                self.cloud_resolve_abbreviated(&pending.head_repo, pending.head.as_str())
                     .await?
             }
         };
