@@ -14,7 +14,7 @@
 //! remembers the head the reviewer last reviewed (`lastReviewedCommit`), Cloud only when the
 //! verdict was given (`participated_on`), and its activity log says when each head arrived.
 
-use super::github::{FakeCommit, fake_sha};
+use super::github::{FakeCommit, add_commit, fake_sha, is_ancestor};
 use super::{World, WorldError};
 use greg_core::{
     CommentId, CommitState, Login, Permission, PrNumber, PullRequestState, RepoName, ReviewState,
@@ -22,7 +22,7 @@ use greg_core::{
 };
 use regex::Regex;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Which Bitbucket a fake speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,30 +124,12 @@ pub struct BbRepo {
 impl BbRepo {
     /// True when `ancestor` is `descendant` or reachable from it through parents.
     pub fn is_ancestor(&self, ancestor: &Sha, descendant: &Sha) -> bool {
-        let mut seen = HashSet::new();
-        let mut todo = VecDeque::from([descendant.clone()]);
-        while let Some(sha) = todo.pop_front() {
-            if &sha == ancestor {
-                return true;
-            }
-            if !seen.insert(sha.clone()) {
-                continue;
-            }
-            if let Some(c) = self.commits.get(&sha) {
-                todo.extend(c.parents.iter().cloned());
-            }
-        }
-        false
+        is_ancestor(&self.commits, ancestor, descendant)
     }
 
     /// Records a commit if unknown.
     pub fn add_commit(&mut self, sha: &Sha, parents: Vec<Sha>, message: &str) {
-        self.commits
-            .entry(sha.clone())
-            .or_insert_with(|| FakeCommit {
-                parents,
-                message: message.to_owned(),
-            });
+        add_commit(&mut self.commits, sha, parents, message);
     }
 
     /// The commit a revision names: a full sha, a unique prefix of at least 7 digits, or a

@@ -93,6 +93,42 @@ pub struct FakeCommit {
     pub message: String,
 }
 
+/// True when `ancestor` is `descendant` or reachable from it through the parents in `commits`
+/// (the fake GitHub's and the fake Bitbucket's commit graphs).
+pub(crate) fn is_ancestor(
+    commits: &HashMap<Sha, FakeCommit>,
+    ancestor: &Sha,
+    descendant: &Sha,
+) -> bool {
+    let mut seen = HashSet::new();
+    let mut todo = VecDeque::from([descendant.clone()]);
+    while let Some(sha) = todo.pop_front() {
+        if &sha == ancestor {
+            return true;
+        }
+        if !seen.insert(sha.clone()) {
+            continue;
+        }
+        if let Some(c) = commits.get(&sha) {
+            todo.extend(c.parents.iter().cloned());
+        }
+    }
+    false
+}
+
+/// Records a commit in `commits` if unknown.
+pub(crate) fn add_commit(
+    commits: &mut HashMap<Sha, FakeCommit>,
+    sha: &Sha,
+    parents: Vec<Sha>,
+    message: &str,
+) {
+    commits.entry(sha.clone()).or_insert_with(|| FakeCommit {
+        parents,
+        message: message.to_owned(),
+    });
+}
+
 /// A repository.
 #[derive(Debug, Clone)]
 pub struct Repo {
@@ -127,30 +163,12 @@ pub struct Repo {
 impl Repo {
     /// True when `ancestor` is `descendant` or reachable from it through parents.
     pub fn is_ancestor(&self, ancestor: &Sha, descendant: &Sha) -> bool {
-        let mut seen = HashSet::new();
-        let mut todo = VecDeque::from([descendant.clone()]);
-        while let Some(sha) = todo.pop_front() {
-            if &sha == ancestor {
-                return true;
-            }
-            if !seen.insert(sha.clone()) {
-                continue;
-            }
-            if let Some(c) = self.commits.get(&sha) {
-                todo.extend(c.parents.iter().cloned());
-            }
-        }
-        false
+        is_ancestor(&self.commits, ancestor, descendant)
     }
 
     /// Records a commit if unknown.
     pub fn add_commit(&mut self, sha: &Sha, parents: Vec<Sha>, message: &str) {
-        self.commits
-            .entry(sha.clone())
-            .or_insert_with(|| FakeCommit {
-                parents,
-                message: message.to_owned(),
-            });
+        add_commit(&mut self.commits, sha, parents, message);
     }
 
     /// GitHub's rule when a branch moves: every open pull request into `branch` whose head is
