@@ -185,6 +185,14 @@ pub(crate) fn positions(entries: &[QueueEntry]) -> Vec<(i64, usize)> {
         .collect()
 }
 
+/// The [`positions`] place of entry `id`; `None` for try and test entries and unknown ids.
+pub(crate) fn position_of(entries: &[QueueEntry], id: i64) -> Option<usize> {
+    positions(entries)
+        .into_iter()
+        .find(|(e, _)| *e == id)
+        .map(|(_, p)| p)
+}
+
 /// What the engine must (re)do for an active entry after a restart or on reconciliation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ResumeStep {
@@ -376,6 +384,8 @@ mod tests {
             entry(4, Merge, Waiting, 0),
         ];
         assert_eq!(positions(&entries), vec![(2, 1), (1, 2), (4, 3)]);
+        assert_eq!(position_of(&entries, 4), Some(3));
+        assert_eq!(position_of(&entries, 3), None, "try entries have no place");
     }
 
     #[test]

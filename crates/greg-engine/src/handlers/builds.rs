@@ -2,7 +2,7 @@
 //! moves, following them through callbacks and polling, and relaying their results.
 
 use super::staging::{self, StagingResult};
-use super::{HandlerError, RepoCtx, backend, repo_ctx};
+use super::{HandlerError, RepoCtx, backend, comment, repo_ctx};
 use crate::Inner;
 use crate::dispatch::Work;
 use crate::texts;
@@ -369,12 +369,9 @@ async fn supersede(inner: &Inner, ctx: &RepoCtx<'_>, pr: &PullRequest) -> Result
         )
         .await?;
         tracing::info!(build_id = b.id, old = %b.sha, new = %pr.head_sha, "Build superseded by a new head");
-        if b.context == BuildContext::Merge && ctx.cfg.comments {
+        if b.context == BuildContext::Merge {
             let body = texts::merge_dropped(&b.sha, &pr.head_sha);
-            ctx.provider
-                .post_comment(ctx.repo, pr.number, &body)
-                .await
-                .map_err(backend(&ctx.provider))?;
+            comment(ctx, pr.number, &body).await?;
         }
     }
     Ok(())
@@ -638,19 +635,12 @@ async fn relay(
     let desc = texts::status_description(rec.context.as_str(), outcome, rec.number.map(|n| n.0));
     set_status(inner, &ctx, &rec.sha, rec.context, commit_state, &desc, url).await?;
     let Some(pr) = rec.pr else { return Ok(()) };
-    if !ctx.cfg.comments {
-        return Ok(());
-    }
     let body = match (rec.context, green) {
         (BuildContext::Merge, false) => texts::merge_failed(&rec.sha, outcome, url),
         (BuildContext::Try, _) => texts::try_finished(&rec.sha, outcome, url),
         _ => return Ok(()),
     };
-    ctx.provider
-        .post_comment(ctx.repo, pr, &body)
-        .await
-        .map_err(backend(&ctx.provider))?;
-    Ok(())
+    comment(&ctx, pr, &body).await
 }
 
 /// Examines one active build: triggers a pending one, follows a queue item, polls a silent
@@ -770,12 +760,9 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
             rec.url.as_deref(),
         )
         .await?;
-        if let (Some(pr), true) = (rec.pr, ctx.cfg.comments) {
+        if let Some(pr) = rec.pr {
             let body = texts::build_timed_out(&rec.sha, rec.context.as_str(), rec.url.as_deref());
-            ctx.provider
-                .post_comment(ctx.repo, pr, &body)
-                .await
-                .map_err(backend(&ctx.provider))?;
+            comment(&ctx, pr, &body).await?;
         }
     }
     Ok(())

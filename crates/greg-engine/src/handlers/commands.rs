@@ -69,15 +69,7 @@ struct Session<'a> {
 
 impl Session<'_> {
     async fn comment(&self, body: &str) -> Result<(), HandlerError> {
-        if !self.ctx.cfg.comments {
-            return Ok(());
-        }
-        self.ctx
-            .provider
-            .post_comment(self.ctx.repo, self.pr_number, body)
-            .await
-            .map_err(backend(&self.ctx.provider))?;
-        Ok(())
+        super::comment(self.ctx, self.pr_number, body).await
     }
 
     /// A user's permission, read at most once per comment.

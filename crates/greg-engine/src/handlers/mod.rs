@@ -67,6 +67,22 @@ pub(crate) fn backend(
     }
 }
 
+/// Posts a comment on pull request `pr`, unless the repository has `comments: false`.
+pub(crate) async fn comment(
+    ctx: &RepoCtx<'_>,
+    pr: greg_core::PrNumber,
+    body: &str,
+) -> Result<(), HandlerError> {
+    if !ctx.cfg.comments {
+        return Ok(());
+    }
+    ctx.provider
+        .post_comment(ctx.repo, pr, body)
+        .await
+        .map_err(backend(&ctx.provider))?;
+    Ok(())
+}
+
 /// A configured repository with its provider: the context of every handler.
 pub(crate) struct RepoCtx<'a> {
     pub repo: &'a RepoName,

@@ -11,7 +11,7 @@
 //! commenter's permission (3): 12 in all.
 
 use super::builds::{self, BuildRequest, Started, set_status};
-use super::{HandlerError, RepoCtx, backend};
+use super::{HandlerError, RepoCtx, backend, comment};
 use crate::Inner;
 use crate::queue::{self, QueueEvent, ResumeStep};
 use crate::texts;
@@ -90,10 +90,7 @@ pub(crate) async fn request(
     let starts_now =
         queue::to_start(&queue, closure.map(|c| c.priority), test_cap(ctx)).contains(&entry.id);
     if !starts_now && entry.kind == QueueKind::Merge {
-        let position = queue::positions(&queue)
-            .into_iter()
-            .find(|(id, _)| *id == entry.id)
-            .map_or(1, |(_, p)| p);
+        let position = queue::position_of(&queue, entry.id).unwrap_or(1);
         let body = texts::queued(&entry.head_sha, &entry.target, position);
         comment(ctx, entry.pr, &body).await?;
     }
@@ -900,10 +897,7 @@ pub(crate) async fn set_priority(
         .await?;
     kick(inner, ctx);
     let queue = inner.store.queue(ctx.repo, &entry.target).await?;
-    let position = queue::positions(&queue)
-        .into_iter()
-        .find(|(id, _)| *id == entry.id)
-        .map(|(_, p)| p);
+    let position = queue::position_of(&queue, entry.id);
     Ok(Some((entry.head_sha, position)))
 }
 
@@ -1014,17 +1008,5 @@ pub(crate) async fn resume(inner: &Inner, ctx: &RepoCtx<'_>) -> Result<(), Handl
     for target in targets {
         advance(inner, ctx, &target).await?;
     }
-    Ok(())
-}
-
-/// Posts a comment unless the repository has `comments: false`.
-async fn comment(ctx: &RepoCtx<'_>, pr: PrNumber, body: &str) -> Result<(), HandlerError> {
-    if !ctx.cfg.comments {
-        return Ok(());
-    }
-    ctx.provider
-        .post_comment(ctx.repo, pr, body)
-        .await
-        .map_err(backend(&ctx.provider))?;
     Ok(())
 }
