@@ -99,17 +99,11 @@ async fn run(inner: &Inner, work: Work) {
         Work::Delivery { seq, source, event } => {
             // Every handler step is idempotent or re-checks what is already done, so a
             // delivery whose handling failed half-way is simply handled again.
-            let mut attempt: u32 = 1;
-            let outcome = match (|| handlers::handle(inner, &source, &event))
-                .retry(backoff(inner))
-                .when(HandlerError::is_retryable)
-                .adjust(|e: &HandlerError, next| next.map(|d| e.retry_after().unwrap_or(d).min(MAX_RETRY_DELAY)))
-                .notify(|e: &HandlerError, delay| {
-                    tracing::warn!(error = %e, attempt, ?delay, "Retrying delivery after a transient failure");
-                    attempt += 1;
-                })
-                .await
-            {
+            let (result, attempt) = with_retries(inner, "delivery", || {
+                handlers::handle(inner, &source, &event)
+            })
+            .await;
+            let outcome = match result {
                 Ok(()) => DeliveryOutcome::Done,
                 Err(e) => {
                     tracing::error!(error = %e, attempt, "Delivery failed");
@@ -145,16 +139,8 @@ async fn run(inner: &Inner, work: Work) {
             }
         }
         Work::Queue { repo } => {
-            let result = (|| handlers::drive_queue(inner, &repo))
-                .retry(backoff(inner))
-                .when(HandlerError::is_retryable)
-                .adjust(|e: &HandlerError, next| {
-                    next.map(|d| e.retry_after().unwrap_or(d).min(MAX_RETRY_DELAY))
-                })
-                .notify(|e: &HandlerError, delay| {
-                    tracing::warn!(error = %e, ?delay, "Retrying the merge queue after a transient failure");
-                })
-                .await;
+            let (result, _) =
+                with_retries(inner, "merge queue", || handlers::drive_queue(inner, &repo)).await;
             if let Err(e) = result {
                 log_handler_error(&e, "Driving the merge queue failed; reconciliation retries");
             }
@@ -216,6 +202,29 @@ pub(crate) async fn reconciler(inner: Weak<Inner>) {
 /// limit reset an hour away must not stall a repository's lane for an hour; the delivery
 /// then fails and reconciliation picks the work up).
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(120);
+
+/// Runs `work` until it succeeds, fails for good, or `max_attempts` are used: exponential
+/// backoff with jitter, a server's `Retry-After` when it named one (capped at
+/// [`MAX_RETRY_DELAY`]). Returns the last result and the number of attempts made.
+async fn with_retries<F, Fut>(inner: &Inner, what: &str, work: F) -> (Result<(), HandlerError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), HandlerError>>,
+{
+    let mut attempt: u32 = 1;
+    let result = work
+        .retry(backoff(inner))
+        .when(HandlerError::is_retryable)
+        .adjust(|e: &HandlerError, next| {
+            next.map(|d| e.retry_after().unwrap_or(d).min(MAX_RETRY_DELAY))
+        })
+        .notify(|e: &HandlerError, delay| {
+            tracing::warn!(error = %e, attempt, ?delay, "Retrying the {what} after a transient failure");
+            attempt += 1;
+        })
+        .await;
+    (result, attempt)
+}
 
 /// Exponential backoff with jitter from `retry_delay`, `max_attempts` attempts in all.
 fn backoff(inner: &Inner) -> ExponentialBuilder {
