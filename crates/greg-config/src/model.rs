@@ -18,6 +18,14 @@ pub const DEFAULT_BUILD_POLL_AFTER: Duration = Duration::from_secs(300);
 pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(7200);
 /// `server.reconcile_interval_secs` when absent: 10 minutes.
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(600);
+/// `server.retry_window_secs` when absent: 1 hour (SPEC §11).
+pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(3600);
+/// `server.shutdown_grace_secs` when absent: 20 s (SPEC §11).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// `server.delivery_retention_days` when absent: 14 days (SPEC §11).
+pub const DEFAULT_DELIVERY_RETENTION_DAYS: u64 = 14;
+/// `server.build_start_timeout_secs` when absent: 10 minutes.
+pub const DEFAULT_BUILD_START_TIMEOUT: Duration = Duration::from_secs(600);
 /// `repos[].max_test_builds` when absent.
 pub const DEFAULT_MAX_TEST_BUILDS: u32 = 4;
 /// `repos[].required_approvals` when absent.
@@ -77,6 +85,23 @@ pub struct ServerConfig {
     /// (missed webhooks), besides once at start (default [`DEFAULT_RECONCILE_INTERVAL`]; at
     /// least 1 s).
     pub reconcile_interval: Duration,
+    /// `retry_window_secs`: how long work that fails for a retryable reason (5xx, timeouts,
+    /// rate limits) is retried, across restarts, before it is dead-lettered or its queue entry
+    /// fails (default [`DEFAULT_RETRY_WINDOW`]; at least 1 s). Also the deadline of the
+    /// Staging and Landing steps of a queue entry.
+    pub retry_window: Duration,
+    /// `shutdown_grace_secs`: on SIGTERM or SIGINT, how long the current steps may run before
+    /// greg exits anyway (default [`DEFAULT_SHUTDOWN_GRACE`]).
+    pub shutdown_grace: Duration,
+    /// `delivery_retention_days`: processed deliveries older than this are pruned (failed ones
+    /// are kept) (default [`DEFAULT_DELIVERY_RETENTION_DAYS`]; at least 1).
+    pub delivery_retention_days: u64,
+    /// `build_start_timeout_secs`: a build Jenkins has not started after this long is reported
+    /// on the pull request with Jenkins' reason (default [`DEFAULT_BUILD_START_TIMEOUT`]).
+    pub build_start_timeout: Duration,
+    /// `admin_token`: the bearer token of the admin API (`POST /api/deliveries/{seq}/redeliver`).
+    /// `None`: the admin API answers 403.
+    pub admin_token: Option<Secret>,
 }
 
 impl Default for ServerConfig {
@@ -90,6 +115,11 @@ impl Default for ServerConfig {
             build_poll_after: DEFAULT_BUILD_POLL_AFTER,
             build_timeout: DEFAULT_BUILD_TIMEOUT,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            retry_window: DEFAULT_RETRY_WINDOW,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            delivery_retention_days: DEFAULT_DELIVERY_RETENTION_DAYS,
+            build_start_timeout: DEFAULT_BUILD_START_TIMEOUT,
+            admin_token: None,
         }
     }
 }

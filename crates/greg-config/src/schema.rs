@@ -10,9 +10,9 @@ use crate::model::{
     JobsConfig, ProvidersConfig, RepoConfig, ServerConfig,
 };
 use crate::validate::{
-    Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Flag, Flavor, GithubId, HttpUrl,
-    KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, Required, Reviewer, Seconds,
-    SecretValue, checked_map,
+    Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Days, Flag, Flavor, GithubId,
+    HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, Required, Reviewer,
+    Seconds, SecretValue, checked_map,
 };
 use greg_core::{JobName, Secret};
 use serde::{Deserialize, Deserializer};
@@ -40,6 +40,11 @@ struct FileServer {
     build_poll_after_secs: Option<Seconds>,
     build_timeout_secs: Option<Seconds>,
     reconcile_interval_secs: Option<Seconds>,
+    retry_window_secs: Option<Seconds>,
+    shutdown_grace_secs: Option<Seconds>,
+    delivery_retention_days: Option<Days>,
+    build_start_timeout_secs: Option<Seconds>,
+    admin_token: Option<SecretValue>,
 }
 
 /// `providers:`, checked to hold at least one provider.
@@ -272,6 +277,19 @@ impl From<FileServer> for ServerConfig {
             reconcile_interval: s
                 .reconcile_interval_secs
                 .map_or(defaults.reconcile_interval, |v| Duration::from_secs(v.0)),
+            retry_window: s
+                .retry_window_secs
+                .map_or(defaults.retry_window, |v| Duration::from_secs(v.0)),
+            shutdown_grace: s
+                .shutdown_grace_secs
+                .map_or(defaults.shutdown_grace, |v| Duration::from_secs(v.0)),
+            delivery_retention_days: s
+                .delivery_retention_days
+                .map_or(defaults.delivery_retention_days, |v| v.0),
+            build_start_timeout: s
+                .build_start_timeout_secs
+                .map_or(defaults.build_start_timeout, |v| Duration::from_secs(v.0)),
+            admin_token: s.admin_token.map(|v| v.0),
         }
     }
 }

@@ -439,6 +439,21 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
+/// `server.delivery_retention_days`: a whole number of days, 1 to 3650.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Days(pub u64);
+
+impl<'de> Deserialize<'de> for Days {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WholeNumber {
+            min: 1,
+            max: 3650,
+            unit: "days",
+        })
+        .map(Days)
+    }
+}
+
 /// `providers.github.app.id` and `installation_id`: GitHub's numeric ids, 1 or more.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GithubId(pub u64);

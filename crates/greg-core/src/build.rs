@@ -153,8 +153,10 @@ pub struct BuildUpdate {
 /// Where a build greg started stands, as read back from the builder by polling.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BuildState {
-    /// Still in the builder's queue.
-    Queued,
+    /// Still in the builder's queue; `why` is the builder's own reason it has not started
+    /// (Jenkins' queue item `why`: "Waiting for next available executor", "Build is blocked"),
+    /// when it gave one.
+    Queued { why: Option<String> },
     /// The queue item was cancelled before it ran.
     Cancelled,
     /// Running, with its number and page.
@@ -164,5 +166,8 @@ pub enum BuildState {
         number: BuildNumber,
         url: String,
         outcome: BuildOutcome,
+        /// The `COMMIT` parameter the build ran with, as the builder reports it (Jenkins: the
+        /// `ParametersAction` of the build JSON); `None` when the builder did not say.
+        commit: Option<Sha>,
     },
 }

@@ -25,6 +25,13 @@ pub enum Error {
     /// Credentials valid but not allowed to do this (HTTP 403 without rate-limit headers).
     #[error("permission denied: {message}")]
     PermissionDenied { message: String },
+    /// The provider refused the operation for good because of a rule on its side: a protected
+    /// branch that rejects the update (GitHub 422/403 "protected branch", "required status
+    /// checks"), a merge check that vetoes a pull-request merge (Bitbucket Server 409, Cloud
+    /// 400). `message` is the provider's own reason, quoted to people as is; retrying the same
+    /// request cannot succeed until someone changes the rule.
+    #[error("refused by the provider: {message}")]
+    Refused { message: String },
     /// Too many requests (HTTP 429, or 403 with a rate-limit signal); retry after the delay
     /// when the server named one.
     #[error("rate limited (retry after {retry_after:?})")]

@@ -183,6 +183,27 @@ pub struct Capabilities {
     pub merge_pull_request: bool,
 }
 
+/// One recent delivery of a repository webhook, as the provider recorded it (GitHub: an item
+/// of `GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries`,
+/// <https://docs.github.com/en/rest/repos/webhooks#list-deliveries-for-a-repository-webhook>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    /// The webhook it was sent by.
+    pub hook_id: u64,
+    /// The provider's id of this delivery attempt (what a redelivery names).
+    pub id: u64,
+    /// The delivery GUID (`X-GitHub-Delivery`): the id greg deduplicates deliveries on.
+    pub guid: String,
+    /// The event name (`issue_comment`, `pull_request`, ...).
+    pub event: String,
+    /// The HTTP status greg answered; 0 when greg could not be reached at all.
+    pub status_code: u16,
+    /// When it was delivered, in milliseconds since the Unix epoch.
+    pub delivered_ms: i64,
+    /// True when this attempt was itself a redelivery.
+    pub redelivery: bool,
+}
+
 /// The error the default staging operations return.
 fn not_supported<T>(operation: &'static str) -> Result<T> {
     Err(crate::Error::NotSupported {
@@ -311,6 +332,28 @@ pub trait Provider: Send + Sync + fmt::Display {
     ) -> Result<()> {
         let _ = (repo, pr, head, message);
         not_supported("merging a pull request")
+    }
+
+    /// The recent deliveries (newest first, the provider's own window: GitHub keeps 3 days) of
+    /// the repository webhook whose URL starts with `url` (greg's `/repo` endpoint), so that
+    /// deliveries that failed while greg was down can be asked for again.
+    /// [`crate::Error::NotFound`] when no such webhook exists; [`crate::Error::PermissionDenied`]
+    /// without admin rights on the repository.
+    async fn webhook_deliveries(&self, repo: &RepoName, url: &str) -> Result<Vec<WebhookDelivery>> {
+        let _ = (repo, url);
+        not_supported("listing webhook deliveries")
+    }
+
+    /// Asks the provider to send delivery `delivery_id` of webhook `hook_id` again (GitHub:
+    /// `POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts`).
+    async fn redeliver_webhook(
+        &self,
+        repo: &RepoName,
+        hook_id: u64,
+        delivery_id: u64,
+    ) -> Result<()> {
+        let _ = (repo, hook_id, delivery_id);
+        not_supported("redelivering a webhook delivery")
     }
 }
 

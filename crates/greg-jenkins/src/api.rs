@@ -98,7 +98,7 @@ pub(crate) fn parse_queue_item(op: &str, body: &[u8]) -> Result<BuildState, Erro
             cancelled: Some(true),
             ..
         } => BuildState::Cancelled,
-        _ => BuildState::Queued,
+        _ => BuildState::Queued { why: None },
     })
 }
 
@@ -116,6 +116,7 @@ pub(crate) fn parse_build(op: &str, body: &[u8]) -> Result<BuildState, Error> {
                 number,
                 url: build.url,
                 outcome,
+                commit: None,
             }),
             None => Err(Error::Protocol {
                 message: format!(
@@ -245,7 +246,7 @@ mod tests {
     fn queue_item_fixtures_give_each_state() {
         assert_eq!(
             parse_queue_item("q", &fixture("queue-item.blocked.json")),
-            Ok(BuildState::Queued)
+            Ok(BuildState::Queued { why: None })
         );
         assert_eq!(
             parse_queue_item("q", &fixture("queue-item.left-cancelled.json")),
@@ -270,7 +271,7 @@ mod tests {
             let bytes = serde_json::to_vec(item).expect("re-encode");
             assert_eq!(
                 parse_queue_item("q", &bytes),
-                Ok(BuildState::Queued),
+                Ok(BuildState::Queued { why: None }),
                 "{item}"
             );
         }
@@ -284,7 +285,8 @@ mod tests {
                 Ok(BuildState::Finished {
                     number: BuildNumber(10),
                     url: "http://localhost:32769/job/fish/10/".to_owned(),
-                    outcome: BuildOutcome::Success
+                    outcome: BuildOutcome::Success,
+                    commit: None
                 }),
                 "{name}"
             );
@@ -327,7 +329,8 @@ mod tests {
                 Ok(BuildState::Finished {
                     number: BuildNumber(3),
                     url: "http://j/job/x/3/".to_owned(),
-                    outcome
+                    outcome,
+                    commit: None
                 })
             );
         }

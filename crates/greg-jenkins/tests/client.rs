@@ -308,7 +308,7 @@ async fn queue_items_and_builds_are_read_from_the_remote_api() {
     );
     assert_eq!(
         jenkins.queue_item(QueueItemId(144)).await,
-        Ok(BuildState::Queued)
+        Ok(BuildState::Queued { why: None })
     );
     assert_eq!(
         jenkins.queue_item(QueueItemId(145)).await,
@@ -319,7 +319,8 @@ async fn queue_items_and_builds_are_read_from_the_remote_api() {
         Ok(BuildState::Finished {
             number: BuildNumber(10),
             url: "http://localhost:32769/job/fish/10/".to_owned(),
-            outcome: BuildOutcome::Success
+            outcome: BuildOutcome::Success,
+            commit: None
         })
     );
     let err = jenkins

@@ -706,6 +706,7 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
             number,
             url,
             outcome,
+            ..
         }) => {
             tracing::info!(
                 build_id,
