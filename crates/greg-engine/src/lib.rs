@@ -21,6 +21,7 @@ pub mod clock;
 mod dispatch;
 mod handlers;
 pub mod inbox;
+mod outbox;
 mod queue;
 pub mod texts;
 
@@ -32,7 +33,7 @@ use greg_core::{Builder, Event, Provider};
 use greg_store::{Inserted, NewDelivery, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
@@ -47,6 +48,8 @@ pub struct EngineOptions {
     pub max_attempts: u32,
     /// First retry delay (doubles each attempt).
     pub retry_delay: Duration,
+    /// How often the outbox is checked for effects whose retry is due.
+    pub effect_tick: Duration,
 }
 
 impl Default for EngineOptions {
@@ -56,6 +59,7 @@ impl Default for EngineOptions {
             completed_grace: Duration::from_secs(60),
             max_attempts: 5,
             retry_delay: Duration::from_millis(500),
+            effect_tick: Duration::from_secs(1),
         }
     }
 }
@@ -97,6 +101,11 @@ pub(crate) struct Inner {
     work: mpsc::UnboundedSender<dispatch::Work>,
     inflight: AtomicUsize,
     idle: Notify,
+    /// Queue events decided on a state that does not allow them (a bug or a race), counted.
+    pub not_applicable: AtomicU64,
+    /// When this process started (clock milliseconds): builds last heard of before it may
+    /// have lost their callbacks while greg was down, and are read from the builder at once.
+    pub started_ms: i64,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -139,7 +148,10 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
         let (work_tx, work_rx) = mpsc::unbounded_channel();
+        let started_ms = clock.now_ms();
         let inner = Arc::new_cyclic(|me| Inner {
+            not_applicable: AtomicU64::new(0),
+            started_ms,
             config,
             inbox: Inbox::start(store.clone()),
             store,
@@ -155,7 +167,14 @@ impl Engine {
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));
         let engine = Engine { inner };
         engine.recover().await?;
+        // SPEC §11 "Start": every build recorded as running is read from its builder now (a
+        // callback may have been lost while greg was down), not after build_poll_after.
+        dispatch::poll_once(&engine.inner).await;
         dispatch::reconcile_once(&engine.inner).await;
+        tokio::spawn(outbox::ticker(
+            Arc::downgrade(&engine.inner),
+            engine.inner.options.effect_tick,
+        ));
         tokio::spawn(dispatch::poller(Arc::downgrade(&engine.inner)));
         tokio::spawn(dispatch::reconciler(Arc::downgrade(&engine.inner)));
         Ok(engine)
@@ -269,6 +288,12 @@ impl Engine {
     /// `server.reconcile_interval_secs`): open pull requests re-read, queue entries repaired.
     pub async fn reconcile(&self) {
         dispatch::reconcile_once(&self.inner).await;
+    }
+
+    /// How many queue events were decided on a state that does not allow them since start
+    /// (each is logged at error; a non-zero count is a bug or an unexpected race).
+    pub fn not_applicable_count(&self) -> u64 {
+        self.inner.not_applicable.load(Ordering::Relaxed)
     }
 
     /// True when no delivery, callback or poll is queued or running.

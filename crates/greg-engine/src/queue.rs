@@ -15,9 +15,11 @@
 //!  Waiting ─────────────▶ Staging ─────────▶ Building ─────────────▶ Landing ──ff done──▶ Landed
 //!     ▲                      │                  │    (try: green → Landed, nothing lands)   │
 //!     │  target moved        │ conflict         │ red / timed out                          │
-//!     └──────────────────────┼──────────────────┼──────────────── target moved (CAS failed)─┘
-//!                            ▼                  ▼
-//!                          Failed             Failed        (cancel, close, push: Cancelled)
+//!     └──────────────────────┼──────────────────┼──────────────── target moved (CAS failed)─┤
+//!                            ▼                  ▼                                           ▼
+//!                          Failed             Failed        Failed (refused: protected branch,
+//!                                                                  merge check, gave up)
+//!   any active state ──(cancel, close, push, rules broken, retarget)──▶ Cancelled
 //! ```
 //!
 //! **Properties.**
@@ -30,6 +32,9 @@
 //!   its own staging ref.
 //! - Order: priority (higher first), then approval time, then entry id; a tree closure at
 //!   priority N holds every waiting `merge` entry below N (in-flight ones finish).
+//! - Every step ends (SPEC §6): `Refused` takes any in-flight entry to `Failed` (the provider
+//!   refused for good, or the step kept failing past the retry window), so no state waits
+//!   for ever on the provider; `Building` ends with its build's result or timeout.
 //! - Every state is persisted *before* the calls that act on it, and every call is idempotent
 //!   or re-checkable, so a crash at any point is repaired by redoing the current state's step
 //!   ([`resume_step`]): staging is redone from the target tip (the staging ref is force-moved);
@@ -67,6 +72,9 @@ pub(crate) enum QueueEvent {
     FastForwarded,
     /// The target moved away from the staging base (the CAS failed, or a push was seen).
     TargetMoved,
+    /// The provider refused a step for good (a protected branch, a merge check), or a step
+    /// kept failing past the retry window.
+    Refused,
     /// The pull request's head moved, it was closed, or someone cancelled.
     Withdrawn,
 }
@@ -112,6 +120,7 @@ pub(crate) fn transition(
         (S::Staging | S::Building | S::Landing, E::TargetMoved) if kind != QueueKind::Try => {
             S::Waiting
         }
+        (S::Staging | S::Building | S::Landing, E::Refused) => S::Failed,
         (s, E::Withdrawn) if s.is_active() => S::Cancelled,
         _ => return Err(NotApplicable { kind, state, event }),
     };
@@ -310,6 +319,10 @@ mod tests {
         for s in [Waiting, Staging, Building, Landing] {
             assert_eq!(transition(Merge, s, QueueEvent::Withdrawn), Ok(Cancelled));
         }
+        for s in [Staging, Building, Landing] {
+            assert_eq!(transition(Merge, s, QueueEvent::Refused), Ok(Failed));
+        }
+        assert!(transition(Merge, Waiting, QueueEvent::Refused).is_err());
         for s in [Landed, Failed, Cancelled] {
             for ev in [
                 QueueEvent::Start,

@@ -77,6 +77,108 @@ pub fn dropped_new_head(old: &Sha, new: &Sha) -> String {
     ))
 }
 
+/// merge_mode staging: the provider refused the fast-forward of the target (a protected
+/// branch); `reason` is the provider's own message.
+pub fn landing_refused(head: &Sha, target: &str, reason: &str) -> String {
+    finish(format!(
+        ":no_entry: The merge of `{}` built green, but `{target}` refused the fast-forward:\n\n\
+         > {}\n\n\
+         Nothing landed and the pull request left the queue. To let greg land, allow greg's \
+         account to bypass this branch rule, or require the `greg/merge` status instead; then \
+         ask again.",
+        head.short(),
+        one_line(reason)
+    ))
+}
+
+/// merge_mode staging without staging refs (Bitbucket): a merge check vetoed the merge of the
+/// pull request; `reason` is the provider's own message.
+pub fn merge_vetoed(head: &Sha, target: &str, reason: &str) -> String {
+    finish(format!(
+        ":no_entry: The merge of `{}` into `{target}` built green, but the provider refused to \
+         merge the pull request:\n\n> {}\n\n\
+         Nothing landed and the pull request left the queue. Do what the merge check asks (or \
+         exempt greg's account from it), then ask again.",
+        head.short(),
+        one_line(reason)
+    ))
+}
+
+/// merge_mode staging: a step failed for good, or kept failing for `minutes` (retryable).
+pub fn step_failed(
+    head: &Sha,
+    target: &str,
+    step: &str,
+    error: &str,
+    minutes: Option<i64>,
+) -> String {
+    let how = match minutes {
+        Some(m) => format!("kept failing for {m} minutes"),
+        None => "failed".to_owned(),
+    };
+    finish(format!(
+        ":x: {} `{}` into `{target}` {how}:\n\n> {}\n\n\
+         Nothing landed and the pull request left the queue; ask again once this is resolved.",
+        capitalized(step),
+        head.short(),
+        one_line(error)
+    ))
+}
+
+/// merge_mode staging: the rules of SPEC §5 stopped holding for a queued pull request.
+pub fn dropped_rules(head: &Sha, target: &str, blockers: &[Blocker]) -> String {
+    let list: String = blockers.iter().map(|b| format!("\n- {b}")).collect();
+    finish(format!(
+        ":warning: `{}` may no longer merge into `{target}`:{list}\n\n\
+         The pull request left the merge queue (its merge build, if any, was stopped). Ask \
+         again when it is ready.",
+        head.short()
+    ))
+}
+
+/// merge_mode staging: the pull request was retargeted while queued; `blockers` are those of
+/// the new base (empty: it joined the new base's queue).
+pub fn retargeted(head: &Sha, old: &str, new: &str, blockers: &[Blocker]) -> String {
+    if blockers.is_empty() {
+        return finish(format!(
+            ":twisted_rightwards_arrows: The pull request now targets `{new}`: `{}` left the \
+             queue of `{old}` and joined the queue of `{new}`.",
+            head.short()
+        ));
+    }
+    let list: String = blockers.iter().map(|b| format!("\n- {b}")).collect();
+    finish(format!(
+        ":twisted_rightwards_arrows: The pull request now targets `{new}`: `{}` left the queue \
+         of `{old}`, and may not merge into `{new}`:{list}\n\nAsk again when it is ready.",
+        head.short()
+    ))
+}
+
+/// A build greg triggered has not started after `minutes`; `why` is the builder's reason.
+pub fn build_waiting(head: &Sha, context: &str, minutes: i64, why: Option<&str>) -> String {
+    let said = why
+        .map(|w| format!(" Jenkins says:\n\n> {}", one_line(w)))
+        .unwrap_or_else(|| " Jenkins gave no reason.".to_owned());
+    finish(format!(
+        ":hourglass: The {context} build of `{}` has not started after {minutes} minutes.{said}",
+        head.short()
+    ))
+}
+
+/// One line of at most 500 characters, for quoting a provider's message.
+fn one_line(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    line.chars().take(500).collect()
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// "@greg treeclosed=N".
 pub fn tree_closed(target: &str, priority: i32) -> String {
     finish(format!(
@@ -303,6 +405,39 @@ mod tests {
                     state: CommitState::Failure
                 },
             ]
+        ));
+    }
+
+    #[test]
+    fn queue_exit_texts() {
+        insta::assert_snapshot!(landing_refused(
+            &sha(),
+            "main",
+            "Protected branch update failed for refs/heads/main.\nRequired status check \"ci\" is expected."
+        ));
+        insta::assert_snapshot!(merge_vetoed(
+            &sha(),
+            "main",
+            "Not all required builds are successful yet"
+        ));
+        insta::assert_snapshot!(step_failed(
+            &sha(),
+            "main",
+            "landing",
+            "github: transient: 502 Bad Gateway",
+            Some(60)
+        ));
+        insta::assert_snapshot!(dropped_rules(
+            &sha(),
+            "main",
+            &[Blocker::NotEnoughApprovals { have: 0, need: 1 }]
+        ));
+        insta::assert_snapshot!(retargeted(&sha(), "main", "release", &[]));
+        insta::assert_snapshot!(build_waiting(
+            &sha(),
+            "merge",
+            10,
+            Some("Waiting for next available executor")
         ));
     }
 

@@ -104,6 +104,7 @@ macro_rules! with_reader {
 mod approvals;
 mod builds;
 mod deliveries;
+mod effects;
 mod error;
 mod model;
 mod queue;
@@ -111,6 +112,7 @@ mod row;
 mod statuses;
 mod store;
 
+pub use effects::{Effect, EffectOutcome, NewEffect};
 pub use error::{StoreError, redact_url};
 pub use model::{
     BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,

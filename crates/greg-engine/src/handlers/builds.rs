@@ -288,7 +288,7 @@ pub(crate) async fn on_new_head(
     ctx: &RepoCtx<'_>,
     pr: &PullRequest,
 ) -> Result<(), HandlerError> {
-    staging::on_new_head(inner, ctx, pr).await?;
+    super::exits::on_new_head(inner, ctx, pr).await?;
     supersede(inner, ctx, pr).await?;
     let fork = pr.head_repo.as_ref() != Some(ctx.repo);
     if fork && !ctx.cfg.allow_forks {
@@ -386,7 +386,7 @@ pub(crate) async fn on_closed(
     pr: PrNumber,
     merged: bool,
 ) -> Result<(), HandlerError> {
-    staging::on_closed(inner, ctx, pr).await?;
+    super::exits::on_closed(inner, ctx, pr).await?;
     if merged {
         tracing::info!(%pr, "Pull request merged; its builds run to their end");
         return Ok(());
@@ -514,9 +514,7 @@ pub(crate) async fn on_build_update(
         .update_build(rec.id, &change, inner.now_ms())
         .await?;
     match (u.phase, u.outcome) {
-        (BuildPhase::Finalized, Some(outcome)) => {
-            finalize(inner, rec, outcome, u.url.clone()).await
-        }
+        (BuildPhase::Finalized, Some(outcome)) => verified(inner, rec, outcome).await,
         (BuildPhase::Completed, Some(_)) => {
             // Act on FINALIZED; if it never comes, act on this after the grace period.
             if let Some(me) = inner.me.upgrade() {
@@ -560,7 +558,72 @@ pub(crate) async fn completed_grace(
         build_id,
         "FINALIZED never arrived; acting on the COMPLETED callback"
     );
-    finalize(inner, rec, outcome, u.url.clone()).await
+    verified(inner, rec, outcome).await
+}
+
+/// A callback says the build finished with `claimed`. A callback is a hint, not proof (SPEC
+/// §6: its `?token=` is readable by anyone who can read the job's configuration): the build
+/// is read from the builder, and only the builder's own result is recorded and relayed, and
+/// only when the build ran with `COMMIT` equal to the record's commit. Anything else changes
+/// nothing and is logged at warn.
+async fn verified(
+    inner: &Inner,
+    rec: BuildRecord,
+    claimed: BuildOutcome,
+) -> Result<(), HandlerError> {
+    let (Some(builder), Some(number)) = (inner.builders.get(&rec.builder).cloned(), rec.number)
+    else {
+        return poll_build(inner, rec.id).await;
+    };
+    let state = match builder.build(&rec.job, number).await {
+        Ok(state) => state,
+        Err(e) if e.is_retryable() => return Err(backend(&builder)(e)),
+        Err(e) => {
+            tracing::warn!(build_id = rec.id, job = %rec.job, number = %number, claimed = ?claimed, error = %e, "A callback names a build the builder does not know; ignored");
+            return Ok(());
+        }
+    };
+    match state {
+        BuildState::Finished {
+            number,
+            url,
+            outcome,
+            commit,
+        } => {
+            if !commit_matches(&rec, commit.as_ref()) {
+                tracing::warn!(build_id = rec.id, job = %rec.job, number = %number, expected = %rec.sha, reported = ?commit.as_ref().map(Sha::as_str), "A callback names a build of another commit; ignored (forged or stale)");
+                return Ok(());
+            }
+            if outcome != claimed {
+                tracing::warn!(build_id = rec.id, claimed = ?claimed, actual = ?outcome, "The callback's result differs from the builder's; the builder's counts");
+            }
+            finalize(inner, rec, outcome, Some(url)).await
+        }
+        BuildState::Cancelled => finalize(inner, rec, BuildOutcome::Aborted, None).await,
+        BuildState::Running { .. } | BuildState::Queued { .. } => {
+            tracing::warn!(build_id = rec.id, job = %rec.job, number = %number, claimed = ?claimed, "A callback says the build finished, but the builder says it has not; ignored (forged, or the builder is behind: polling follows it)");
+            Ok(())
+        }
+    }
+}
+
+/// True when the builder's `COMMIT` of a finished build fits the record. Merge builds land
+/// code, so their `COMMIT` must be reported and equal; for test and try builds a builder that
+/// does not report parameters is believed on the commit (a mismatch still refuses).
+fn commit_matches(rec: &BuildRecord, commit: Option<&Sha>) -> bool {
+    match commit {
+        Some(c) => c == &rec.sha,
+        None => {
+            let lands = rec.context == BuildContext::Merge;
+            if lands {
+                tracing::warn!(
+                    build_id = rec.id,
+                    "The builder does not report the COMMIT parameter of a merge build; it cannot be verified"
+                );
+            }
+            !lands
+        }
+    }
 }
 
 /// Records a build's result and relays it: commit status, and for merge and try builds a comment.
@@ -680,7 +743,9 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
         return Ok(());
     }
 
-    let silent = now - rec.updated_ms >= poll_after;
+    // Heard of last before this process started: its callback may have been lost while greg
+    // was down (SPEC §11 "Start"), so it is read at once.
+    let silent = now - rec.updated_ms >= poll_after || rec.updated_ms < inner.started_ms;
     let polled = match (rec.number, rec.queue_item) {
         (Some(n), _) if silent => Some(builder.build(&rec.job, n).await),
         (None, Some(item)) => Some(builder.queue_item(item).await),
@@ -706,8 +771,8 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
             number,
             url,
             outcome,
-            ..
-        }) => {
+            commit,
+        }) if commit_matches(&rec, commit.as_ref()) => {
             tracing::info!(
                 build_id,
                 "No callback arrived; took the result from polling"
@@ -721,6 +786,9 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
         }
         Some(BuildState::Cancelled) => {
             return finalize(inner, rec, BuildOutcome::Aborted, None).await;
+        }
+        Some(BuildState::Queued { why }) => {
+            waiting_too_long(inner, &ctx, &rec, why.as_deref()).await?;
         }
         Some(BuildState::Running { number, url }) if rec.number.is_none() => {
             let change = BuildChange {
@@ -767,4 +835,32 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
         }
     }
     Ok(())
+}
+
+/// A build still in the builder's queue after `server.build_start_timeout_secs`: the pull
+/// request is told once, with the builder's own reason ("Waiting for next available
+/// executor"), instead of waiting silently for the build timeout.
+async fn waiting_too_long(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    rec: &BuildRecord,
+    why: Option<&str>,
+) -> Result<(), HandlerError> {
+    let limit =
+        i64::try_from(inner.config.server.build_start_timeout.as_millis()).unwrap_or(i64::MAX);
+    let waited = inner.now_ms().saturating_sub(rec.created_ms);
+    let Some(pr) = rec.pr else { return Ok(()) };
+    if waited < limit {
+        return Ok(());
+    }
+    tracing::warn!(
+        build_id = rec.id,
+        waited_ms = waited,
+        why,
+        "Build has not started"
+    );
+    let mut plan = crate::outbox::Plan::default();
+    let body = texts::build_waiting(&rec.sha, rec.context.as_str(), waited / 60_000, why);
+    plan.comment(ctx.repo, format!("build:{}:waiting", rec.id), pr, body);
+    plan.record(inner).await
 }

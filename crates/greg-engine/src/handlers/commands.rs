@@ -8,8 +8,7 @@ use crate::texts;
 use greg_command::{Addressing, Command};
 use greg_config::MergeMode;
 use greg_core::{
-    Blocker, BuildContext, CommentEvent, CommitState, Login, MergeInput, Permission, PrNumber,
-    PullRequest, approvals_from_reviews, mergeability,
+    Blocker, BuildContext, CommentEvent, CommitState, Login, Permission, PrNumber, PullRequest,
 };
 use greg_store::{BuildChange, BuildRunState, QueueKind};
 use std::collections::HashMap;
@@ -167,7 +166,8 @@ impl Session<'_> {
                     .store
                     .remove_approval(self.ctx.repo, self.pr_number, self.author)
                     .await?;
-                Ok(())
+                // The rules hold until landing (SPEC §5): a queued merge may no longer.
+                staging::recheck(self.inner, self.ctx, self.pr_number).await
             }
             Command::Retest => self.retest().await,
             Command::Cancel => self.cancel().await,
@@ -183,56 +183,7 @@ impl Session<'_> {
         pr: &PullRequest,
         target: Option<&str>,
     ) -> Result<Vec<Blocker>, HandlerError> {
-        let inner = self.inner;
-        let ctx = self.ctx;
-        let reviews = ctx
-            .provider
-            .reviews(ctx.repo, pr.number)
-            .await
-            .map_err(backend(&ctx.provider))?;
-        let mut required: Vec<Login> = ctx.cfg.reviewers.clone();
-        for l in inner.store.required_reviewers(ctx.repo, pr.number).await? {
-            if !required.contains(&l) {
-                required.push(l);
-            }
-        }
-        // GitHub lets anyone who can read the repository approve; as in GitHub's branch
-        // protection, only the approvals of people who may command greg (write permission or
-        // a required reviewer) count. "lgtm" approvals were checked when they were given.
-        let mut approvals = Vec::new();
-        for a in approvals_from_reviews(&reviews) {
-            let counts = a.sha != pr.head_sha
-                || required.contains(&a.login)
-                || self.permission(&a.login).await?.can_write();
-            if counts {
-                approvals.push(a);
-            } else {
-                tracing::info!(reviewer = %a.login, "Approval by someone without write permission; not counted");
-            }
-        }
-        approvals.extend(inner.store.approvals(ctx.repo, pr.number).await?);
-        let test_status = inner
-            .store
-            .commit_status(ctx.repo, &pr.head_sha, BuildContext::Test.status_context())
-            .await?;
-        let mut pr = pr.clone();
-        if let Some(t) = target {
-            pr.base_ref = t.to_owned();
-        }
-        let target_branches = ctx.cfg.target_branches.as_deref();
-        let input = MergeInput {
-            repo: ctx.repo,
-            pr: &pr,
-            allow_forks: ctx.cfg.allow_forks,
-            target_branches,
-            required_reviewers: &required,
-            required_approvals: ctx.cfg.required_approvals,
-            approvals: &approvals,
-            test_required: ctx.cfg.jobs.test.is_some(),
-            test_status,
-            bot: ctx.provider.bot_login(),
-        };
-        Ok(mergeability(&input))
+        super::mergeable::blockers(self.inner, self.ctx, pr, target, &mut self.permissions).await
     }
 
     /// "@greg please" (context merge) and "@greg try" (context try): the merge job, when mergeable.
@@ -243,6 +194,10 @@ impl Session<'_> {
         context: BuildContext,
     ) -> Result<(), HandlerError> {
         let pr = self.pull_request().await?;
+        let explicit = branch
+            .as_ref()
+            .map(|b| format!(" branch={b}"))
+            .unwrap_or_default();
         let target = branch.unwrap_or_else(|| pr.base_ref.clone());
         let blockers = self.blockers(&pr, Some(&target)).await?;
         if context == BuildContext::Merge && !blockers.is_empty() {
@@ -259,8 +214,8 @@ impl Session<'_> {
                 _ => (
                     QueueKind::Merge,
                     match priority {
-                        Some(p) => format!("please p={p}"),
-                        None => "please".to_owned(),
+                        Some(p) => format!("please p={p}{explicit}"),
+                        None => format!("please{explicit}"),
                     },
                 ),
             };
@@ -382,7 +337,7 @@ impl Session<'_> {
     /// Withdraws the merge request: stops merge and try builds, marks them failed.
     async fn cancel(&mut self) -> Result<(), HandlerError> {
         let mut stopped =
-            staging::cancel(self.inner, self.ctx, self.pr_number, self.author).await?;
+            super::exits::cancel(self.inner, self.ctx, self.pr_number, self.author).await?;
         for b in self
             .inner
             .store

@@ -3,20 +3,26 @@
 
 mod builds;
 mod commands;
+pub(crate) mod exits;
+mod mergeable;
 mod reconcile;
 pub(crate) mod staging;
 
 pub(crate) use reconcile::reconcile;
 
-/// Drives the merge queues of `repo` (the `Work::Queue` item).
+/// Drives the repository (the `Work::Queue` item): performs its due effects (the outbox),
+/// then its merge queues' steps.
 pub(crate) async fn drive_queue(inner: &Inner, repo: &RepoName) -> Result<(), HandlerError> {
     match builds::ctx_for(inner, repo) {
-        Some(ctx) => staging::resume(inner, &ctx).await,
+        Some(ctx) => {
+            crate::outbox::run_due(inner, &ctx).await?;
+            staging::resume(inner, &ctx).await
+        }
         None => Ok(()),
     }
 }
 
-pub(crate) use builds::{completed_grace, find_build, poll_build};
+pub(crate) use builds::{completed_grace, find_build, poll_build, set_status, stop as stop_build};
 
 use crate::Inner;
 use crate::dispatch::Work;
@@ -141,12 +147,20 @@ pub(crate) async fn handle(inner: &Inner, source: &str, event: &Event) -> Result
             PullRequestAction::Closed { merged } => {
                 builds::on_closed(inner, &ctx, e.pull_request.number, merged).await
             }
-            PullRequestAction::Retargeted => Ok(()),
+            PullRequestAction::Retargeted => {
+                staging::retargeted(inner, &ctx, &e.pull_request).await
+            }
         },
         Event::Comment(c) => commands::on_comment(inner, &ctx, c).await,
         Event::Review(r) => {
             tracing::info!(reviewer = %r.reviewer, state = ?r.state, "Review recorded by the provider; read on demand");
-            Ok(())
+            match r.state {
+                // An approval cannot break the rules; anything else may (SPEC §5).
+                greg_core::ReviewState::Approved | greg_core::ReviewState::Commented => Ok(()),
+                greg_core::ReviewState::ChangesRequested | greg_core::ReviewState::Dismissed => {
+                    staging::recheck(inner, &ctx, r.pr).await
+                }
+            }
         }
         Event::Build(_) => Ok(()),
         Event::Unresolved(_) => Err(HandlerError::Config(format!(

@@ -41,7 +41,7 @@ pub(crate) async fn reconcile(inner: &Inner, repo: &RepoName) -> Result<(), Hand
             match open.iter().find(|p| p.number == entry.pr) {
                 Some(pr) if pr.head_sha != entry.head_sha => {
                     tracing::warn!(pr = %pr.number, approved = %entry.head_sha, head = %pr.head_sha, "Reconcile: the head moved without a webhook; dropping the queue entry");
-                    staging::on_new_head(inner, &ctx, pr).await?;
+                    super::exits::on_new_head(inner, &ctx, pr).await?;
                 }
                 Some(_) => {}
                 None => {
@@ -52,7 +52,7 @@ pub(crate) async fn reconcile(inner: &Inner, repo: &RepoName) -> Result<(), Hand
                         .map_err(backend(&ctx.provider))?;
                     if pr.state != PullRequestState::Open {
                         tracing::warn!(pr = %pr.number, state = ?pr.state, "Reconcile: the pull request was closed without a webhook");
-                        staging::on_closed(inner, &ctx, pr.number).await?;
+                        super::exits::on_closed(inner, &ctx, pr.number).await?;
                     }
                 }
             }

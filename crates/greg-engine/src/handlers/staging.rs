@@ -1,18 +1,28 @@
-//! merge_mode staging (SPEC §6, the Patronus and bors way): the engine side of the merge
-//! queue. The pure decisions live in [`crate::queue`]; this module persists them and performs
-//! the provider and builder calls, always writing a state before acting on it (see the design
-//! note there for properties and accepted races).
+//! merge_mode staging (SPEC §6, the Patronus and bors way): the steps of the merge queue.
+//! The pure decisions live in [`crate::queue`]; every change of an entry's state, with the
+//! statuses and comments it calls for, is written by `exits::record` in one transaction
+//! before anything acts on it (see the design notes of `crate::queue` and `crate::outbox`).
 //!
-//! Provider calls per pull request landed, when nothing goes wrong: tip of the target (1),
-//! staging ref (1), merge into it (1), `greg/merge` pending on the head (1); after the green
-//! build: `greg/merge` success on the staging commit (1, so a protected target accepts it), the
-//! fast-forward (1), `greg/merge` success on the head (1), the "merged" comment (1), deleting
-//! the staging ref (1). The command itself reads the pull request, its reviews and the
-//! commenter's permission (3): 12 in all.
+//! The queue is level-triggered: [`resume`] (the `Work::Queue` item, run after every change,
+//! at start and on reconciliation) redoes the step of each in-flight entry from its stored
+//! state and starts what may start. Every step ends (SPEC §6): a provider refusal that cannot
+//! change by retrying fails the entry with the provider's reason; a retryable failure is
+//! retried, and past `server.retry_window_secs` in the same state the entry fails too. The
+//! rules of SPEC §5 are checked again before an entry is staged and before it lands, and the
+//! staging build's result is read from the builder itself before the entry may land.
+//!
+//! Provider calls per pull request landed, when nothing goes wrong: the rules before staging
+//! (pull request, reviews, permission: 3), tip of the target (1), staging ref (1), merge into
+//! it (1), `greg/merge` pending on the head (1); after the green build (read back from
+//! Jenkins): the rules again (3), tip of the target (1), `greg/merge` success on the staging
+//! commit (1, so a protected target accepts it), the fast-forward (1), `greg/merge` success on
+//! the head (1), the "merged" comment (1), deleting the staging ref (1).
 
 use super::builds::{self, BuildRequest, Started, set_status};
+use super::exits::{self, context_of, key};
 use super::{HandlerError, RepoCtx, backend, comment};
 use crate::Inner;
+use crate::outbox::Plan;
 use crate::queue::{self, QueueEvent, ResumeStep};
 use crate::texts;
 use greg_core::{
@@ -20,22 +30,15 @@ use greg_core::{
     PullRequest, Sha,
 };
 use greg_store::{
-    BuildChange, BuildRecord, BuildRunState, NewQueueEntry, QueueChange, QueueEntry, QueueInsert,
-    QueueKind, QueueState,
+    BuildRecord, BuildRunState, NewQueueEntry, QueueChange, QueueEntry, QueueInsert, QueueKind,
+    QueueState,
 };
+use std::collections::HashMap;
+use std::time::Duration;
 
 /// Most entries one call of [`advance`] starts (each conflicting or already-merged entry lets
 /// the next one start at once); the rest start on the next event.
 const MAX_STARTS_PER_ADVANCE: usize = 16;
-
-/// The build context of an entry's staging build.
-pub(crate) fn context_of(kind: QueueKind) -> BuildContext {
-    match kind {
-        QueueKind::Merge => BuildContext::Merge,
-        QueueKind::Try => BuildContext::Try,
-        QueueKind::Test => BuildContext::Test,
-    }
-}
 
 /// A request to land ("@greg please") or to test the merge ("@greg try") of `pr` into `target`.
 pub(crate) struct Request<'a> {
@@ -67,7 +70,14 @@ pub(crate) async fn request(
             return comment(ctx, pr.number, &body).await;
         }
         // Another head or another target: the newer request replaces the older one.
-        withdraw(inner, ctx, &old, "replaced by a newer request").await?;
+        exits::withdraw(
+            inner,
+            ctx,
+            &old,
+            "replaced by a newer request",
+            Plan::default(),
+        )
+        .await?;
     }
     let new = NewQueueEntry {
         repo: ctx.repo.clone(),
@@ -92,7 +102,9 @@ pub(crate) async fn request(
     if !starts_now && entry.kind == QueueKind::Merge {
         let position = queue::position_of(&queue, entry.id).unwrap_or(1);
         let body = texts::queued(&entry.head_sha, &entry.target, position);
-        comment(ctx, entry.pr, &body).await?;
+        let mut plan = Plan::default();
+        plan.comment(ctx.repo, key(&entry, "queued", "comment"), entry.pr, body);
+        plan.record(inner).await?;
     }
     kick(inner, ctx);
     Ok(())
@@ -107,29 +119,27 @@ pub(crate) fn api_merge(ctx: &RepoCtx<'_>) -> bool {
     !(caps.staging_refs && caps.fast_forward)
 }
 
-/// Deletes the staging ref of `entry`, when greg made one.
-async fn delete_staging_ref(ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(), HandlerError> {
-    if api_merge(ctx) {
-        return Ok(());
-    }
-    let p = &ctx.provider;
-    p.delete_branch(ctx.repo, &queue::staging_branch(entry))
-        .await
-        .map_err(backend(p))
-}
-
 /// `max_test_builds` of the repository.
 fn test_cap(ctx: &RepoCtx<'_>) -> usize {
     usize::try_from(ctx.cfg.max_test_builds).unwrap_or(usize::MAX)
 }
 
-/// Asks the repository's lane to drive its queues (resume in-flight entries, start what can
-/// start) as a work item of its own, after the current one: its failures are retried on their
-/// own, so a provider error while starting the next entry never undoes the step that freed
-/// the queue.
+/// Asks the repository's lane to drive its queues (run due effects, resume in-flight entries,
+/// start what can start) as a work item of its own, after the current one.
 pub(crate) fn kick(inner: &Inner, ctx: &RepoCtx<'_>) {
     inner.submit(crate::dispatch::Work::Queue {
         repo: ctx.repo.clone(),
+    });
+}
+
+/// Asks for [`kick`] again after `delay` (a step failed for a retryable reason). In memory
+/// only: after a restart, the start-up resume redoes every in-flight step anyway.
+fn kick_later(inner: &Inner, ctx: &RepoCtx<'_>, delay: Duration) {
+    let Some(me) = inner.me.upgrade() else { return };
+    let repo = ctx.repo.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        me.submit(crate::dispatch::Work::Queue { repo });
     });
 }
 
@@ -142,48 +152,75 @@ async fn advance(inner: &Inner, ctx: &RepoCtx<'_>, target: &str) -> Result<(), H
         if ids.is_empty() {
             return Ok(());
         }
+        let mut started = false;
         for id in ids {
             if let Some(entry) = entries.iter().find(|e| e.id == id) {
-                start(inner, ctx, entry).await?;
+                started |= step(inner, ctx, entry, start(inner, ctx, entry)).await?;
             }
+        }
+        if !started {
+            return Ok(());
         }
     }
     Ok(())
 }
 
-/// Records `event` on `entry` (with extra field changes) and returns the new row; `None` when
-/// the event does not apply in the entry's state (a stale or repeated trigger).
-async fn record(
+/// Checks SPEC §5's rules for a queued merge again. `true` when they hold; otherwise the entry
+/// left its queue with a comment saying why. Try and test entries are not checked (they land
+/// nothing).
+async fn rules_hold(
     inner: &Inner,
+    ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
-    event: QueueEvent,
-    mut change: QueueChange,
-) -> Result<Option<QueueEntry>, HandlerError> {
-    match queue::transition(entry.kind, entry.state, event) {
-        Ok(next) => {
-            change.state = Some(next);
-            let updated = inner
-                .store
-                .update_queue_entry(entry.id, &change, inner.now_ms())
-                .await?;
-            tracing::info!(entry = entry.id, pr = %entry.pr, from = entry.state.as_str(), to = next.as_str(), ?event, "Queue entry moved");
-            Ok(Some(updated))
-        }
-        Err(e) => {
-            tracing::info!(entry = entry.id, error = %e, "Queue event ignored");
-            Ok(None)
-        }
+) -> Result<bool, HandlerError> {
+    if entry.kind != QueueKind::Merge {
+        return Ok(true);
     }
+    let p = &ctx.provider;
+    let pr = p
+        .pull_request(ctx.repo, entry.pr)
+        .await
+        .map_err(backend(p))?;
+    if pr.head_sha != entry.head_sha {
+        exits::on_new_head(inner, ctx, &pr).await?;
+        return Ok(false);
+    }
+    if pr.base_ref != entry.target && !entry.command.contains("branch=") {
+        // Retargeted while queued (the webhook was missed or is still coming).
+        retargeted(inner, ctx, &pr).await?;
+        return Ok(false);
+    }
+    let mut permissions = HashMap::new();
+    let blockers =
+        super::mergeable::blockers(inner, ctx, &pr, Some(&entry.target), &mut permissions).await?;
+    if blockers.is_empty() {
+        return Ok(true);
+    }
+    tracing::info!(entry = entry.id, pr = %entry.pr, blockers = blockers.len(), "The rules no longer hold; the entry leaves the queue");
+    exits::rules_broken(inner, ctx, entry, &blockers).await?;
+    Ok(false)
 }
 
-/// Waiting → Staging, then makes the staging commit.
+/// Waiting → Staging after the rules are checked again, then makes the staging commit.
 async fn start(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(), HandlerError> {
+    if !rules_hold(inner, ctx, entry).await? {
+        return Ok(());
+    }
     let change = QueueChange {
         attempts: Some(entry.attempts.saturating_add(1)),
         clear_staging: true,
         ..Default::default()
     };
-    let Some(entry) = record(inner, entry, QueueEvent::Start, change).await? else {
+    let Some(entry) = exits::record(
+        inner,
+        ctx,
+        entry,
+        QueueEvent::Start,
+        change,
+        Plan::default(),
+    )
+    .await?
+    else {
         return Ok(());
     };
     stage(inner, ctx, &entry).await
@@ -215,87 +252,119 @@ async fn stage(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
     else {
         let reason = format!("target branch {} does not exist", entry.target);
         let body = texts::target_missing(&entry.head_sha, &entry.target);
-        return fail(inner, ctx, entry, QueueEvent::Conflict, &reason, &body).await;
+        return exits::fail(inner, ctx, entry, QueueEvent::Conflict, &reason, &body).await;
     };
-    if api_merge(ctx) {
+    let staged = if api_merge(ctx) {
         // No staging refs (Bitbucket): the job builds the approved head merged with TARGET,
         // and greg merges the pull request through the API if the target is still `tip`.
         tracing::info!(entry = entry.id, base = %tip, "Building the head merged with the target (merge through the provider API)");
-        let change = QueueChange {
-            base_sha: Some(tip),
-            staging_sha: Some(entry.head_sha.clone()),
-            ..Default::default()
-        };
-        let Some(entry) = record(inner, entry, QueueEvent::Staged, change).await? else {
-            return Ok(());
-        };
-        return ensure_build(inner, ctx, &entry, true).await;
-    }
-    p.set_branch(ctx.repo, &branch, &tip)
-        .await
-        .map_err(backend(p))?;
-    let merged = p
-        .merge_into_branch(
-            ctx.repo,
-            &branch,
-            &entry.head_sha,
-            &merge_message(ctx, entry),
-        )
-        .await
-        .map_err(backend(p))?;
-    match merged {
-        MergeResult::Merged(staging) => {
-            tracing::info!(entry = entry.id, base = %tip, staging = %staging, branch, "Staging commit made");
-            let change = QueueChange {
-                base_sha: Some(tip),
-                staging_sha: Some(staging),
-                ..Default::default()
-            };
-            let Some(entry) = record(inner, entry, QueueEvent::Staged, change).await? else {
-                return Ok(());
-            };
-            ensure_build(inner, ctx, &entry, true).await
-        }
-        MergeResult::Conflict => {
-            let body = texts::merge_conflict(&entry.head_sha, &entry.target);
-            fail(
-                inner,
-                ctx,
-                entry,
-                QueueEvent::Conflict,
-                "merge conflict",
-                &body,
+        entry.head_sha.clone()
+    } else {
+        p.set_branch(ctx.repo, &branch, &tip)
+            .await
+            .map_err(backend(p))?;
+        let merged = p
+            .merge_into_branch(
+                ctx.repo,
+                &branch,
+                &entry.head_sha,
+                &merge_message(ctx, entry),
             )
             .await
-        }
-        MergeResult::UpToDate => {
-            p.delete_branch(ctx.repo, &branch)
-                .await
-                .map_err(backend(p))?;
-            let context = context_of(entry.kind);
-            let desc = format!("already in {}", entry.target);
-            let state = match entry.kind {
-                QueueKind::Merge => CommitState::Success,
-                QueueKind::Try | QueueKind::Test => CommitState::Error,
-            };
-            set_status(inner, ctx, &entry.head_sha, context, state, &desc, None).await?;
-            let change = QueueChange {
-                reason: Some(desc),
-                ..Default::default()
-            };
-            record(inner, entry, QueueEvent::UpToDate, change).await?;
-            kick(inner, ctx);
-            if entry.kind == QueueKind::Test {
-                return Ok(());
+            .map_err(backend(p))?;
+        match merged {
+            MergeResult::Merged(staging) => {
+                tracing::info!(entry = entry.id, base = %tip, staging = %staging, branch, "Staging commit made");
+                staging
             }
-            let body = texts::already_in_target(&entry.head_sha, &entry.target);
-            comment(ctx, entry.pr, &body).await
+            MergeResult::Conflict => {
+                let body = texts::merge_conflict(&entry.head_sha, &entry.target);
+                return exits::fail(
+                    inner,
+                    ctx,
+                    entry,
+                    QueueEvent::Conflict,
+                    "merge conflict",
+                    &body,
+                )
+                .await;
+            }
+            MergeResult::UpToDate => return up_to_date(inner, ctx, entry).await,
         }
-    }
+    };
+    let context = context_of(entry.kind);
+    let mut plan = Plan::default();
+    let desc = format!(
+        "{} into {}: building staging commit {}",
+        context.as_str(),
+        entry.target,
+        staged.short()
+    );
+    let attempt = format!("staged{}", entry.attempts);
+    plan.status(
+        ctx.repo,
+        key(entry, &attempt, "status"),
+        &entry.head_sha,
+        context,
+        CommitState::Pending,
+        &desc,
+        None,
+    );
+    let change = QueueChange {
+        base_sha: Some(tip),
+        staging_sha: Some(staged),
+        ..Default::default()
+    };
+    let Some(entry) = exits::record(inner, ctx, entry, QueueEvent::Staged, change, plan).await?
+    else {
+        return Ok(());
+    };
+    ensure_build(inner, ctx, &entry, true).await
 }
 
-/// Building: the pending status on the head, then the staging build (found by its key when it
-/// exists, so a resume never starts a second one).
+/// The approved head is already in the target: nothing to merge (a merge lands as is, a try
+/// or test has nothing to test).
+async fn up_to_date(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+) -> Result<(), HandlerError> {
+    let desc = format!("already in {}", entry.target);
+    let state = match entry.kind {
+        QueueKind::Merge => CommitState::Success,
+        QueueKind::Try | QueueKind::Test => CommitState::Error,
+    };
+    let mut plan = Plan::default();
+    plan.status(
+        ctx.repo,
+        key(entry, "finish", "status"),
+        &entry.head_sha,
+        context_of(entry.kind),
+        state,
+        &desc,
+        None,
+    );
+    if entry.kind != QueueKind::Test {
+        let body = texts::already_in_target(&entry.head_sha, &entry.target);
+        plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
+    }
+    plan.add(
+        ctx.repo,
+        key(entry, "finish", "delete_ref"),
+        &crate::outbox::Effect::DeleteRef {
+            branch: queue::staging_branch(entry),
+        },
+    );
+    let change = QueueChange {
+        reason: Some(desc),
+        ..Default::default()
+    };
+    exits::record(inner, ctx, entry, QueueEvent::UpToDate, change, plan).await?;
+    Ok(())
+}
+
+/// Building: the staging build (found by its key when it exists, so a resume never starts a
+/// second one).
 async fn ensure_build(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
@@ -321,7 +390,7 @@ async fn ensure_build(
             QueueKind::Test => String::new(),
             _ => texts::no_merge_job(),
         };
-        return fail(
+        return exits::fail(
             inner,
             ctx,
             entry,
@@ -338,31 +407,13 @@ async fn ensure_build(
             .await?
         && !done.state.is_active()
     {
-        // The build finished while greg was away and its result was recorded: act on it.
+        // The build finished while greg was away and its (verified) result was recorded.
         let result = if done.state == BuildRunState::Success {
             StagingResult::Green
         } else {
             StagingResult::Red(done.state.as_str().to_owned())
         };
         return on_result(inner, ctx, entry, &done, result).await;
-    }
-    if fresh {
-        let desc = format!(
-            "{} into {}: building staging commit {}",
-            context.as_str(),
-            entry.target,
-            staging.short()
-        );
-        set_status(
-            inner,
-            ctx,
-            &entry.head_sha,
-            context,
-            CommitState::Pending,
-            &desc,
-            None,
-        )
-        .await?;
     }
     let branch = queue::staging_branch(entry);
     let req = BuildRequest {
@@ -378,7 +429,7 @@ async fn ensure_build(
     let started = builds::start_build(inner, ctx, req).await?;
     if let Started::Refused(reason) = &started {
         let body = texts::build_not_started(&entry.head_sha, context.as_str(), reason);
-        return fail(inner, ctx, entry, QueueEvent::BuildRed, reason, &body).await;
+        return exits::fail(inner, ctx, entry, QueueEvent::BuildRed, reason, &body).await;
     }
     if let Some(b) = inner
         .store
@@ -396,7 +447,10 @@ async fn ensure_build(
     }
     if entry.kind == QueueKind::Try && fresh {
         let body = texts::try_started(&entry.head_sha, &entry.target, job.name.as_str());
-        comment(ctx, entry.pr, &body).await?;
+        let mut plan = Plan::default();
+        let attempt = format!("staged{}", entry.attempts);
+        plan.comment(ctx.repo, key(entry, &attempt, "comment"), entry.pr, body);
+        plan.record(inner).await?;
     }
     Ok(())
 }
@@ -442,8 +496,9 @@ pub(crate) async fn entry_of_build(
     Ok(entry.filter(|e| e.staging_sha.as_ref() == Some(&rec.sha)))
 }
 
-/// A staging build finished (callback, poll or timeout): land it, or fail the entry. Runs
-/// before the build is recorded finished, so a crash here repeats it (every step re-checks).
+/// A staging build finished with a result read from the builder itself (callback verified,
+/// poll or timeout): record it; a green merge moves to Landing and the next [`resume`] lands
+/// it.
 pub(crate) async fn on_result(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
@@ -453,130 +508,98 @@ pub(crate) async fn on_result(
 ) -> Result<(), HandlerError> {
     let url = rec.url.as_deref();
     match result {
-        // A replayed callback after a crash in the middle of landing: finish the landing.
+        // Already recorded (a replayed result after a crash): the landing step goes on.
         StagingResult::Green if entry.state == QueueState::Landing => {
-            land(inner, ctx, entry, url, true).await
+            kick(inner, ctx);
+            Ok(())
         }
-        StagingResult::Green => {
-            let change = QueueChange {
-                build_id: Some(rec.id),
-                ..Default::default()
-            };
-            let Some(entry) = record(inner, entry, QueueEvent::BuildGreen, change).await? else {
-                return Ok(());
-            };
-            match entry.kind {
-                QueueKind::Merge => land(inner, ctx, &entry, url, false).await,
-                QueueKind::Try | QueueKind::Test => {
-                    finish_check(inner, ctx, &entry, BuildOutcome::Success, url).await
-                }
+        StagingResult::Green => match entry.kind {
+            QueueKind::Merge => {
+                let change = QueueChange {
+                    build_id: Some(rec.id),
+                    ..Default::default()
+                };
+                exits::record(
+                    inner,
+                    ctx,
+                    entry,
+                    QueueEvent::BuildGreen,
+                    change,
+                    Plan::default(),
+                )
+                .await?;
+                Ok(())
             }
-        }
+            QueueKind::Try | QueueKind::Test => {
+                exits::checked(inner, ctx, entry, BuildOutcome::Success, "passed", url).await
+            }
+        },
         StagingResult::Red(words) => {
-            let staging = entry.staging_sha.clone().unwrap_or_else(|| rec.sha.clone());
             if entry.kind != QueueKind::Merge {
                 let outcome = if words.contains("aborted") {
                     BuildOutcome::Aborted
                 } else {
                     BuildOutcome::Failure
                 };
-                let change = QueueChange {
-                    reason: Some(words.clone()),
-                    ..Default::default()
-                };
-                let Some(entry) = record(inner, entry, QueueEvent::BuildRed, change).await? else {
-                    return Ok(());
-                };
-                return finish_check(inner, ctx, &entry, outcome, url).await;
+                return exits::checked(inner, ctx, entry, outcome, &words, url).await;
             }
+            let staging = entry.staging_sha.clone().unwrap_or_else(|| rec.sha.clone());
             let body = texts::staging_failed(&entry.head_sha, &staging, &words, url);
-            fail(inner, ctx, entry, QueueEvent::BuildRed, &words, &body).await
+            exits::fail(inner, ctx, entry, QueueEvent::BuildRed, &words, &body).await
         }
     }
 }
 
-/// A try or test_merged build ended: status (and for try a comment) on the head, staging ref
-/// removed, nothing lands.
-async fn finish_check(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    entry: &QueueEntry,
-    outcome: BuildOutcome,
-    url: Option<&str>,
-) -> Result<(), HandlerError> {
-    let state = if outcome == BuildOutcome::Success {
-        CommitState::Success
-    } else {
-        CommitState::Failure
-    };
-    let desc = match entry.kind {
-        QueueKind::Test => format!(
-            "{}, merged into {}",
-            texts::status_description("test", outcome, None),
-            entry.target
-        ),
-        _ => texts::status_description("try", outcome, None),
-    };
-    let context = context_of(entry.kind);
-    set_status(inner, ctx, &entry.head_sha, context, state, &desc, url).await?;
-    if entry.kind == QueueKind::Try {
-        let body = texts::try_finished(&entry.head_sha, outcome, url);
-        comment(ctx, entry.pr, &body).await?;
-    }
-    delete_staging_ref(ctx, entry).await?;
-    // A green entry is already Landed; a red one was recorded Failed by the caller. Its slot is
-    // free for the next test build.
-    kick(inner, ctx);
-    Ok(())
-}
-
-/// Landing: the staging commit's status, then the compare-and-swap fast-forward of the target.
-///
-/// `resumed`: greg may have fast-forwarded before a crash, so the target is read first (on the
-/// normal path that read is saved: a repeated fast-forward to the same commit is a no-op).
-async fn land(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    entry: &QueueEntry,
-    url: Option<&str>,
-    resumed: bool,
-) -> Result<(), HandlerError> {
+/// Landing: the target already at the staging commit (a crash after the fast-forward) →
+/// landed; otherwise the rules once more, the staging commit's status, then the
+/// compare-and-swap fast-forward of the target. A refusal fails the entry with the
+/// provider's reason.
+async fn land(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(), HandlerError> {
     let p = &ctx.provider;
     let Some(staging) = entry.staging_sha.clone() else {
         return Ok(());
     };
-    if api_merge(ctx) {
-        return land_through_api(inner, ctx, entry, url).await;
-    }
-    let tip = if resumed {
-        p.branch_tip(ctx.repo, &entry.target)
-            .await
-            .map_err(backend(p))?
-    } else {
-        None
+    let url = match entry.build_id {
+        Some(id) => inner.store.build(id).await?.and_then(|b| b.url),
+        None => None,
     };
-    if tip.as_ref() != Some(&staging) {
-        set_status(
-            inner,
-            ctx,
-            &staging,
-            BuildContext::Merge,
-            CommitState::Success,
-            "staging build passed",
-            url,
-        )
-        .await?;
-        match p
-            .fast_forward(ctx.repo, &entry.target, &staging)
-            .await
-            .map_err(backend(p))?
-        {
-            FastForward::Done => {}
-            FastForward::Moved => return target_moved(inner, ctx, entry).await,
-        }
+    if api_merge(ctx) {
+        return land_through_api(inner, ctx, entry, url.as_deref()).await;
     }
-    tracing::info!(entry = entry.id, pr = %entry.pr, target = %entry.target, staging = %staging, "Target fast-forwarded to the green staging commit");
-    finish_landed(inner, ctx, entry, &staging, url).await
+    let tip = p
+        .branch_tip(ctx.repo, &entry.target)
+        .await
+        .map_err(backend(p))?;
+    if tip.as_ref() == Some(&staging) {
+        return exits::landed(inner, ctx, entry, &staging, url.as_deref()).await;
+    }
+    if tip != entry.base_sha {
+        return exits::target_moved(inner, ctx, entry).await;
+    }
+    if !rules_hold(inner, ctx, entry).await? {
+        return Ok(());
+    }
+    set_status(
+        inner,
+        ctx,
+        &staging,
+        BuildContext::Merge,
+        CommitState::Success,
+        "staging build passed",
+        url.as_deref(),
+    )
+    .await?;
+    match p.fast_forward(ctx.repo, &entry.target, &staging).await {
+        Ok(FastForward::Done) => exits::landed(inner, ctx, entry, &staging, url.as_deref()).await,
+        Ok(FastForward::Moved) => exits::target_moved(inner, ctx, entry).await,
+        Err(greg_core::Error::Refused { message }) => {
+            tracing::warn!(entry = entry.id, pr = %entry.pr, target = %entry.target, %message, "The provider refused the fast-forward");
+            let body = texts::landing_refused(&entry.head_sha, &entry.target, &message);
+            let reason = format!("{} refused the fast-forward: {message}", ctx.provider);
+            exits::fail(inner, ctx, entry, QueueEvent::Refused, &reason, &body).await
+        }
+        Err(e) => Err(backend(p)(e)),
+    }
 }
 
 /// Landing where the provider cannot fast-forward (Bitbucket): the target must still be the
@@ -596,14 +619,17 @@ async fn land_through_api(
         .await
         .map_err(backend(p))?;
     if pr.state == greg_core::PullRequestState::Merged {
-        return finish_landed(inner, ctx, entry, &entry.head_sha, url).await;
+        return exits::landed(inner, ctx, entry, &entry.head_sha, url).await;
     }
     let tip = p
         .branch_tip(ctx.repo, &entry.target)
         .await
         .map_err(backend(p))?;
     if tip.is_none() || tip != entry.base_sha {
-        return target_moved(inner, ctx, entry).await;
+        return exits::target_moved(inner, ctx, entry).await;
+    }
+    if !rules_hold(inner, ctx, entry).await? {
+        return Ok(());
     }
     match p
         .merge_pull_request(
@@ -616,236 +642,28 @@ async fn land_through_api(
     {
         Ok(()) => {
             tracing::info!(entry = entry.id, pr = %entry.pr, target = %entry.target, "Pull request merged through the provider API after a green build of its merge");
-            finish_landed(inner, ctx, entry, &entry.head_sha, url).await
+            exits::landed(inner, ctx, entry, &entry.head_sha, url).await
         }
         Err(greg_core::Error::PreconditionFailed { message }) => {
             tracing::info!(entry = entry.id, %message, "The head moved before the merge");
-            withdraw(inner, ctx, entry, "new commits were pushed").await
+            let fresh = p
+                .pull_request(ctx.repo, entry.pr)
+                .await
+                .map_err(backend(p))?;
+            exits::on_new_head(inner, ctx, &fresh).await
         }
         Err(greg_core::Error::Conflict { message }) => {
             let body = texts::merge_conflict(&entry.head_sha, &entry.target);
-            fail(inner, ctx, entry, QueueEvent::Conflict, &message, &body).await
+            exits::fail(inner, ctx, entry, QueueEvent::Conflict, &message, &body).await
+        }
+        Err(greg_core::Error::Refused { message }) => {
+            tracing::warn!(entry = entry.id, pr = %entry.pr, %message, "The provider refused the merge");
+            let body = texts::merge_vetoed(&entry.head_sha, &entry.target, &message);
+            let reason = format!("{} refused the merge: {message}", ctx.provider);
+            exits::fail(inner, ctx, entry, QueueEvent::Refused, &reason, &body).await
         }
         Err(e) => Err(backend(p)(e)),
     }
-}
-
-/// After the fast-forward: head status, comment, staging ref deleted, entry Landed, next one.
-async fn finish_landed(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    entry: &QueueEntry,
-    staging: &Sha,
-    url: Option<&str>,
-) -> Result<(), HandlerError> {
-    let desc = format!("merged into {} as {}", entry.target, staging.short());
-    set_status(
-        inner,
-        ctx,
-        &entry.head_sha,
-        BuildContext::Merge,
-        CommitState::Success,
-        &desc,
-        url,
-    )
-    .await?;
-    let body = texts::landed(&entry.head_sha, &entry.target, staging, url);
-    comment(ctx, entry.pr, &body).await?;
-    delete_staging_ref(ctx, entry).await?;
-    let change = QueueChange {
-        reason: Some(format!("landed as {staging}")),
-        ..Default::default()
-    };
-    record(inner, entry, QueueEvent::FastForwarded, change).await?;
-    kick(inner, ctx);
-    Ok(())
-}
-
-/// The target moved away from the staging base: back to Waiting at the same place, restaged
-/// by the next [`advance`] from the new tip.
-async fn target_moved(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    entry: &QueueEntry,
-) -> Result<(), HandlerError> {
-    tracing::info!(entry = entry.id, pr = %entry.pr, target = %entry.target, "Target moved under the staging commit; merging again from the new tip");
-    if let Some(staging) = &entry.staging_sha {
-        stop_staging_build(inner, ctx, entry, staging, BuildRunState::Superseded).await?;
-    }
-    let change = QueueChange {
-        clear_staging: true,
-        reason: Some("target moved; merging again".to_owned()),
-        ..Default::default()
-    };
-    record(inner, entry, QueueEvent::TargetMoved, change).await?;
-    kick(inner, ctx);
-    Ok(())
-}
-
-/// Stops the active staging build of `staging`, if any, and marks it `state`.
-async fn stop_staging_build(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    entry: &QueueEntry,
-    staging: &Sha,
-    state: BuildRunState,
-) -> Result<(), HandlerError> {
-    let context = context_of(entry.kind);
-    if let Some(b) = inner.store.latest_build(ctx.repo, staging, context).await?
-        && b.state.is_active()
-    {
-        builds::stop(inner, &b).await;
-        let change = BuildChange {
-            state: Some(state),
-            ..Default::default()
-        };
-        inner
-            .store
-            .update_build(b.id, &change, inner.now_ms())
-            .await?;
-    }
-    Ok(())
-}
-
-/// The entry failed (conflict, red build, no target): head status, comment, staging ref
-/// deleted, entry Failed, next one.
-async fn fail(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    entry: &QueueEntry,
-    event: QueueEvent,
-    reason: &str,
-    body: &str,
-) -> Result<(), HandlerError> {
-    let context = context_of(entry.kind);
-    set_status(
-        inner,
-        ctx,
-        &entry.head_sha,
-        context,
-        CommitState::Failure,
-        reason,
-        None,
-    )
-    .await?;
-    if !body.is_empty() {
-        comment(ctx, entry.pr, body).await?;
-    }
-    delete_staging_ref(ctx, entry).await?;
-    let change = QueueChange {
-        reason: Some(reason.to_owned()),
-        ..Default::default()
-    };
-    record(inner, entry, event, change).await?;
-    kick(inner, ctx);
-    Ok(())
-}
-
-/// Takes an entry out of its queue (push, close, cancel, replacement): stops its build,
-/// deletes its staging ref, marks it Cancelled, and lets the next one start. Statuses and
-/// comments are the caller's.
-pub(crate) async fn withdraw(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    entry: &QueueEntry,
-    reason: &str,
-) -> Result<(), HandlerError> {
-    if let Some(staging) = &entry.staging_sha {
-        stop_staging_build(inner, ctx, entry, staging, BuildRunState::Aborted).await?;
-    }
-    if queue::in_flight(entry.state) || entry.kind != QueueKind::Merge {
-        delete_staging_ref(ctx, entry).await?;
-    }
-    let change = QueueChange {
-        reason: Some(reason.to_owned()),
-        ..Default::default()
-    };
-    record(inner, entry, QueueEvent::Withdrawn, change).await?;
-    tracing::info!(entry = entry.id, pr = %entry.pr, reason, "Left the queue");
-    kick(inner, ctx);
-    Ok(())
-}
-
-/// A new head on the pull request: every entry approved for another head leaves its queue.
-pub(crate) async fn on_new_head(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    pr: &PullRequest,
-) -> Result<(), HandlerError> {
-    for entry in inner
-        .store
-        .active_queue_entries_for_pr(ctx.repo, pr.number)
-        .await?
-    {
-        if entry.head_sha == pr.head_sha {
-            continue;
-        }
-        withdraw(inner, ctx, &entry, "new commits were pushed").await?;
-        let desc = format!("dropped: new head {}", pr.head_sha.short());
-        set_status(
-            inner,
-            ctx,
-            &entry.head_sha,
-            context_of(entry.kind),
-            CommitState::Error,
-            &desc,
-            None,
-        )
-        .await?;
-        let body = texts::dropped_new_head(&entry.head_sha, &pr.head_sha);
-        comment(ctx, pr.number, &body).await?;
-    }
-    Ok(())
-}
-
-/// The pull request was closed (not by greg's landing): its entries leave their queues.
-pub(crate) async fn on_closed(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    pr: PrNumber,
-) -> Result<(), HandlerError> {
-    for entry in inner
-        .store
-        .active_queue_entries_for_pr(ctx.repo, pr)
-        .await?
-    {
-        // A landing entry is finished by its own step (GitHub closes the pull request as
-        // merged when the target reaches its head).
-        if entry.state == QueueState::Landing {
-            continue;
-        }
-        withdraw(inner, ctx, &entry, "the pull request was closed").await?;
-    }
-    Ok(())
-}
-
-/// "@greg cancel": the pull request's entries leave their queues, with a failure status.
-/// Returns how many entries were withdrawn.
-pub(crate) async fn cancel(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    pr: PrNumber,
-    by: &Login,
-) -> Result<usize, HandlerError> {
-    let entries = inner
-        .store
-        .active_queue_entries_for_pr(ctx.repo, pr)
-        .await?;
-    for entry in &entries {
-        withdraw(inner, ctx, entry, &format!("cancelled by @{by}")).await?;
-        let desc = format!("cancelled by @{by}");
-        set_status(
-            inner,
-            ctx,
-            &entry.head_sha,
-            context_of(entry.kind),
-            CommitState::Failure,
-            &desc,
-            None,
-        )
-        .await?;
-    }
-    Ok(entries.len())
 }
 
 /// A push to a branch. greg's own staging refs are ignored; a push to a target whose in-flight
@@ -867,7 +685,7 @@ pub(crate) async fn on_target_push(
         if ours || entry.state != QueueState::Building {
             continue;
         }
-        target_moved(inner, ctx, entry).await?;
+        exits::target_moved(inner, ctx, entry).await?;
     }
     Ok(())
 }
@@ -959,7 +777,7 @@ pub(crate) async fn retest_merged(
             .active_queue_entry(ctx.repo, pr.number, QueueKind::Test)
             .await?
         {
-            withdraw(inner, ctx, &old, "the target moved").await?;
+            exits::withdraw(inner, ctx, &old, "the target moved", Plan::default()).await?;
         }
         let desc = format!("{branch} moved; testing the merge again");
         set_status(
@@ -977,8 +795,128 @@ pub(crate) async fn retest_merged(
     Ok(())
 }
 
-/// Repairs every active entry of the repository after a restart or on reconciliation: each
-/// in-flight entry redoes its step, then every queue starts what it can.
+/// The pull request now targets another branch (`pull_request.edited` with `changes.base`, or
+/// found so before staging or landing): its merge entry leaves the old queue and, when it may
+/// merge into the new base, joins that queue with the same approver and priority; otherwise
+/// it stays out, with a comment either way.
+pub(crate) async fn retargeted(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    pr: &PullRequest,
+) -> Result<(), HandlerError> {
+    for entry in inner
+        .store
+        .active_queue_entries_for_pr(ctx.repo, pr.number)
+        .await?
+    {
+        if entry.target == pr.base_ref || entry.command.contains("branch=") {
+            continue;
+        }
+        let mut permissions = HashMap::new();
+        let blockers = if entry.kind == QueueKind::Merge {
+            super::mergeable::blockers(inner, ctx, pr, None, &mut permissions).await?
+        } else {
+            Vec::new()
+        };
+        let mut plan = Plan::default();
+        let body = texts::retargeted(&entry.head_sha, &entry.target, &pr.base_ref, &blockers);
+        plan.comment(ctx.repo, key(&entry, "finish", "comment"), pr.number, body);
+        let reason = format!("retargeted to {}", pr.base_ref);
+        exits::withdraw(inner, ctx, &entry, &reason, plan).await?;
+        if blockers.is_empty() && entry.head_sha == pr.head_sha {
+            let req = Request {
+                pr,
+                kind: entry.kind,
+                target: &pr.base_ref,
+                approver: &entry.approver,
+                command: entry.command.clone(),
+                priority: entry.priority,
+            };
+            request(inner, ctx, req).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Something that may break SPEC §5's rules happened to pull request `pr` (a review dismissed
+/// or changing things, "@greg not lgtm", a conversion to draft): each queued merge of it is
+/// checked now and leaves the queue when the rules no longer hold. In-flight entries are
+/// checked too; the staging or landing step then stops.
+pub(crate) async fn recheck(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    pr: PrNumber,
+) -> Result<(), HandlerError> {
+    for entry in inner
+        .store
+        .active_queue_entries_for_pr(ctx.repo, pr)
+        .await?
+    {
+        // A landing entry is past the point of no return on the provider's side only once the
+        // target moved; until then the rules still hold it back.
+        rules_hold(inner, ctx, &entry).await?;
+    }
+    Ok(())
+}
+
+/// What [`step`] did with a step's result.
+async fn step<F>(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    work: F,
+) -> Result<bool, HandlerError>
+where
+    F: std::future::Future<Output = Result<(), HandlerError>>,
+{
+    let err = match work.await {
+        Ok(()) => return Ok(true),
+        Err(e) => e,
+    };
+    // Read the entry again: the step may have moved it before it failed.
+    let Some(now_entry) = inner.store.queue_entry(entry.id).await? else {
+        return Ok(false);
+    };
+    if !now_entry.state.is_active() {
+        return Ok(false);
+    }
+    let waited = inner.now_ms().saturating_sub(now_entry.updated_ms);
+    let window = i64::try_from(inner.config.server.retry_window.as_millis()).unwrap_or(i64::MAX);
+    // A waiting entry's age says nothing about how long its first step has been failing:
+    // it retries for as long as the failure is retryable.
+    let within = waited < window || now_entry.state == QueueState::Waiting;
+    if err.is_retryable() && within {
+        let delay = Duration::from_millis(u64::try_from(waited / 4).unwrap_or(0))
+            .clamp(inner.options.retry_delay, Duration::from_secs(60));
+        tracing::warn!(entry = entry.id, pr = %entry.pr, state = now_entry.state.as_str(), error = %err, retry_in = ?delay, "Queue step failed; retrying");
+        kick_later(inner, ctx, delay);
+        return Ok(false);
+    }
+    let what = match now_entry.state {
+        QueueState::Waiting | QueueState::Staging => "staging the merge",
+        QueueState::Building => "starting the merge build",
+        _ => "landing",
+    };
+    let minutes = waited / 60_000;
+    tracing::error!(entry = entry.id, pr = %entry.pr, state = now_entry.state.as_str(), error = %err, retryable = err.is_retryable(), "Queue step failed for good; the entry leaves the queue");
+    let body = texts::step_failed(
+        &now_entry.head_sha,
+        &now_entry.target,
+        what,
+        &err.to_string(),
+        err.is_retryable().then_some(minutes),
+    );
+    let reason = format!("{what} failed: {err}");
+    let event = match now_entry.state {
+        QueueState::Waiting => QueueEvent::Withdrawn,
+        _ => QueueEvent::Refused,
+    };
+    exits::fail(inner, ctx, &now_entry, event, &reason, &body).await?;
+    Ok(false)
+}
+
+/// Drives the repository's queues: redoes the step of each in-flight entry from its stored
+/// state, then lets every queue start what it can. Each step ends: see [`step`].
 pub(crate) async fn resume(inner: &Inner, ctx: &RepoCtx<'_>) -> Result<(), HandlerError> {
     let entries: Vec<QueueEntry> = inner
         .store
@@ -996,12 +934,13 @@ pub(crate) async fn resume(inner: &Inner, ctx: &RepoCtx<'_>) -> Result<(), Handl
             ResumeStep::Wait => {}
             ResumeStep::Restage => {
                 tracing::info!(entry = entry.id, pr = %entry.pr, "Resuming: making the staging commit again");
-                stage(inner, ctx, entry).await?;
+                step(inner, ctx, entry, stage(inner, ctx, entry)).await?;
             }
-            ResumeStep::EnsureBuild => ensure_build(inner, ctx, entry, false).await?,
+            ResumeStep::EnsureBuild => {
+                step(inner, ctx, entry, ensure_build(inner, ctx, entry, false)).await?;
+            }
             ResumeStep::Land => {
-                tracing::info!(entry = entry.id, pr = %entry.pr, "Resuming a landing");
-                land(inner, ctx, entry, None, true).await?;
+                step(inner, ctx, entry, land(inner, ctx, entry)).await?;
             }
         }
     }

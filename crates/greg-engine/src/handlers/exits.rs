@@ -1,0 +1,435 @@
+//! How a queue entry moves, and how it leaves its queue: every change of queue state goes
+//! through [`record`], which asks the pure state machine (`crate::queue::transition`) and then
+//! writes the new state and the effects it calls for (statuses, comments, the staging ref's
+//! deletion, stopping the staging build) in one store transaction, a compare-and-swap on the
+//! entry's state. The effects are performed afterwards by the outbox runner
+//! (`crate::outbox`), once per outcome key. So an exit is persisted before anyone is told,
+//! a repeated step never repeats a comment, and two racing steps cannot both move an entry.
+
+use super::{HandlerError, RepoCtx};
+use crate::Inner;
+use crate::outbox::{Effect, Plan};
+use crate::queue::{self, QueueEvent};
+use crate::texts;
+use greg_core::{BuildContext, CommitState, Login, PrNumber, PullRequest, Sha};
+use greg_store::{BuildRunState, QueueChange, QueueEntry, QueueKind, QueueState};
+use std::sync::atomic::Ordering;
+
+/// The build context of an entry's staging build.
+pub(crate) fn context_of(kind: QueueKind) -> BuildContext {
+    match kind {
+        QueueKind::Merge => BuildContext::Merge,
+        QueueKind::Try => BuildContext::Try,
+        QueueKind::Test => BuildContext::Test,
+    }
+}
+
+/// The outcome key of an effect of entry `e`: `queue:<id>:<outcome>:<what>`.
+pub(crate) fn key(e: &QueueEntry, outcome: &str, what: &str) -> String {
+    format!("queue:{}:{outcome}:{what}", e.id)
+}
+
+/// Records `event` on `entry` with `change` and the effects of `plan`, as one transaction;
+/// returns the entry as stored afterwards. `None` when the event does not apply in the
+/// entry's state (logged at error and counted: a decision was made on a state that does not
+/// allow it) or when another step moved the entry first (the compare-and-swap lost; nothing
+/// was written). Wakes the lane so that the effects go out and the queue moves on.
+pub(crate) async fn record(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    event: QueueEvent,
+    mut change: QueueChange,
+    plan: Plan,
+) -> Result<Option<QueueEntry>, HandlerError> {
+    let next = match queue::transition(entry.kind, entry.state, event) {
+        Ok(next) => next,
+        Err(e) => {
+            inner.not_applicable.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(entry = entry.id, pr = %entry.pr, error = %e, "Queue event does not apply; nothing changed");
+            return Ok(None);
+        }
+    };
+    change.state = Some(next);
+    let updated = inner
+        .store
+        .transition_queue_entry(
+            entry.id,
+            entry.state,
+            &change,
+            plan.effects(),
+            inner.now_ms(),
+        )
+        .await?;
+    match &updated {
+        Some(_) => {
+            tracing::info!(entry = entry.id, pr = %entry.pr, from = entry.state.as_str(), to = next.as_str(), ?event, "Queue entry moved");
+        }
+        None => {
+            tracing::info!(entry = entry.id, pr = %entry.pr, from = entry.state.as_str(), ?event, "Queue entry was moved by another step first; nothing changed");
+        }
+    }
+    super::staging::kick(inner, ctx);
+    Ok(updated)
+}
+
+/// Adds the effects every exit of `entry` calls for: stop its active staging build (marked
+/// `mark`), and delete its staging ref when greg made one.
+async fn cleanup(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    outcome: &str,
+    mark: BuildRunState,
+    plan: &mut Plan,
+) -> Result<(), HandlerError> {
+    if let Some(staging) = &entry.staging_sha
+        && let Some(b) = inner
+            .store
+            .latest_build(ctx.repo, staging, context_of(entry.kind))
+            .await?
+        && b.state.is_active()
+    {
+        let effect = Effect::StopBuild {
+            build_id: b.id,
+            mark: mark.as_str().to_owned(),
+        };
+        plan.add(ctx.repo, format!("build:{}:stop", b.id), &effect);
+    }
+    let made_ref = queue::in_flight(entry.state) || entry.kind != QueueKind::Merge;
+    if made_ref && !super::staging::api_merge(ctx) {
+        let effect = Effect::DeleteRef {
+            branch: queue::staging_branch(entry),
+        };
+        plan.add(ctx.repo, key(entry, outcome, "delete_ref"), &effect);
+    }
+    Ok(())
+}
+
+/// The entry failed (conflict, red build, refused or abandoned step): Failed, with a failure
+/// status on the head, `body` as a comment (none when empty), its build stopped and its
+/// staging ref deleted. Then the next entry starts.
+pub(crate) async fn fail(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    event: QueueEvent,
+    reason: &str,
+    body: &str,
+) -> Result<(), HandlerError> {
+    let mut plan = Plan::default();
+    plan.status(
+        ctx.repo,
+        key(entry, "finish", "status"),
+        &entry.head_sha,
+        context_of(entry.kind),
+        CommitState::Failure,
+        reason,
+        None,
+    );
+    plan.comment(
+        ctx.repo,
+        key(entry, "finish", "comment"),
+        entry.pr,
+        body.to_owned(),
+    );
+    cleanup(
+        inner,
+        ctx,
+        entry,
+        "finish",
+        BuildRunState::Aborted,
+        &mut plan,
+    )
+    .await?;
+    let change = QueueChange {
+        reason: Some(reason.to_owned()),
+        ..Default::default()
+    };
+    record(inner, ctx, entry, event, change, plan).await?;
+    Ok(())
+}
+
+/// The target reached the staging commit (or the pull request was merged through the API):
+/// Landed, with `greg/merge` success on the head, the "merged" comment, the staging ref
+/// deleted.
+pub(crate) async fn landed(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    staging: &Sha,
+    url: Option<&str>,
+) -> Result<(), HandlerError> {
+    let mut plan = Plan::default();
+    let desc = format!("merged into {} as {}", entry.target, staging.short());
+    plan.status(
+        ctx.repo,
+        key(entry, "finish", "status"),
+        &entry.head_sha,
+        BuildContext::Merge,
+        CommitState::Success,
+        &desc,
+        url,
+    );
+    let body = texts::landed(&entry.head_sha, &entry.target, staging, url);
+    plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
+    cleanup(
+        inner,
+        ctx,
+        entry,
+        "finish",
+        BuildRunState::Success,
+        &mut plan,
+    )
+    .await?;
+    let change = QueueChange {
+        reason: Some(format!("landed as {staging}")),
+        ..Default::default()
+    };
+    record(inner, ctx, entry, QueueEvent::FastForwarded, change, plan).await?;
+    tracing::info!(entry = entry.id, pr = %entry.pr, target = %entry.target, staging = %staging, "Landed");
+    Ok(())
+}
+
+/// A try or test_merged build ended (`event` BuildGreen or BuildRed): status (and for try a
+/// comment) on the head, staging ref removed, nothing lands.
+pub(crate) async fn checked(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    outcome: greg_core::BuildOutcome,
+    words: &str,
+    url: Option<&str>,
+) -> Result<(), HandlerError> {
+    let green = outcome == greg_core::BuildOutcome::Success;
+    let (event, state) = if green {
+        (QueueEvent::BuildGreen, CommitState::Success)
+    } else {
+        (QueueEvent::BuildRed, CommitState::Failure)
+    };
+    let desc = match entry.kind {
+        QueueKind::Test => format!(
+            "{}, merged into {}",
+            texts::status_description("test", outcome, None),
+            entry.target
+        ),
+        _ => texts::status_description("try", outcome, None),
+    };
+    let mut plan = Plan::default();
+    plan.status(
+        ctx.repo,
+        key(entry, "finish", "status"),
+        &entry.head_sha,
+        context_of(entry.kind),
+        state,
+        &desc,
+        url,
+    );
+    if entry.kind == QueueKind::Try {
+        let body = texts::try_finished(&entry.head_sha, outcome, url);
+        plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
+    }
+    cleanup(
+        inner,
+        ctx,
+        entry,
+        "finish",
+        BuildRunState::Aborted,
+        &mut plan,
+    )
+    .await?;
+    let change = QueueChange {
+        reason: (!green).then(|| words.to_owned()),
+        ..Default::default()
+    };
+    record(inner, ctx, entry, event, change, plan).await?;
+    Ok(())
+}
+
+/// The target moved away from the staging base: back to Waiting at the same place, its
+/// staging build stopped (superseded), restaged from the new tip by the next advance.
+pub(crate) async fn target_moved(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+) -> Result<(), HandlerError> {
+    tracing::info!(entry = entry.id, pr = %entry.pr, target = %entry.target, "Target moved under the staging commit; merging again from the new tip");
+    let mut plan = Plan::default();
+    if let Some(staging) = &entry.staging_sha
+        && let Some(b) = inner
+            .store
+            .latest_build(ctx.repo, staging, context_of(entry.kind))
+            .await?
+        && b.state.is_active()
+    {
+        let effect = Effect::StopBuild {
+            build_id: b.id,
+            mark: BuildRunState::Superseded.as_str().to_owned(),
+        };
+        plan.add(ctx.repo, format!("build:{}:stop", b.id), &effect);
+    }
+    let change = QueueChange {
+        clear_staging: true,
+        reason: Some("target moved; merging again".to_owned()),
+        ..Default::default()
+    };
+    record(inner, ctx, entry, QueueEvent::TargetMoved, change, plan).await?;
+    Ok(())
+}
+
+/// Takes an entry out of its queue (push, close, cancel, replacement, rules no longer met):
+/// Cancelled, its build stopped, its staging ref deleted, plus the caller's `plan` (the
+/// status and comment that say why), all in one transaction.
+pub(crate) async fn withdraw(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    reason: &str,
+    mut plan: Plan,
+) -> Result<(), HandlerError> {
+    cleanup(
+        inner,
+        ctx,
+        entry,
+        "finish",
+        BuildRunState::Aborted,
+        &mut plan,
+    )
+    .await?;
+    let change = QueueChange {
+        reason: Some(reason.to_owned()),
+        ..Default::default()
+    };
+    if record(inner, ctx, entry, QueueEvent::Withdrawn, change, plan)
+        .await?
+        .is_some()
+    {
+        tracing::info!(entry = entry.id, pr = %entry.pr, reason, "Left the queue");
+    }
+    Ok(())
+}
+
+/// A status on the head saying why the entry left (the usual companion of [`withdraw`]).
+fn left_status(
+    plan: &mut Plan,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    state: CommitState,
+    desc: &str,
+) {
+    plan.status(
+        ctx.repo,
+        key(entry, "finish", "status"),
+        &entry.head_sha,
+        context_of(entry.kind),
+        state,
+        desc,
+        None,
+    );
+}
+
+/// A new head on the pull request: every entry approved for another head leaves its queue.
+pub(crate) async fn on_new_head(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    pr: &PullRequest,
+) -> Result<(), HandlerError> {
+    for entry in inner
+        .store
+        .active_queue_entries_for_pr(ctx.repo, pr.number)
+        .await?
+    {
+        if entry.head_sha == pr.head_sha {
+            continue;
+        }
+        let mut plan = Plan::default();
+        let desc = format!("dropped: new head {}", pr.head_sha.short());
+        left_status(&mut plan, ctx, &entry, CommitState::Error, &desc);
+        let body = texts::dropped_new_head(&entry.head_sha, &pr.head_sha);
+        plan.comment(ctx.repo, key(&entry, "finish", "comment"), pr.number, body);
+        withdraw(inner, ctx, &entry, "new commits were pushed", plan).await?;
+    }
+    Ok(())
+}
+
+/// The pull request was closed (not by greg's landing): its entries leave their queues.
+pub(crate) async fn on_closed(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    pr: PrNumber,
+) -> Result<(), HandlerError> {
+    for entry in inner
+        .store
+        .active_queue_entries_for_pr(ctx.repo, pr)
+        .await?
+    {
+        // A landing entry is finished by its own step (GitHub closes the pull request as
+        // merged when the target reaches its head).
+        if entry.state == QueueState::Landing {
+            continue;
+        }
+        withdraw(
+            inner,
+            ctx,
+            &entry,
+            "the pull request was closed",
+            Plan::default(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// "@greg cancel": the pull request's entries leave their queues, with a failure status.
+/// Returns how many entries were withdrawn.
+pub(crate) async fn cancel(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    pr: PrNumber,
+    by: &Login,
+) -> Result<usize, HandlerError> {
+    let entries = inner
+        .store
+        .active_queue_entries_for_pr(ctx.repo, pr)
+        .await?;
+    for entry in &entries {
+        let desc = format!("cancelled by @{by}");
+        let mut plan = Plan::default();
+        left_status(&mut plan, ctx, entry, CommitState::Failure, &desc);
+        withdraw(inner, ctx, entry, &desc, plan).await?;
+    }
+    Ok(entries.len())
+}
+
+/// The rules of SPEC §5 no longer hold for a queued merge (`blockers` not empty): the entry
+/// leaves its queue with a comment listing them.
+pub(crate) async fn rules_broken(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    blockers: &[greg_core::Blocker],
+) -> Result<(), HandlerError> {
+    let mut plan = Plan::default();
+    left_status(
+        &mut plan,
+        ctx,
+        entry,
+        CommitState::Failure,
+        "dropped: no longer mergeable",
+    );
+    let body = texts::dropped_rules(&entry.head_sha, &entry.target, blockers);
+    plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
+    let reason = blockers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    withdraw(
+        inner,
+        ctx,
+        entry,
+        &format!("no longer mergeable: {reason}"),
+        plan,
+    )
+    .await
+}
