@@ -131,6 +131,7 @@ repos:
             completed_grace: Duration::from_secs(3600),
             max_attempts: 3,
             retry_delay: Duration::from_millis(20),
+            effect_tick: Duration::from_millis(50),
         };
         let engine =
             greg_server::wiring::start_engine(config, Arc::new(SystemClock), options).await?;

@@ -370,6 +370,7 @@ async fn upstream_faults_are_retried_and_the_pull_request_lands_exactly_once() -
         repo_yaml: "    merge_mode: staging\n".to_owned(),
         engine: greg_engine::EngineOptions {
             retry_delay: std::time::Duration::from_millis(20),
+            effect_tick: std::time::Duration::from_millis(50),
             ..Default::default()
         },
         ..TesterOptions::default()

@@ -46,8 +46,10 @@ pub(crate) enum Effect {
         description: String,
         url: Option<String>,
     },
-    /// Delete one of greg's own refs (`greg/...`); an absent ref is fine.
-    DeleteRef { branch: String },
+    /// Delete one of greg's own refs (`greg/...`) if it still points at `sha` (when given):
+    /// the per-queue staging ref may already carry the next entry's commit by the time this
+    /// runs. An absent ref is fine.
+    DeleteRef { branch: String, sha: Option<Sha> },
     /// Stop a build in the builder and mark its record `mark` (a `BuildRunState` name) if it
     /// is still active.
     StopBuild { build_id: i64, mark: String },
@@ -218,8 +220,15 @@ async fn perform(inner: &Inner, ctx: &RepoCtx<'_>, effect: &Effect) -> Result<()
             )
             .await
         }
-        Effect::DeleteRef { branch } => {
+        Effect::DeleteRef { branch, sha } => {
             let p = &ctx.provider;
+            if let Some(sha) = sha {
+                let tip = p.branch_tip(ctx.repo, branch).await.map_err(backend(p))?;
+                if tip.as_ref() != Some(sha) {
+                    tracing::debug!(branch, "The ref moved on (or is gone); not deleted");
+                    return Ok(());
+                }
+            }
             match p.delete_branch(ctx.repo, branch).await {
                 Ok(()) | Err(greg_core::Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(backend(p)(e)),

@@ -67,6 +67,7 @@ impl Default for TesterOptions {
                 completed_grace: Duration::from_secs(3600),
                 max_attempts: 3,
                 retry_delay: Duration::from_millis(20),
+                effect_tick: Duration::from_millis(50),
             },
             build_poll_after_secs: 1,
             build_timeout_secs: None,

@@ -96,10 +96,16 @@ async fn cleanup(
         };
         plan.add(ctx.repo, format!("build:{}:stop", b.id), &effect);
     }
-    let made_ref = queue::in_flight(entry.state) || entry.kind != QueueKind::Merge;
+    // The merge ref is shared by the queue: only a ref known to carry this entry's staging
+    // commit is deleted (a ref made but not recorded is overwritten by the next entry).
+    let made_ref = match entry.kind {
+        QueueKind::Merge => queue::in_flight(entry.state) && entry.staging_sha.is_some(),
+        QueueKind::Try | QueueKind::Test => true,
+    };
     if made_ref && !super::staging::api_merge(ctx) {
         let effect = Effect::DeleteRef {
             branch: queue::staging_branch(entry),
+            sha: entry.staging_sha.clone(),
         };
         plan.add(ctx.repo, key(entry, outcome, "delete_ref"), &effect);
     }

@@ -353,6 +353,7 @@ async fn up_to_date(
         key(entry, "finish", "delete_ref"),
         &crate::outbox::Effect::DeleteRef {
             branch: queue::staging_branch(entry),
+            sha: None,
         },
     );
     let change = QueueChange {
