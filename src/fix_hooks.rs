@@ -9,7 +9,10 @@
 //!   has no call that lists a workspace's or project's repositories.
 //!
 //! greg's hooks are those whose URL has the scheme, host and port of greg's URL (Greg's rule,
-//! [`greg_github::hooks::same_origin`]); the first correct one (else the first) is kept and
+//! [`greg_github::hooks::same_origin`]), and on GitHub also those on any host whose URL ends
+//! in greg's own path for that provider (`…/repo?provider=github…`): a hook greg's old address
+//! left behind is updated, not duplicated (SPEC §7, [`is_gregs_hook`]). The first correct one
+//! (else the first) is kept and
 //! updated when it differs from the provider's `HookSpec` (`differences`), the others are
 //! deleted, and a hook is created when there is none ([`Plan`]). The hook URL is
 //! `<url>/repo?provider=<github|bitbucket>&token=<incoming_token>` ([`hook_url`]). Jobs:
@@ -202,6 +205,32 @@ pub(crate) fn hook_url(url: &str, provider: &str, token: &Secret) -> Result<Stri
         .append_pair("provider", provider)
         .append_pair("token", token.expose());
     Ok(parsed.into())
+}
+
+/// True when a webhook whose URL is `candidate` is greg's hook for `provider`, given greg's
+/// hook URL `ours` ([`hook_url`]): the same origin (Greg's rule), or an http(s) URL of any
+/// host whose path ends in `/repo` (a trailing `/` aside) and whose query has
+/// `provider=<provider>`, whatever its token: greg on an old host (SPEC §7). Another tool's
+/// hook (another path, another or no `provider`) is not greg's.
+pub(crate) fn is_gregs_hook(candidate: &str, ours: &str, provider: &str) -> bool {
+    if greg_github::hooks::same_origin(candidate, ours) {
+        return true;
+    }
+    let Ok(url) = reqwest::Url::parse(candidate.trim()) else {
+        return false;
+    };
+    let last_segment = url
+        .path()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && last_segment == "repo"
+        && url
+            .query_pairs()
+            .any(|(k, v)| k == "provider" && v == provider)
 }
 
 /// The distinct `(builder, job)` pairs named in `jobs.*`, in configuration order.
@@ -451,7 +480,7 @@ async fn fix_hook(
     };
     let ours: Vec<&Hook> = hooks
         .iter()
-        .filter(|h| greg_github::hooks::same_origin(&h.url, &spec.url))
+        .filter(|h| is_gregs_hook(&h.url, &spec.url, "github"))
         .collect();
     let plan = Plan::new(ours, |h| spec.differences(h, opts.rotate_secret));
     let outcome = plan.outcome();
@@ -600,6 +629,39 @@ mod tests {
         assert!(hook_url("greg.example.com", "github", &Secret::new("t")).is_err());
         assert!(hook_url("ftp://greg.example.com", "github", &Secret::new("t")).is_err());
         assert!(hook_url("https://greg.example.com/?x=1", "github", &Secret::new("t")).is_err());
+    }
+
+    #[test]
+    fn gregs_hooks_are_on_gregs_origin_or_on_gregs_path_anywhere() {
+        let ours = "https://greg.example.com/ci/repo?provider=github&token=t";
+        for (candidate, expected) in [
+            // Greg's rule: the same origin.
+            ("https://greg.example.com/anything", true),
+            ("https://GREG.example.com:443/ci/repo?provider=github", true),
+            // greg's path and provider on an old host, port, scheme or prefix.
+            ("http://old-greg:9000/repo?provider=github&token=old", true),
+            (
+                "https://ci.example.org/greg/repo/?token=x&provider=github",
+                true,
+            ),
+            // Not greg's.
+            (
+                "http://old-greg:9000/repo?provider=bitbucket&token=old",
+                false,
+            ),
+            ("http://old-greg:9000/repo?token=old", false),
+            ("http://old-greg:9000/repository?provider=github", false),
+            ("http://old-greg:9000/repo/x?provider=github", false),
+            ("https://ci.example.org/hook", false),
+            ("not a url /repo?provider=github", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                is_gregs_hook(candidate, ours, "github"),
+                expected,
+                "{candidate}"
+            );
+        }
     }
 
     /// Hooks as (id, whether they match the spec).

@@ -439,3 +439,111 @@ fn a_missing_job_fails_the_run_but_the_rest_is_fixed() -> anyhow::Result<()> {
     assert_eq!(s.world.hooks(&widgets()).len(), 1);
     Ok(())
 }
+
+/// A job greg wired when it lived on another host, with a token since rotated: greg's
+/// endpoint (current `<urlInfo>` form) beside a chat tool's.
+fn stale_job_xml() -> String {
+    let endpoint = |url: &str, event: &str| {
+        format!(
+            "        <com.tikal.hudson.plugins.notification.Endpoint>\n          <protocol>HTTP</protocol>\n          <format>JSON</format>\n          <urlInfo>\n            <urlOrId>{url}</urlOrId>\n            <urlType>PUBLIC</urlType>\n          </urlInfo>\n          <event>{event}</event>\n          <timeout>30000</timeout>\n          <loglines>0</loglines>\n          <retries>0</retries>\n          <branch>.*</branch>\n        </com.tikal.hudson.plugins.notification.Endpoint>\n"
+        )
+    };
+    format!(
+        "<?xml version='1.1' encoding='UTF-8'?>\n<project>\n  <properties>\n    <com.tikal.hudson.plugins.notification.HudsonNotificationProperty>\n      <endpoints>\n{}{}      </endpoints>\n    </com.tikal.hudson.plugins.notification.HudsonNotificationProperty>\n  </properties>\n</project>\n",
+        endpoint("https://chat.example.com/hooks/jenkins", "all"),
+        endpoint(
+            &format!(
+                "http://old-greg.example.net:9000/build?builder=jenkins&amp;token={OLD_TOKEN}"
+            ),
+            "all"
+        ),
+    )
+}
+
+const OLD_TOKEN: &str = "old-jk-s3cret";
+
+#[test]
+fn a_stale_greg_endpoint_is_updated_not_duplicated() -> anyhow::Result<()> {
+    let s = setup()?;
+    s.world
+        .set_config_xml(&JobName::from("widgets-merge"), &stale_job_xml())?;
+    let config = s.config(Some(GREG_URL), GH_TOKEN)?;
+    let path = config.to_string_lossy().into_owned();
+    let spec = EndpointSpec::callback(GREG_URL, "jenkins", JK_INCOMING)?;
+
+    // --dry-run: the diff moves the URL, with both tokens masked (numbered, as they differ).
+    let (code, out) = greg(&["fix-hooks", "--dry-run", "--config", &path])?;
+    assert_eq!(code, 0, "{out}");
+    assert_no_secret(&out);
+    assert!(!out.contains(OLD_TOKEN), "old token printed:\n{out}");
+    assert!(
+        out.contains(
+            "-            <urlOrId>http://old-greg.example.net:9000/build?builder=jenkins&amp;token=***"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "+            <urlOrId>{GREG_URL}/build?builder=jenkins&amp;token=***"
+        )),
+        "{out}"
+    );
+    assert_eq!(s.job_xml("widgets-merge"), stale_job_xml());
+
+    let (code, out) = greg(&["fix-hooks", "--config", &path])?;
+    assert_eq!(code, 0, "{out}");
+    assert_no_secret(&out);
+    assert!(!out.contains(OLD_TOKEN), "old token printed:\n{out}");
+    let summary = inspect(&s.job_xml("widgets-merge"))?;
+    let urls: Vec<&str> = summary.endpoints.iter().map(|e| e.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        ["https://chat.example.com/hooks/jenkins", spec.url.as_str()],
+        "exactly one greg endpoint, the chat tool's untouched"
+    );
+    assert_eq!(summary.problems(&spec), Vec::<String>::new());
+
+    let (code, out) = greg(&["fix-hooks", "--config", &path])?;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("4 unchanged"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn a_stale_greg_webhook_on_an_old_host_is_updated_not_duplicated() -> anyhow::Result<()> {
+    let s = setup()?;
+    let config = s.config(Some(GREG_URL), GH_TOKEN)?;
+    let path = config.to_string_lossy().into_owned();
+    let stale = s.world.add_hook(
+        &widgets(),
+        "http://old-greg.example.net:9000/repo?provider=github&token=old-gh-s3cret",
+        &["push"],
+        None,
+    )?;
+    let twin = s.world.add_hook(
+        &widgets(),
+        "https://older-greg.example.org/ci/repo/?token=older&provider=github",
+        &["push"],
+        None,
+    )?;
+    let foreign = s.world.add_hook(
+        &widgets(),
+        "https://ci.example.org/repo?provider=gitlab",
+        &["push"],
+        None,
+    )?;
+
+    let (code, out) = greg(&["fix-hooks", "--config", &path])?;
+    assert_eq!(code, 0, "{out}");
+    assert_no_secret(&out);
+    assert!(!out.contains("old-gh-s3cret"), "{out}");
+    assert!(out.contains("deleted 1 duplicate(s)"), "{out}");
+    let hooks = s.world.hooks(&widgets());
+    let ids: Vec<u64> = hooks.iter().map(|h| h.id).collect();
+    assert_eq!(ids, [stale, foreign], "{hooks:?}");
+    assert!(!ids.contains(&twin));
+    assert_eq!(hooks[0].url, hook_url());
+    assert_eq!(hooks[0].secret.as_deref(), Some(HOOK_SECRET));
+    assert_eq!(hooks[1].url, "https://ci.example.org/repo?provider=gitlab");
+    Ok(())
+}

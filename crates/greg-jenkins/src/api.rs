@@ -7,16 +7,28 @@
 //! captures, provenance in `tests/data/SOURCES.md`).
 
 use crate::error::json_error;
-use greg_core::{BuildNumber, BuildOutcome, BuildState, Error, JobName, QueueItemId};
+use greg_core::{BuildNumber, BuildOutcome, BuildState, Error, JobName, QueueItemId, Sha};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// `tree=` of the queue-item request: only the fields [`parse_queue_item`] reads.
-pub(crate) const QUEUE_ITEM_TREE: &str = "cancelled,executable[number,url]";
+pub(crate) const QUEUE_ITEM_TREE: &str = "cancelled,executable[number,url],why";
 
-/// `tree=` of the build request: only the fields [`parse_build`] reads.
-pub(crate) const BUILD_TREE: &str = "number,url,building,result";
+/// `tree=` of the build request: only the fields [`parse_build`] reads. Jenkins adds the
+/// `_class` of every action by itself (an action is exported through the `Action`
+/// interface, so the class attribute is always "needed").
+pub(crate) const BUILD_TREE: &str = "number,url,building,result,actions[parameters[name,value]]";
+
+/// The longest queue reason greg keeps, in characters (Jenkins' are one short sentence).
+const MAX_WHY: usize = 300;
+
+/// The build parameter that names the commit a build ran with (SPEC §6).
+const COMMIT_PARAMETER: &str = "COMMIT";
+
+/// `_class` of the action that records a build's parameters (`hudson.model.ParametersAction`,
+/// jenkinsci/jenkins `core/src/main/java/hudson/model/ParametersAction.java`).
+const PARAMETERS_ACTION: &str = "hudson.model.ParametersAction";
 
 /// `tree=` of the job request: only the field [`parse_job`] reads.
 pub(crate) const JOB_TREE: &str = "name";
@@ -31,6 +43,11 @@ struct QueueItemWire {
     cancelled: Option<bool>,
     #[serde(default)]
     executable: Option<ExecutableWire>,
+    /// Why the item waits (`Queue.Item.getWhy()`: "Waiting for next available executor",
+    /// "Build #9 is already in progress (ETA:15 sec)", "In the quiet period. Expires in 4.9
+    /// sec"); `null` once it left the queue. Not a string: ignored, not an error.
+    #[serde(default, deserialize_with = "lenient_string")]
+    why: Option<String>,
 }
 
 /// `executable` of a left queue item: the build it became.
@@ -50,6 +67,10 @@ struct BuildWire {
     building: bool,
     #[serde(default)]
     result: Option<String>,
+    /// The build's actions, read leniently by [`commit_parameter`]: a shape greg does not
+    /// expect costs the commit, never the build.
+    #[serde(default)]
+    actions: serde_json::Value,
 }
 
 /// `GET /job/{job}/api/json` (fixture `job.json`): a job answers with its `name`.
@@ -98,8 +119,60 @@ pub(crate) fn parse_queue_item(op: &str, body: &[u8]) -> Result<BuildState, Erro
             cancelled: Some(true),
             ..
         } => BuildState::Cancelled,
-        _ => BuildState::Queued { why: None },
+        QueueItemWire { why, .. } => BuildState::Queued {
+            why: why.and_then(|w| clean_why(&w)),
+        },
     })
+}
+
+/// A queue reason as greg shows it: trimmed, whitespace runs (Jenkins' multi-line reasons of
+/// `CauseOfBlockage`) joined by one space, at most [`MAX_WHY`] characters; `None` when empty.
+fn clean_why(why: &str) -> Option<String> {
+    let words: Vec<&str> = why.split_whitespace().collect();
+    if words.is_empty() {
+        return None;
+    }
+    let joined = words.join(" ");
+    Some(if joined.chars().count() > MAX_WHY {
+        let mut cut: String = joined.chars().take(MAX_WHY - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        joined
+    })
+}
+
+/// A string field that may be `null` or of another type; anything but a string is `None`.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(de)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
+/// The `COMMIT` parameter of a build, from its `actions[]`: the entries that are a
+/// `hudson.model.ParametersAction` (or carry no `_class`, as older Jenkins exports them;
+/// fixture `build.json`), each with `parameters[] {name, value}`. `Some` only when the
+/// parameter is there, is a string and is a full sha, and every `COMMIT` of every
+/// parameters action says the same; anything else (absent, a boolean, an abbreviated or
+/// malformed sha, two different values) is `None`, so a caller that needs proof gets none.
+pub(crate) fn commit_parameter(actions: &serde_json::Value) -> Option<Sha> {
+    let mut values = actions
+        .as_array()?
+        .iter()
+        .filter(|action| match action.get("_class") {
+            None => true,
+            Some(class) => class.as_str() == Some(PARAMETERS_ACTION),
+        })
+        .filter_map(|action| action.get("parameters")?.as_array())
+        .flatten()
+        .filter(|p| p.get("name").and_then(serde_json::Value::as_str) == Some(COMMIT_PARAMETER))
+        .map(|p| p.get("value").and_then(serde_json::Value::as_str));
+    let first = values.next()??;
+    if values.any(|v| v != Some(first)) {
+        return None;
+    }
+    Sha::parse(first).ok()
 }
 
 /// Reads a build: `building: true` or no `result` yet → `Running`; otherwise `Finished` with
@@ -116,7 +189,7 @@ pub(crate) fn parse_build(op: &str, body: &[u8]) -> Result<BuildState, Error> {
                 number,
                 url: build.url,
                 outcome,
-                commit: None,
+                commit: commit_parameter(&build.actions),
             }),
             None => Err(Error::Protocol {
                 message: format!(
@@ -246,7 +319,9 @@ mod tests {
     fn queue_item_fixtures_give_each_state() {
         assert_eq!(
             parse_queue_item("q", &fixture("queue-item.blocked.json")),
-            Ok(BuildState::Queued { why: None })
+            Ok(BuildState::Queued {
+                why: Some("Build #9 is already in progress (ETA:15 sec)".to_owned())
+            })
         );
         assert_eq!(
             parse_queue_item("q", &fixture("queue-item.left-cancelled.json")),
@@ -271,10 +346,57 @@ mod tests {
             let bytes = serde_json::to_vec(item).expect("re-encode");
             assert_eq!(
                 parse_queue_item("q", &bytes),
-                Ok(BuildState::Queued { why: None }),
+                Ok(BuildState::Queued {
+                    why: Some("Waiting for next available executor".to_owned())
+                }),
                 "{item}"
             );
         }
+    }
+
+    #[test]
+    fn queue_reasons_are_kept_as_jenkins_words_them_and_odd_ones_dropped() {
+        let why = |json: &str| parse_queue_item("q", json.as_bytes());
+        let queued = |w: Option<&str>| {
+            Ok(BuildState::Queued {
+                why: w.map(str::to_owned),
+            })
+        };
+        // Label-bound executors: Jenkins quotes the label with U+2018/U+2019.
+        assert_eq!(
+            why(
+                r#"{"_class":"hudson.model.Queue$BuildableItem","why":"Waiting for next available executor on \u2018linux\u2019"}"#
+            ),
+            queued(Some(
+                "Waiting for next available executor on \u{2018}linux\u{2019}"
+            ))
+        );
+        // A multi-line CauseOfBlockage comes out on one line.
+        assert_eq!(
+            why(r#"{"why":"  Blocked by upstream:\n  app #4  "}"#),
+            queued(Some("Blocked by upstream: app #4"))
+        );
+        for odd in [
+            r#"{"why":null}"#,
+            r#"{"why":""}"#,
+            r#"{"why":"   "}"#,
+            r#"{"why":42}"#,
+            r#"{"why":{"text":"x"}}"#,
+            r#"{}"#,
+        ] {
+            assert_eq!(why(odd), queued(None), "{odd}");
+        }
+        let long = format!(r#"{{"why":"{}"}}"#, "é".repeat(1000));
+        let Ok(BuildState::Queued { why: Some(w) }) = why(&long) else {
+            panic!("a long reason is kept, shortened");
+        };
+        assert_eq!(w.chars().count(), MAX_WHY);
+        assert!(w.ends_with('…'));
+        // Once the item left the queue, its `why` is null and the state is not Queued.
+        assert_eq!(
+            parse_queue_item("q", &fixture("queue-item.left-cancelled.json")),
+            Ok(BuildState::Cancelled)
+        );
     }
 
     #[test]
@@ -291,6 +413,122 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    const SHA: &str = "d27afa0805201322d846d7defc29b82c88d9b5ce";
+
+    /// `build.json` with its `fish` string parameter renamed `COMMIT` and given `value`.
+    fn build_with_commit(value: &str) -> Vec<u8> {
+        let json = String::from_utf8(fixture("build.json")).expect("UTF-8");
+        let edited = json
+            .replace(r#""name" : "fish""#, r#""name" : "COMMIT""#)
+            .replace(r#""value" : "salmon""#, &format!(r#""value" : {value}"#));
+        assert_ne!(edited, json, "the fixture has the fish parameter");
+        edited.into_bytes()
+    }
+
+    fn commit_of(body: &[u8]) -> Option<Sha> {
+        match parse_build("b", body) {
+            Ok(BuildState::Finished { commit, .. }) => commit,
+            other => panic!("not a finished build: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_commit_comes_from_the_builds_parameters_action() {
+        // Older Jenkins: parameters action without `_class` (cdancy capture).
+        assert_eq!(
+            commit_of(&build_with_commit(&format!("\"{SHA}\""))),
+            Sha::parse(SHA).ok()
+        );
+        // Upper-case hex is a sha too, stored lower-case.
+        assert_eq!(
+            commit_of(&build_with_commit(&format!("\"{}\"", SHA.to_uppercase()))),
+            Sha::parse(SHA).ok()
+        );
+        // Jenkins 2.x: `_class` on every action (the ParametersAction of the queue-item
+        // captures, the same export as a build's), next to actions of other plugins.
+        let item: serde_json::Value =
+            serde_json::from_slice(&fixture("queue-item.blocked.json")).expect("JSON");
+        let mut actions = item["actions"].clone();
+        assert_eq!(commit_parameter(&actions), None, "no COMMIT in the capture");
+        actions[0]["parameters"][0]["name"] = "COMMIT".into();
+        actions[0]["parameters"][0]["value"] = SHA.into();
+        let body = serde_json::json!({
+            "_class": "hudson.model.FreeStyleBuild",
+            "actions": actions,
+            "building": false,
+            "number": 14,
+            "result": "FAILURE",
+            "url": "http://localhost:8082/job/test/14/",
+        });
+        assert_eq!(
+            parse_build("b", body.to_string().as_bytes()),
+            Ok(BuildState::Finished {
+                number: BuildNumber(14),
+                url: "http://localhost:8082/job/test/14/".to_owned(),
+                outcome: BuildOutcome::Failure,
+                commit: Sha::parse(SHA).ok(),
+            })
+        );
+    }
+
+    #[test]
+    fn anything_but_one_full_sha_in_commit_is_no_commit() {
+        for value in [
+            "true",
+            "null",
+            "40",
+            r#""""#,
+            r#""d27afa0""#,
+            r#"" d27afa0805201322d846d7defc29b82c88d9b5ce""#,
+            r#""g27afa0805201322d846d7defc29b82c88d9b5ce""#,
+            r#"{"sha":"d27afa0805201322d846d7defc29b82c88d9b5ce"}"#,
+        ] {
+            assert_eq!(commit_of(&build_with_commit(value)), None, "{value}");
+        }
+        let cases = [
+            // Not a list, or entries of unexpected shapes.
+            serde_json::json!({"parameters": [{"name": "COMMIT", "value": SHA}]}),
+            serde_json::json!([null, 3, "x", {"parameters": "COMMIT"}, {"parameters": [null, 1]}]),
+            // Another action's parameters are not the build's.
+            serde_json::json!([{"_class": "hudson.plugins.parameterizedtrigger.AbstractBuildParameters",
+                "parameters": [{"name": "COMMIT", "value": SHA}]}]),
+            // Two parameters actions that disagree.
+            serde_json::json!([
+                {"_class": "hudson.model.ParametersAction", "parameters": [{"name": "COMMIT", "value": SHA}]},
+                {"_class": "hudson.model.ParametersAction",
+                 "parameters": [{"name": "COMMIT", "value": "607c3f853f4cb489811fa77bfcad7a638fff898e"}]}
+            ]),
+            // A sensitive value Jenkins does not export.
+            serde_json::json!([{"_class": "hudson.model.ParametersAction",
+                "parameters": [{"_class": "hudson.model.PasswordParameterValue", "name": "COMMIT"}]}]),
+        ];
+        for actions in cases {
+            assert_eq!(commit_parameter(&actions), None, "{actions}");
+        }
+        let twice = serde_json::json!([
+            {"_class": "hudson.model.ParametersAction", "parameters": [{"name": "COMMIT", "value": SHA}]},
+            {"parameters": [{"name": "COMMIT", "value": SHA}]}
+        ]);
+        assert_eq!(commit_parameter(&twice), Sha::parse(SHA).ok());
+        // A running build has no commit to report, and odd actions never fail the read.
+        assert_eq!(
+            parse_build(
+                "b",
+                br#"{"number":3,"url":"u","building":true,"result":null,"actions":7}"#
+            ),
+            Ok(BuildState::Running {
+                number: BuildNumber(3),
+                url: "u".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn the_trees_ask_for_what_the_parsers_read() {
+        assert!(QUEUE_ITEM_TREE.split(',').any(|f| f == "why"));
+        assert!(BUILD_TREE.contains("actions[parameters[name,value]]"));
     }
 
     #[test]

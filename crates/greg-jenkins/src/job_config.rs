@@ -141,10 +141,12 @@ pub(crate) const REQUIRED_SETTINGS: [(&str, &str); 6] = [
 ];
 
 /// Where the Notification plugin must call greg: `<public_url>/build?builder=NAME&token=…`
-/// (SPEC §3). An endpoint is greg's when its URL has the same scheme, host, port (explicit or
-/// the scheme's default) and path as this one (Greg matched scheme + host + port; the path
-/// keeps another service on the same host apart); the query (builder, token) may differ and
-/// is then rewritten.
+/// (SPEC §3). An endpoint is greg's ([`is_gregs`](Self::is_gregs)) when its URL has the same
+/// scheme, host, port (explicit or the scheme's default) and path as this one (Greg matched
+/// scheme + host + port; the path keeps another service on the same host apart), or when it
+/// ends in greg's own path and names the same builder (`…/build?builder=NAME…`) on any host:
+/// an endpoint greg's old address or an old token left behind (SPEC §7). Either way the URL
+/// is rewritten to this one.
 ///
 /// `Debug` masks the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -188,6 +190,37 @@ impl EndpointSpec {
             && ours.host_str() == theirs.host_str()
             && ours.port_or_known_default() == theirs.port_or_known_default()
             && ours.path().trim_end_matches('/') == theirs.path().trim_end_matches('/')
+    }
+
+    /// True when `candidate` is greg's endpoint, in place or stale: it [`matches`](Self::matches),
+    /// or it is an http(s) URL of any host and port whose path ends in `/build` (a trailing
+    /// `/` aside) and whose query has this spec's `builder=NAME`, whatever its token (SPEC §7:
+    /// "an endpoint … whose URL ends in greg's own path (`/build?builder=jenkins…`) but points
+    /// at an old host or carries an old token is greg's: it is updated, not duplicated").
+    /// Another tool's endpoint (another path, no or another `builder`), a credential id and a
+    /// `$VARIABLE` are not greg's.
+    pub fn is_gregs(&self, candidate: &str) -> bool {
+        if self.matches(candidate) {
+            return true;
+        }
+        let (Ok(ours), Ok(theirs)) = (Url::parse(&self.url), Url::parse(candidate.trim())) else {
+            return false;
+        };
+        let builder = |url: &Url| {
+            url.query_pairs()
+                .find(|(k, _)| k == "builder")
+                .map(|(_, v)| v.into_owned())
+        };
+        let last_segment = theirs
+            .path()
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        matches!(theirs.scheme(), "http" | "https")
+            && theirs.host_str().is_some()
+            && last_segment == "build"
+            && builder(&ours).is_some_and(|name| builder(&theirs) == Some(name))
     }
 }
 
@@ -258,9 +291,10 @@ impl From<JobConfigError> for greg_core::Error {
 /// Makes the job's config.xml call greg back and declare greg's parameters:
 ///
 /// - the Notification plugin property ([`NOTIFICATION_PROPERTY`]) gets exactly one endpoint
-///   that points at greg ([`EndpointSpec::matches`]): created when there is none (with the
-///   property, and `<properties>`, when missing); when there are several, the first is kept
-///   and the others are removed. Greg's endpoint is written in the current form
+///   that is greg's ([`EndpointSpec::is_gregs`]: in place, or on an old host or with an old
+///   token): created when there is none (with the property, and `<properties>`, when
+///   missing); when there are several, the first in place is kept (else the first) and the
+///   others are removed. Greg's endpoint is written in the current form
 ///   (`<urlInfo><urlOrId>URL</urlOrId><urlType>PUBLIC</urlType></urlInfo>`; a legacy `<url>`
 ///   is converted) with the URL of `endpoint`, protocol `HTTP`, format `JSON`, event `all`,
 ///   timeout `30000`, loglines `0` and branch `.*`; its other fields (`retries`,
@@ -359,14 +393,23 @@ fn internal(what: &str) -> JobConfigError {
 fn is_greg_endpoint(endpoint: &Element, spec: &EndpointSpec) -> bool {
     let legacy = endpoint
         .child_text("url")
-        .is_some_and(|url| spec.matches(&url));
+        .is_some_and(|url| spec.is_gregs(&url));
     let current = endpoint.child("urlInfo").is_some_and(|info| {
         info.child_text("urlType").as_deref().unwrap_or("PUBLIC") == "PUBLIC"
             && info
                 .child_text("urlOrId")
-                .is_some_and(|url| spec.matches(&url))
+                .is_some_and(|url| spec.is_gregs(&url))
     });
     legacy || current
+}
+
+/// True when greg's endpoint already points at greg's current place ([`EndpointSpec::matches`],
+/// through either URL form): the one to keep among duplicates.
+fn is_in_place(endpoint: &Element, spec: &EndpointSpec) -> bool {
+    let url = endpoint
+        .child_text("url")
+        .or_else(|| endpoint.child("urlInfo")?.child_text("urlOrId"));
+    url.is_some_and(|url| spec.matches(&url))
 }
 
 /// The endpoint element greg writes for `spec`.
@@ -415,8 +458,10 @@ fn ensure_endpoint(
     actions: &mut Vec<String>,
 ) {
     // Every greg endpoint as (index of its property in <properties>, index of <endpoints> in
-    // the property, index of the endpoint in <endpoints>), in document order.
+    // the property, index of the endpoint in <endpoints>), in document order, and whether it
+    // is in place.
     let mut found: Vec<(usize, usize, usize)> = Vec::new();
+    let mut in_place: Vec<bool> = Vec::new();
     for (p, property) in properties.elements() {
         if property.name() != NOTIFICATION_PROPERTY {
             continue;
@@ -430,6 +475,7 @@ fn ensure_endpoint(
         for (e, endpoint) in list.elements() {
             if endpoint.name() == NOTIFICATION_ENDPOINT && is_greg_endpoint(endpoint, spec) {
                 found.push((p, list_at, e));
+                in_place.push(is_in_place(endpoint, spec));
             }
         }
     }
@@ -437,14 +483,30 @@ fn ensure_endpoint(
     let list_indent = deeper(&property_indent, unit);
     let endpoint_indent = deeper(&list_indent, unit);
 
-    let Some(&(keep_p, keep_l, keep_e)) = found.first() else {
+    let keep_at = in_place.iter().position(|&b| b).unwrap_or(0);
+    let Some(&(keep_p, keep_l, keep_e)) = found.get(keep_at) else {
         add_endpoint(properties, indent, unit, spec);
         actions.push("added notification endpoint".to_owned());
         return;
     };
+    // The kept endpoint is edited in place first (its indexes are still valid); removing a
+    // duplicate also removes the whitespace before it, which shifts later siblings.
+    let mut normalized = Vec::new();
+    if let Some(endpoint) = properties
+        .element_mut(keep_p)
+        .and_then(|property| property.element_mut(keep_l))
+        .and_then(|list| list.element_mut(keep_e))
+    {
+        normalize_endpoint(endpoint, &endpoint_indent, unit, spec, &mut normalized);
+    }
     let duplicates = found.len() - 1;
     // Remove from the last, so the indexes of the earlier ones stay valid.
-    for &(p, l, e) in found.iter().skip(1).rev() {
+    for (_, &(p, l, e)) in found
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(i, _)| *i != keep_at)
+    {
         if let Some(list) = properties
             .element_mut(p)
             .and_then(|property| property.element_mut(l))
@@ -456,13 +518,7 @@ fn ensure_endpoint(
         let s = if duplicates == 1 { "" } else { "s" };
         actions.push(format!("removed {duplicates} duplicate endpoint{s}"));
     }
-    if let Some(endpoint) = properties
-        .element_mut(keep_p)
-        .and_then(|property| property.element_mut(keep_l))
-        .and_then(|list| list.element_mut(keep_e))
-    {
-        normalize_endpoint(endpoint, &endpoint_indent, unit, spec, actions);
-    }
+    actions.extend(normalized);
 }
 
 /// Adds greg's endpoint to the first Notification property (creating its `<endpoints>`), or

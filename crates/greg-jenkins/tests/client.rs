@@ -308,7 +308,9 @@ async fn queue_items_and_builds_are_read_from_the_remote_api() {
     );
     assert_eq!(
         jenkins.queue_item(QueueItemId(144)).await,
-        Ok(BuildState::Queued { why: None })
+        Ok(BuildState::Queued {
+            why: Some("Build #9 is already in progress (ETA:15 sec)".to_owned())
+        })
     );
     assert_eq!(
         jenkins.queue_item(QueueItemId(145)).await,
@@ -332,11 +334,11 @@ async fn queue_items_and_builds_are_read_from_the_remote_api() {
     let requests = stub.take();
     assert_eq!(
         requests[0].target,
-        "/queue/item/143/api/json?tree=cancelled%2Cexecutable%5Bnumber%2Curl%5D"
+        "/queue/item/143/api/json?tree=cancelled%2Cexecutable%5Bnumber%2Curl%5D%2Cwhy"
     );
     assert_eq!(
         requests[3].target,
-        "/job/fish/10/api/json?tree=number%2Curl%2Cbuilding%2Cresult"
+        "/job/fish/10/api/json?tree=number%2Curl%2Cbuilding%2Cresult%2Cactions%5Bparameters%5Bname%2Cvalue%5D%5D"
     );
     assert!(
         requests

@@ -114,7 +114,8 @@ async fn a_triggered_build_runs_and_notifies_greg_with_crumbs_on() {
             number = Some(n);
             break;
         }
-        assert_eq!(item["_class"], "hudson.model.Queue$WaitingItem");
+        assert_eq!(item["_class"], "hudson.model.Queue$BuildableItem");
+        assert_eq!(item["why"], "Waiting for next available executor");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let number = number.expect("the queue item left the queue");
@@ -229,13 +230,26 @@ async fn the_fakes_json_has_the_fixture_fields() {
         .trigger(&"test".into(), &[("a".to_owned(), "4".to_owned())])
         .expect("trigger");
     let (_, waiting) = get_json(&f, &format!("/queue/item/{id}/api/json")).await;
-    // A WaitingItem has the fields of the fixture's BlockedItem except the buildable-only
-    // `buildableStartMilliseconds`; it has `timestamp` (when the quiet period ends) instead.
-    let mut expected = keys(&fixture("jenkins/remote-api/queue-item.blocked.json"));
-    expected.remove("buildableStartMilliseconds");
-    expected.insert("timestamp".to_owned());
+    // A BuildableItem has the fields of the fixture's BlockedItem and `pending`.
+    let blocked_fixture = fixture("jenkins/remote-api/queue-item.blocked.json");
+    let mut expected = keys(&blocked_fixture);
+    expected.insert("pending".to_owned());
     assert_eq!(expected, keys(&waiting));
     assert_eq!(waiting["params"], "\na=4");
+    assert_eq!(waiting["_class"], "hudson.model.Queue$BuildableItem");
+    assert_eq!(waiting["why"], "Waiting for next available executor");
+    assert_eq!(
+        (&waiting["blocked"], &waiting["buildable"]),
+        (&Value::Bool(false), &Value::Bool(true))
+    );
+    f.world
+        .block_queued(id, "Build #9 is already in progress (ETA:15 sec)")
+        .expect("block");
+    let (_, blocked) = get_json(&f, &format!("/queue/item/{id}/api/json")).await;
+    assert_eq!(keys(&blocked_fixture), keys(&blocked));
+    for k in ["_class", "why", "blocked", "buildable"] {
+        assert_eq!(blocked[k], blocked_fixture[k], "{k}");
+    }
 
     f.world.start_queued(id).expect("start");
     let (_, left) = get_json(&f, &format!("/queue/item/{id}/api/json")).await;
@@ -250,6 +264,9 @@ async fn the_fakes_json_has_the_fixture_fields() {
         .cloned()
         .collect();
     assert_eq!(missing, Vec::<String>::new());
+    // The parameters the build was triggered with, in Jenkins 2.x's ParametersAction shape
+    // (the queue-item captures; the cdancy build captures predate `_class`).
+    assert_eq!(build["actions"][0], blocked_fixture["actions"][0]);
     assert_eq!(build["building"], true);
     assert_eq!(build["result"], Value::Null);
 
@@ -600,4 +617,104 @@ async fn faults_and_timing_are_configurable() {
         .requests_matching(Server::Jenkins, "POST", "buildWithParameters");
     assert_eq!(log.len(), 2);
     assert_eq!(log[1].form.as_ref().map(Vec::len), Some(5));
+}
+
+/// greg's real Jenkins client reads the fake: the queue reason, and a build whose own record
+/// differs from its callbacks (kept running, then finished FAILURE quietly, then another
+/// COMMIT), while the recording endpoint got only QUEUED and STARTED.
+#[tokio::test]
+async fn jenkins_own_view_can_differ_from_its_callbacks() {
+    use greg_core::{BuildState, Builder as _, JobName, Secret};
+    use greg_jenkins::{JenkinsBuilder, JenkinsConfig};
+
+    let f = start();
+    let greg = RequestSink::start(202).expect("sink");
+    f.world
+        .set_notification_url(Some(&format!("{}/build", greg.url)));
+    f.world
+        .create_job("demo-merge", GREG_PARAMETERS)
+        .expect("job");
+    f.world.set_jenkins_timing(JenkinsTiming {
+        start_after: Duration::from_millis(10),
+        run_for: Duration::from_millis(200),
+    });
+    f.world.hold_queue(true);
+    let client = JenkinsBuilder::new(JenkinsConfig::new(
+        f.jenkins.url.clone(),
+        "greg",
+        Secret::new("api-token"),
+    ))
+    .expect("client");
+    let job = JobName::from("demo-merge");
+    let commit = fake_sha("staging");
+    let build_params = greg_core::BuildParams {
+        source: "git@github.com:acme/demo.git".to_owned(),
+        commit: commit.clone(),
+        context: greg_core::BuildContext::Merge,
+        report: true,
+        branch: "fix".to_owned(),
+        pr: Some(greg_core::PrNumber(7)),
+        target: Some("main".to_owned()),
+    };
+    let id = client.trigger(&job, &build_params).await.expect("trigger");
+    assert_eq!(
+        client.queue_item(id).await,
+        Ok(BuildState::Queued {
+            why: Some("Waiting for next available executor".to_owned())
+        })
+    );
+    f.world
+        .set_queue_why(
+            id,
+            "Waiting for next available executor on \u{2018}linux\u{2019}",
+        )
+        .expect("why");
+    assert_eq!(
+        client.queue_item(id).await,
+        Ok(BuildState::Queued {
+            why: Some("Waiting for next available executor on \u{2018}linux\u{2019}".to_owned())
+        })
+    );
+
+    let build = f.world.start_queued(id).expect("start");
+    f.world
+        .keep_running("demo-merge", build.number)
+        .expect("keep running");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    f.world.settle(WAIT).await.expect("settle");
+    assert!(matches!(
+        client.build(&job, build.number).await,
+        Ok(BuildState::Running { .. })
+    ));
+
+    f.world
+        .finish_build_quietly("demo-merge", build.number, BuildOutcome::Failure)
+        .expect("quiet finish");
+    let url = format!("{}/job/demo-merge/1/", f.jenkins.url);
+    assert_eq!(
+        client.build(&job, build.number).await,
+        Ok(BuildState::Finished {
+            number: build.number,
+            url: url.clone(),
+            outcome: BuildOutcome::Failure,
+            commit: Some(commit.clone()),
+        })
+    );
+    let other = fake_sha("not-staging");
+    f.world
+        .set_build_param("demo-merge", build.number, "COMMIT", other.as_str())
+        .expect("param");
+    assert_eq!(
+        client.build(&job, build.number).await,
+        Ok(BuildState::Finished {
+            number: build.number,
+            url,
+            outcome: BuildOutcome::Failure,
+            commit: Some(other),
+        })
+    );
+    f.world.settle(WAIT).await.expect("settle");
+    let phases: Vec<_> = f.world.notifications().iter().map(|n| n.phase).collect();
+    assert_eq!(phases, [BuildPhase::Queued, BuildPhase::Started]);
+    assert_eq!(greg.received().len(), 2);
 }

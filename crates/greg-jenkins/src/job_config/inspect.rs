@@ -41,6 +41,13 @@ impl EndpointSummary {
         self.url_type.as_deref().unwrap_or("PUBLIC") == "PUBLIC" && spec.matches(&self.url)
     }
 
+    /// True when this endpoint is greg's, in place or stale (see [`EndpointSpec::is_gregs`]:
+    /// greg's path and builder on an old host, or with an old token); a `SECRET` endpoint
+    /// never is.
+    pub fn is_gregs(&self, spec: &EndpointSpec) -> bool {
+        self.url_type.as_deref().unwrap_or("PUBLIC") == "PUBLIC" && spec.is_gregs(&self.url)
+    }
+
     /// True when this endpoint is exactly what [`ensure_greg_job_config`] writes for `spec`
     /// (no [`problems`](EndpointSummary::problems)).
     ///
@@ -120,12 +127,10 @@ pub struct JobConfigSummary {
 }
 
 impl JobConfigSummary {
-    /// The endpoints that point at greg (more than one is a duplicate fix-hooks removes).
+    /// greg's endpoints, in place or stale ([`EndpointSummary::is_gregs`]); more than one is
+    /// a duplicate fix-hooks removes, a stale one is updated.
     pub fn greg_endpoints(&self, spec: &EndpointSpec) -> Vec<&EndpointSummary> {
-        self.endpoints
-            .iter()
-            .filter(|e| e.points_at(spec))
-            .collect()
+        self.endpoints.iter().filter(|e| e.is_gregs(spec)).collect()
     }
 
     /// The SPEC §6 parameters the job does not declare, in SPEC order.
@@ -155,9 +160,10 @@ impl JobConfigSummary {
                         ours.len()
                     ));
                 }
+                // The one fix-hooks keeps: the first in place, else the first.
+                let kept = ours.iter().find(|e| e.points_at(spec)).unwrap_or(first);
                 problems.extend(
-                    first
-                        .problems(spec)
+                    kept.problems(spec)
                         .into_iter()
                         .map(|p| format!("greg's notification endpoint: {p}")),
                 );

@@ -191,19 +191,192 @@ fn duplicate_greg_endpoints_are_removed_and_the_first_is_kept() {
     );
     let (change, rendered) = ensure(&xml, &spec);
     insta::assert_snapshot!(rendered);
-    // The plain-http endpoint is another scheme, so not greg's.
-    assert_eq!(change.actions[0], "removed 1 duplicate endpoint");
+    // The plain-http endpoint has greg's path and builder: a stale greg endpoint (SPEC §7),
+    // so a duplicate too.
+    assert_eq!(change.actions[0], "removed 2 duplicate endpoints");
     assert_eq!(change.actions.len(), 1 + GREG_PARAMETERS.len());
     let summary = assert_wired(&change.xml, &spec);
     let urls: Vec<&str> = summary.endpoints.iter().map(|e| e.url.as_str()).collect();
     assert_eq!(
         urls,
+        [spec.url.as_str(), "https://chat.example.com/hooks/jenkins"]
+    );
+}
+
+/// The actions of a change but the parameters added.
+fn endpoint_actions(change: &JobConfigChange) -> Vec<&str> {
+    change
+        .actions
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("added parameter "))
+        .collect()
+}
+
+/// A job wired by greg when it lived elsewhere: `endpoints` in the current form, each
+/// `(url, event)`, around a chat tool's endpoint.
+fn with_endpoints(endpoints: &[(&str, &str)]) -> String {
+    let endpoint = |(url, event): &(&str, &str)| {
+        format!(
+            "        <com.tikal.hudson.plugins.notification.Endpoint>\n          <protocol>HTTP</protocol>\n          <format>JSON</format>\n          <urlInfo>\n            <urlOrId>{url}</urlOrId>\n            <urlType>PUBLIC</urlType>\n          </urlInfo>\n          <event>{event}</event>\n          <timeout>30000</timeout>\n          <loglines>0</loglines>\n          <retries>2</retries>\n          <branch>.*</branch>\n        </com.tikal.hudson.plugins.notification.Endpoint>\n"
+        )
+    };
+    let list: String = endpoints.iter().map(endpoint).collect();
+    format!(
+        "<?xml version='1.1' encoding='UTF-8'?>\n<project>\n  <properties>\n    <com.tikal.hudson.plugins.notification.HudsonNotificationProperty>\n      <endpoints>\n{list}      </endpoints>\n    </com.tikal.hudson.plugins.notification.HudsonNotificationProperty>\n  </properties>\n</project>\n"
+    )
+}
+
+#[test]
+fn a_greg_endpoint_on_an_old_host_with_an_old_token_is_updated_not_duplicated() {
+    let spec = greg();
+    let chat = "https://chat.example.com/hooks/jenkins?token=chat-s3cret";
+    let xml = with_endpoints(&[
+        (
+            "https://chat.example.com/hooks/jenkins?token=chat-s3cret",
+            "all",
+        ),
+        (
+            "http://old-greg.internal:8080/build?builder=jenkins&amp;token=old-s3cret",
+            "completed",
+        ),
+    ]);
+    let (change, rendered) = ensure(&xml, &spec);
+    insta::assert_snapshot!(rendered);
+    assert_eq!(
+        endpoint_actions(&change),
         [
-            spec.url.as_str(),
-            "https://chat.example.com/hooks/jenkins",
-            "http://greg.example.com/build?builder=jenkins"
+            "updated endpoint URL",
+            "set endpoint event to all (was completed)"
         ]
     );
+    assert!(!change.xml.contains("old-greg"), "{}", change.xml);
+    // The kept endpoint keeps its own fields.
+    assert!(change.xml.contains("<retries>2</retries>"));
+    let summary = assert_wired(&change.xml, &spec);
+    let urls: Vec<&str> = summary.endpoints.iter().map(|e| e.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        [chat, spec.url.as_str()],
+        "the chat tool is untouched"
+    );
+    // Only the old endpoint's lines changed.
+    assert!(is_line_subsequence(
+        &xml.lines()
+            .filter(|l| !l.contains("old-greg") && !l.contains("completed"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+        &change.xml
+    ));
+}
+
+#[test]
+fn among_stale_and_current_greg_endpoints_the_current_one_is_kept() {
+    let spec = greg();
+    let current = spec.url.replace('&', "&amp;");
+    let xml = with_endpoints(&[
+        (
+            "http://old-greg.internal/ci/build/?builder=jenkins&amp;token=old",
+            "all",
+        ),
+        ("https://chat.example.com/hooks/jenkins", "all"),
+        (&current, "all"),
+        (
+            "https://greg.example.com/build?token=x&amp;builder=jenkins",
+            "all",
+        ),
+    ]);
+    let (change, _) = ensure(&xml, &spec);
+    assert_eq!(endpoint_actions(&change), ["removed 2 duplicate endpoints"]);
+    let summary = assert_wired(&change.xml, &spec);
+    let urls: Vec<&str> = summary.endpoints.iter().map(|e| e.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        ["https://chat.example.com/hooks/jenkins", spec.url.as_str()]
+    );
+    // The kept endpoint is untouched, byte for byte.
+    assert!(change.xml.contains(&current));
+}
+
+#[test]
+fn a_legacy_greg_endpoint_on_an_old_host_is_converted_and_moved() {
+    let xml = JJB_001.replace(
+        "http://example.com/jenkins_endpoint",
+        "http://greg-old.example.net/build?builder=jenkins&amp;token=old",
+    );
+    let spec = greg();
+    let (change, _) = ensure(&xml, &spec);
+    assert_eq!(change.actions[0], "converted legacy <url> endpoint");
+    assert!(
+        !change
+            .actions
+            .contains(&"added notification endpoint".to_owned()),
+        "{:?}",
+        change.actions
+    );
+    assert!(!change.xml.contains("greg-old"));
+    assert_eq!(assert_wired(&change.xml, &spec).endpoints.len(), 1);
+}
+
+#[test]
+fn stale_greg_endpoints_are_recognized_by_path_and_builder() {
+    let spec =
+        EndpointSpec::callback("https://tools.example.com/greg", "jenkins", TOKEN).expect("valid");
+    for (candidate, expected) in [
+        // In place.
+        ("https://tools.example.com/greg/build", true),
+        ("https://tools.example.com/greg/build?builder=other", true),
+        // greg's path and builder elsewhere: an old host, port, scheme, prefix or token.
+        ("http://old-greg:8080/build?builder=jenkins&token=old", true),
+        (
+            "https://ci-bots.example.org/greg/build/?token=x&builder=jenkins",
+            true,
+        ),
+        ("http://10.0.0.7/build?builder=jenkins", true),
+        // Not greg's: another builder, no builder, another path, not a URL.
+        (
+            "http://old-greg:8080/build?builder=jenkins-2&token=old",
+            false,
+        ),
+        ("http://old-greg:8080/build?token=old", false),
+        ("http://old-greg:8080/build-status?builder=jenkins", false),
+        ("http://old-greg:8080/build/x?builder=jenkins", false),
+        ("http://old-greg:8080/repo?builder=jenkins", false),
+        ("ftp://old-greg/build?builder=jenkins", false),
+        ("$GREG_URL/build?builder=jenkins", false),
+        ("greg-credential-id", false),
+        ("", false),
+    ] {
+        assert_eq!(spec.is_gregs(candidate), expected, "{candidate}");
+    }
+    // A spec without a builder in its URL recognizes only endpoints in place.
+    let bare = EndpointSpec {
+        url: "https://tools.example.com/greg/build".to_owned(),
+    };
+    assert!(!bare.is_gregs("http://old-greg/build?builder=jenkins"));
+    assert!(bare.is_gregs("https://tools.example.com/greg/build?builder=jenkins"));
+}
+
+#[test]
+fn check_config_names_a_stale_greg_endpoint_and_keeps_its_token_hidden() {
+    let spec = greg();
+    let xml = with_endpoints(&[(
+        "http://old-greg.internal:8080/build?builder=jenkins&amp;token=old-s3cret",
+        "all",
+    )]);
+    let summary = inspect(&xml).expect("inspects");
+    assert!(!summary.endpoints[0].points_at(&spec));
+    assert!(summary.endpoints[0].is_gregs(&spec));
+    let problems = summary.problems(&spec);
+    assert_eq!(
+        problems[0],
+        "greg's notification endpoint: URL is \
+         http://old-greg.internal:8080/build?builder=jenkins&token=***, greg's is \
+         https://greg.example.com/build?builder=jenkins&token=***"
+    );
+    for p in &problems {
+        assert!(!p.contains("old-s3cret") && !p.contains(TOKEN), "{p}");
+    }
 }
 
 const NO_PROPERTIES: &str = r#"<?xml version='1.1' encoding='UTF-8'?>

@@ -39,16 +39,23 @@ fn actions(j: &JenkinsState, params: &[(String, String)]) -> Value {
     ])
 }
 
-/// `GET /queue/item/{id}/api/json`: `Queue$WaitingItem` while waiting, `Queue$LeftItem` with
-/// `executable` once started, `Queue$LeftItem` with `cancelled: true` once cancelled.
+/// `GET /queue/item/{id}/api/json`: while it waits, `Queue$BuildableItem` (waiting for an
+/// executor, with `pending`) or `Queue$BlockedItem` (fixture `queue-item.blocked.json`), each
+/// with its `why` and `buildableStartMilliseconds`; `Queue$LeftItem` with `executable` once
+/// started, `Queue$LeftItem` with `cancelled: true` once cancelled, `why` null.
 pub fn queue_item(j: &JenkinsState, q: &QueueItem) -> Value {
     let params: String = q.params.iter().map(|(k, v)| format!("\n{k}={v}")).collect();
     let left = q.cancelled || q.build.is_some();
+    let class = match (left, q.blocked) {
+        (true, _) => "hudson.model.Queue$LeftItem",
+        (false, true) => "hudson.model.Queue$BlockedItem",
+        (false, false) => "hudson.model.Queue$BuildableItem",
+    };
     let mut v = json!({
-        "_class": if left { "hudson.model.Queue$LeftItem" } else { "hudson.model.Queue$WaitingItem" },
+        "_class": class,
         "actions": actions(j, &q.params),
-        "blocked": false,
-        "buildable": false,
+        "blocked": !left && q.blocked,
+        "buildable": !left && !q.blocked,
         "id": q.id.0,
         "inQueueSince": q.in_queue_since,
         "params": params,
@@ -60,7 +67,7 @@ pub fn queue_item(j: &JenkinsState, q: &QueueItem) -> Value {
             "color": "blue",
         },
         "url": format!("queue/item/{}/", q.id),
-        "why": if left { Value::Null } else { Value::from("In the quiet period. Expires in 0 ms") },
+        "why": if left { Value::Null } else { Value::from(q.why.as_str()) },
     });
     if let Some(o) = v.as_object_mut() {
         if left {
@@ -76,7 +83,13 @@ pub fn queue_item(j: &JenkinsState, q: &QueueItem) -> Value {
                 }),
             );
         } else {
-            o.insert("timestamp".to_owned(), Value::from(q.in_queue_since));
+            o.insert(
+                "buildableStartMilliseconds".to_owned(),
+                Value::from(q.in_queue_since),
+            );
+            if !q.blocked {
+                o.insert("pending".to_owned(), Value::from(false));
+            }
         }
     }
     v

@@ -108,8 +108,9 @@ async fn drive(world: World, mut rx: UnboundedReceiver<DriverCmd>) {
                 let w = world.clone();
                 actix_web::rt::spawn(async move {
                     tokio::time::sleep(delay).await;
-                    // A build stopped or finished by the test meanwhile is left alone.
-                    let _ = w.finish_build(job.as_str(), number, result);
+                    // A build stopped, finished or kept running by the test meanwhile is
+                    // left alone.
+                    let _ = w.finish_scheduled(&job, number, result);
                     w.update(|s| s.jenkins.done_in_flight());
                 });
             }

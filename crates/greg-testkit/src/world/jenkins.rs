@@ -13,12 +13,20 @@
 //! in the job's config.xml (`com.tikal.hudson.plugins.notification.Endpoint`, legacy `<url>` or
 //! `<urlInfo><urlOrId>` of type PUBLIC, with their `<event>` filter), so a fix-hooks that edits
 //! config.xml changes where callbacks go.
+//!
+//! A waiting queue item says why it waits (`why`, [`DEFAULT_QUEUE_WHY`] unless a test sets
+//! another with [`World::set_queue_why`] or blocks it with [`World::block_queued`]). The
+//! verbs of `jenkins/own_view.rs` make Jenkins' own record of a build differ from what its
+//! callbacks said: [`World::keep_running`], [`World::finish_build_quietly`],
+//! [`World::set_build_param`]; a forged callback needs no verb (a test POSTs it to greg).
+
+mod own_view;
 
 use super::config_xml::{config_xml_for, declared_endpoints, declared_parameters, event_matches};
 use super::{World, WorldError};
 use greg_core::{BuildNumber, BuildOutcome, BuildPhase, JobName, QueueItemId, Sha};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -116,6 +124,11 @@ pub struct Job {
     pub config_xml: String,
 }
 
+/// What Jenkins says of an item waiting for an executor (`Queue.BuildableItem.getWhy()`
+/// without a free executor: `CauseOfBlockage.NoAvailableExecutor`'s text, as in
+/// tests/data/jenkins/remote-api/queue.json).
+pub const DEFAULT_QUEUE_WHY: &str = "Waiting for next available executor";
+
 /// A queue item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueItem {
@@ -133,6 +146,11 @@ pub struct QueueItem {
     pub build: Option<BuildNumber>,
     /// Epoch milliseconds.
     pub in_queue_since: u64,
+    /// Why it waits, while it waits (`why` of the queue-item JSON; `null` once it left).
+    pub why: String,
+    /// Blocked (`Queue$BlockedItem`, e.g. "Build #9 is already in progress") rather than
+    /// buildable and waiting for an executor (`Queue$BuildableItem`).
+    pub blocked: bool,
 }
 
 /// A build.
@@ -249,6 +267,8 @@ pub struct JenkinsState {
     pub queue: BTreeMap<u64, QueueItem>,
     /// Every notification recorded, oldest first.
     pub notifications: Vec<SentNotification>,
+    /// Running builds whose scheduled completion is skipped ([`World::keep_running`]).
+    pub kept_running: BTreeSet<(JobName, u64)>,
     pub(crate) driver: Option<UnboundedSender<DriverCmd>>,
     /// Timers and deliveries not done yet; see [`World::settle`].
     pub(crate) in_flight: usize,
@@ -271,6 +291,7 @@ impl Default for JenkinsState {
             jobs: BTreeMap::new(),
             queue: BTreeMap::new(),
             notifications: Vec::new(),
+            kept_running: BTreeSet::new(),
             driver: None,
             in_flight: 0,
             next_queue_id: 100,
@@ -556,6 +577,8 @@ impl World {
                     cancelled: false,
                     build: None,
                     in_queue_since: now,
+                    why: DEFAULT_QUEUE_WHY.to_owned(),
+                    blocked: false,
                 },
             );
             if !s.jenkins.hold_queue {
