@@ -143,7 +143,7 @@ async fn a_queue_of_pull_requests_lands_in_priority_order_on_green_staging_commi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn landing_one_pull_request_costs_at_most_twelve_github_requests() -> anyhow::Result<()> {
+async fn landing_one_pull_request_costs_at_most_twenty_github_requests() -> anyhow::Result<()> {
     let mut t = staging_tester().await?;
     let (pr, head) = ready_pr(&t, "feature").await?;
     t.world.clear_requests();
@@ -165,7 +165,11 @@ async fn landing_one_pull_request_costs_at_most_twelve_github_requests() -> anyh
         calls.len(),
         calls.join("\n")
     );
-    assert!(calls.len() <= 12, "{} requests: {calls:#?}", calls.len());
+    // The command (permission, pull request, reviews: 3), the rules again before staging (3),
+    // staging (tip, ref, merge, pending status: 4), the rules again before landing (3), the
+    // landing (tip, staging status, fast-forward: 3), then head status, comment, and the
+    // staging ref read and deleted (4): 20 at most.
+    assert!(calls.len() <= 20, "{} requests: {calls:#?}", calls.len());
     t.finish().await
 }
 
@@ -255,8 +259,10 @@ async fn a_target_moved_without_a_webhook_fails_the_compare_and_swap_and_rebuild
     assert_eq!(master(&t), Some(second.clone()));
     assert!(t.expect_comment(pr)?.contains("Merged"));
     let green = green_merge_commits(&t);
-    // The first fast-forward was refused (422), the second landed; both were green commits.
-    assert_eq!(fast_forwards(&t), vec![first, second]);
+    // greg reads the target before it fast-forwards: the green but stale first commit was
+    // never offered; the second landed, and it was green.
+    assert_eq!(fast_forwards(&t), vec![second]);
+    assert!(!fast_forwards(&t).contains(&first));
     assert!(fast_forwards(&t).iter().all(|s| green.contains(s)));
     assert_eq!(staging_ref(&t), None);
     t.finish().await

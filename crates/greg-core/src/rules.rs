@@ -88,6 +88,30 @@ pub enum Blocker {
     },
 }
 
+impl Blocker {
+    /// True when this blocker takes an already queued pull request out of the merge queue
+    /// (SPEC §5: the rules hold until the merge lands): the approvals and reviewers, a draft,
+    /// a closed or merged pull request, a fork, a target that is not allowed. The head's test
+    /// status and the provider's conflict flag do not: the staging merge and its build are
+    /// the proof those stand for, and a test status goes back to pending whenever the target
+    /// moves (`test_merged`).
+    pub fn drops_queued(&self) -> bool {
+        match self {
+            Blocker::Fork { .. }
+            | Blocker::Closed
+            | Blocker::Merged
+            | Blocker::Draft
+            | Blocker::TargetNotAllowed { .. }
+            | Blocker::ReviewerMissing { .. }
+            | Blocker::NotEnoughApprovals { .. } => true,
+            Blocker::Conflicts
+            | Blocker::TestMissing
+            | Blocker::TestPending
+            | Blocker::TestFailed { .. } => false,
+        }
+    }
+}
+
 impl fmt::Display for Blocker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -296,6 +296,16 @@ impl Engine {
         self.inner.not_applicable.load(Ordering::Relaxed)
     }
 
+    /// True when effects decided earlier (comments, statuses, ...) wait to be performed, for
+    /// instance for a retry after a provider error. A store error counts as "none".
+    pub async fn has_pending_effects(&self) -> bool {
+        self.inner
+            .store
+            .pending_effects()
+            .await
+            .is_ok_and(|n| n > 0)
+    }
+
     /// True when no delivery, callback or poll is queued or running.
     pub fn is_idle(&self) -> bool {
         self.inner.inflight.load(Ordering::SeqCst) == 0

@@ -273,6 +273,21 @@ impl Store {
         })
     }
 
+    /// How many effects are pending (due or waiting for a retry), across repositories.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn pending_effects(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT COUNT(*) AS n FROM effects WHERE state = 'pending'";
+        with_writer!(self, pool => {
+            let r = sqlx::query(SQL)
+                .fetch_one(pool)
+                .await
+                .map_err(StoreError::db("pending_effects"))?;
+            row::Cols::int(&r, "effects", "n")
+        })
+    }
+
     /// Every effect of `repo` in recording order, whatever its state (the JSON API, tests).
     ///
     /// # Errors

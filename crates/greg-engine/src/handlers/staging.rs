@@ -191,8 +191,12 @@ async fn rules_hold(
         return Ok(false);
     }
     let mut permissions = HashMap::new();
-    let blockers =
-        super::mergeable::blockers(inner, ctx, &pr, Some(&entry.target), &mut permissions).await?;
+    let blockers: Vec<_> =
+        super::mergeable::blockers(inner, ctx, &pr, Some(&entry.target), &mut permissions)
+            .await?
+            .into_iter()
+            .filter(greg_core::Blocker::drops_queued)
+            .collect();
     if blockers.is_empty() {
         return Ok(true);
     }
@@ -279,10 +283,13 @@ async fn stage(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
             }
             MergeResult::Conflict => {
                 let body = texts::merge_conflict(&entry.head_sha, &entry.target);
+                // The ref was made (at the tip) but no staging commit recorded: delete it.
+                let mut made = entry.clone();
+                made.staging_sha = Some(tip);
                 return exits::fail(
                     inner,
                     ctx,
-                    entry,
+                    &made,
                     QueueEvent::Conflict,
                     "merge conflict",
                     &body,
@@ -887,11 +894,13 @@ where
     // it retries for as long as the failure is retryable.
     let within = waited < window || now_entry.state == QueueState::Waiting;
     if err.is_retryable() && within {
-        let delay = Duration::from_millis(u64::try_from(waited / 4).unwrap_or(0))
-            .clamp(inner.options.retry_delay, Duration::from_secs(60));
-        tracing::warn!(entry = entry.id, pr = %entry.pr, state = now_entry.state.as_str(), error = %err, retry_in = ?delay, "Queue step failed; retrying");
+        // The lane retries the work item at once (backoff, Retry-After); should that give up
+        // too, this later kick comes back to it until the retry window is over.
+        let delay = Duration::from_millis(u64::try_from(waited / 2).unwrap_or(0))
+            .clamp(Duration::from_secs(5), Duration::from_secs(60));
+        tracing::warn!(entry = entry.id, pr = %entry.pr, state = now_entry.state.as_str(), error = %err, "Queue step failed; retrying");
         kick_later(inner, ctx, delay);
-        return Ok(false);
+        return Err(err);
     }
     let what = match now_entry.state {
         QueueState::Waiting | QueueState::Staging => "staging the merge",
