@@ -12,6 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use greg_core::{Event, Headers, Inbound, Secret};
 use greg_engine::{Accepted, Engine};
+use sha2::Digest as _;
 use subtle::ConstantTimeEq;
 
 /// Shared state of all workers.
@@ -281,12 +282,23 @@ async fn build_hook_inner(
             ));
         }
     };
-    // Jenkins sends no delivery id: one phase of one build is one delivery.
+    // Jenkins sends no delivery id: one phase of one build, with these exact bytes, is one
+    // delivery. The body's digest is part of the id so that a forged callback for a build
+    // (the `?token=` is readable in the job's configuration) cannot pre-empt the real one
+    // as a "duplicate"; Jenkins' own retries send the same bytes and stay duplicates.
+    let digest = hex::encode(&sha2::Sha256::digest(&body)[..8]);
     let delivery = match &event {
-        Event::Build(b) => format!("{}#{}/{}", b.job, b.number, b.phase.as_str()),
+        Event::Build(b) => format!("{}#{}/{}/{digest}", b.job, b.number, b.phase.as_str()),
         other => other.name(),
     };
-    accept(state, name, &delivery, event).await
+    let answer = accept(state, name, &delivery, event).await;
+    if let Ok(a) = &answer {
+        // The engine logs a callback it finds forged or stale with its delivery seq; this
+        // line ties that seq to the sender's address.
+        let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(builder = name, delivery, peer, answer = %a.reason, "Build callback accepted");
+    }
+    answer
 }
 
 async fn accept(

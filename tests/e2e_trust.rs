@@ -1,0 +1,243 @@
+//! End to end, the trustworthy core (issue 9): a callback is a hint and never lands anything
+//! Jenkins itself does not report green for the staging commit; the rules hold until the
+//! merge lands (a dismissed approval or "not lgtm" takes a queued pull request out, a retarget
+//! moves it to the new base's queue); an outcome is announced once even when a step after it
+//! fails; a build Jenkins does not start is reported with Jenkins' reason. Each test sets up
+//! the fake GitHub and Jenkins, acts as people and Jenkins would, and checks what greg left
+//! behind.
+
+use greg_core::{BuildOutcome, BuildPhase, CommitState, Permission, PrNumber, ReviewState, Sha};
+use greg_testkit::tester::{JENKINS_TOKEN, MERGE_JOB, TEST_JOB};
+use greg_testkit::world::Server;
+use greg_testkit::{GregTester, TesterOptions};
+
+const STAGING: &str = "greg/staging/master";
+
+async fn staging_tester() -> anyhow::Result<GregTester> {
+    let t = GregTester::start_with(TesterOptions {
+        repo_yaml: "    merge_mode: staging\n".to_owned(),
+        ..TesterOptions::default()
+    })
+    .await?;
+    t.set_permission("alice", Permission::Write)?;
+    t.set_permission("bob", Permission::Write)?;
+    Ok(t)
+}
+
+/// carol opens a pull request from `branch`; its test build passes and bob approves it.
+async fn ready_pr(t: &GregTester, branch: &str) -> anyhow::Result<(PrNumber, Sha)> {
+    let (pr, head) = t.open_pr("carol", branch).await?;
+    t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
+    t.approve(pr, "bob").await?;
+    Ok((pr, head))
+}
+
+fn master(t: &GregTester) -> Option<Sha> {
+    t.world.branch(&t.repo, "master")
+}
+
+fn merge_state(t: &GregTester, sha: &Sha) -> Option<CommitState> {
+    t.status(sha, "greg/merge").map(|s| s.state)
+}
+
+/// Posts a Notification-plugin callback claiming `claimed` for the running merge build, as
+/// anyone who read the job's config.xml (and so the `?token=`) could.
+async fn forge_callback(
+    t: &GregTester,
+    build: &greg_testkit::FakeBuild,
+    claimed: &str,
+) -> anyhow::Result<()> {
+    let mut payload = t.world.read(|s| {
+        s.jenkins
+            .notification_payload(build, BuildPhase::Finalized, 1)
+    });
+    payload["build"]["status"] = serde_json::Value::from(claimed);
+    let url = format!("{}/build?builder=jenkins&token={JENKINS_TOKEN}", t.url);
+    let resp = t.client().post(url).json(&payload).send().await?;
+    assert_eq!(resp.status().as_u16(), 202, "the callback is accepted");
+    t.settle().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_success_while_jenkins_still_builds_lands_nothing() -> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (pr, head) = ready_pr(&t, "feature").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    let build = t.running_build(MERGE_JOB)?;
+    t.world.keep_running(build.job.as_str(), build.number)?;
+    let _ = &head;
+    let start = master(&t);
+
+    forge_callback(&t, &build, "SUCCESS").await?;
+    assert_eq!(master(&t), start, "nothing landed on a forged callback");
+    assert_eq!(merge_state(&t, &head), Some(CommitState::Pending));
+    t.expect_no_comment(pr)?;
+
+    // Jenkins really finishes: now it lands.
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert_ne!(master(&t), start);
+    assert!(t.expect_comment(pr)?.contains("Merged"));
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_success_of_a_failed_build_fails_the_merge_with_jenkins_result()
+-> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (pr, head) = ready_pr(&t, "feature").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    let build = t.running_build(MERGE_JOB)?;
+    t.world
+        .finish_build_quietly(build.job.as_str(), build.number, BuildOutcome::Failure)?;
+    let start = master(&t);
+
+    forge_callback(&t, &build, "SUCCESS").await?;
+    assert_eq!(master(&t), start, "the red staging commit did not land");
+    assert_eq!(merge_state(&t, &head), Some(CommitState::Failure));
+    let said = t.expect_comment(pr)?;
+    assert!(said.contains("failed"), "{said}");
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_for_a_build_of_another_commit_is_ignored() -> anyhow::Result<()> {
+    let t = staging_tester().await?;
+    let (pr, _head) = ready_pr(&t, "feature").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    let build = t.running_build(MERGE_JOB)?;
+    // In Jenkins' eyes the build ran another commit (a stale or replayed build number).
+    t.world.set_build_param(
+        build.job.as_str(),
+        build.number,
+        "COMMIT",
+        greg_testkit::fake_sha("elsewhere").as_str(),
+    )?;
+    t.world
+        .finish_build_quietly(build.job.as_str(), build.number, BuildOutcome::Success)?;
+    let start = master(&t);
+    forge_callback(&t, &build, "SUCCESS").await?;
+    assert_eq!(
+        master(&t),
+        start,
+        "a green build of another commit lands nothing"
+    );
+    t.expect_no_comment(pr)?;
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dismissed_approval_takes_a_queued_pull_request_out_and_stops_its_build()
+-> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (pr, head) = ready_pr(&t, "feature").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    let build = t.running_build(MERGE_JOB)?;
+
+    // An admin dismisses bob's approval.
+    let review = t.world.update(|s| {
+        let r = s.github.repos.get_mut(&t.repo)?;
+        let review = r.reviews.iter_mut().rev().find(|rv| rv.pr == pr)?;
+        review.state = ReviewState::Dismissed;
+        Some(review.clone())
+    });
+    let _ = &head;
+    let review = review.expect("bob's review");
+    t.deliver(t.world.review_webhook(&t.repo, &review)?).await?;
+
+    let said = t.expect_comment(pr)?;
+    assert!(said.contains("may no longer merge"), "{said}");
+    assert!(said.contains("approval"), "{said}");
+    assert_eq!(merge_state(&t, &head), Some(CommitState::Failure));
+    let stopped = t
+        .builds(MERGE_JOB)
+        .into_iter()
+        .find(|b| b.number == build.number)
+        .expect("the build");
+    assert!(!stopped.building, "its merge build was stopped");
+    assert_eq!(t.world.branch(&t.repo, STAGING), None);
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_lgtm_takes_a_queued_pull_request_out() -> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (pr, _) = t.open_pr("carol", "feature").await?;
+    t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
+    t.post_comment(pr, "bob", "@greg lgtm").await?;
+    let (other, _) = ready_pr(&t, "other").await?;
+    // #2 holds the queue, #1 waits behind it.
+    t.post_comment(other, "alice", "@greg please").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    assert!(t.expect_comment(pr)?.contains("position 2"));
+
+    t.post_comment(pr, "bob", "@greg not lgtm").await?;
+    let said = t.expect_comment(pr)?;
+    assert!(said.contains("may no longer merge"), "{said}");
+    // The queue goes on with #2 alone.
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert!(t.expect_comment(other)?.contains("Merged"));
+    assert!(t.builds(MERGE_JOB).len() == 1, "#1 was never staged");
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_502_on_the_staging_ref_delete_gives_exactly_one_merged_comment() -> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (pr, _) = ready_pr(&t, "feature").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    t.world.fail_next(
+        Server::Github,
+        "/git/refs/heads/greg/staging/master$",
+        502,
+        None,
+    )?;
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert!(t.expect_comment(pr)?.contains("Merged"));
+    t.expect_no_comment(pr)?;
+    assert_eq!(
+        t.world.branch(&t.repo, STAGING),
+        None,
+        "the delete was retried"
+    );
+    let deletes = t.world.requests_matching(
+        Server::Github,
+        "DELETE",
+        "/git/refs/heads/greg/staging/master$",
+    );
+    assert_eq!(deletes.len(), 2, "one refused, one retried");
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_retargeted_while_queued_moves_to_the_new_base_queue() -> anyhow::Result<()>
+{
+    let mut t = staging_tester().await?;
+    let release = t.push_branch("release", "release-base").await?;
+    let (blocker, _) = ready_pr(&t, "first").await?;
+    let (pr, head) = ready_pr(&t, "feature").await?;
+    t.post_comment(blocker, "alice", "@greg please").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    assert!(t.expect_comment(pr)?.contains("position 2"));
+
+    t.world
+        .edit_pr(&t.repo, pr, |p| p.base_ref = "release".to_owned())?;
+    let delivery = t
+        .world
+        .pull_request_retargeted_webhook(&t.repo, pr, "master")?;
+    t.deliver(delivery).await?;
+    let said = t.expect_comment(pr)?;
+    assert!(said.contains("joined the queue of `release`"), "{said}");
+    // It does not wait behind master's queue: its own staging build runs on release.
+    let builds = t.builds(MERGE_JOB);
+    let on_release = builds
+        .iter()
+        .find(|b| b.param("TARGET_BRANCH") == Some("release"))
+        .expect("a merge build into release");
+    assert!(on_release.building);
+    let _ = (release, head);
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await.ok();
+    t.settle().await?;
+    while t.expect_comment(pr).is_ok() {}
+    while t.expect_comment(blocker).is_ok() {}
+    t.finish().await
+}
