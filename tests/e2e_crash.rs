@@ -61,14 +61,20 @@ struct Rig {
 
 impl Rig {
     fn new(name: &str) -> anyhow::Result<Self> {
+        Self::with_options(
+            name,
+            TesterOptions {
+                repo_yaml: "    merge_mode: staging\n".to_owned(),
+                ..TesterOptions::default()
+            },
+        )
+    }
+
+    fn with_options(name: &str, opts: TesterOptions) -> anyhow::Result<Self> {
         greg_testkit::install_crypto_provider();
         let world = World::new("greg-bot");
         let github = FakeGithub::start(world.clone())?;
         let jenkins = FakeJenkins::start(world.clone())?;
-        let opts = TesterOptions {
-            repo_yaml: "    merge_mode: staging\n".to_owned(),
-            ..TesterOptions::default()
-        };
         let repo = opts.repo.clone();
         world.create_repo(&repo)?;
         world.create_job(TEST_JOB, GREG_PARAMETERS)?;
@@ -422,4 +428,55 @@ async fn killed_after_the_fast_forward_and_before_clean_up() -> anyhow::Result<(
         true,
     )
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_lost_while_greg_is_down_lands_within_seconds_of_the_restart() -> anyhow::Result<()>
+{
+    // Polling as configured by default: a silent build is read after 5 minutes.
+    let rig = Rig::with_options(
+        "lost-callback",
+        TesterOptions {
+            repo_yaml: "    merge_mode: staging\n".to_owned(),
+            build_poll_after_secs: 300,
+            ..TesterOptions::default()
+        },
+    )?;
+    let greg = rig.start_greg().await?;
+    let (pr, head) = rig.approved_pr(&greg).await?;
+    let start = rig.branch("master").expect("master");
+    rig.please(&greg, pr).await?;
+    let build = rig
+        .world
+        .wait_for("the merge build", WAIT, |s| {
+            s.jenkins
+                .jobs
+                .values()
+                .flat_map(|j| j.builds.values())
+                .find(|b| b.building && b.job.as_str() == MERGE_JOB)
+                .cloned()
+        })
+        .await?;
+    greg.kill()?;
+    // Jenkins finishes while greg is down: its callbacks find nobody.
+    rig.world
+        .finish_build(build.job.as_str(), build.number, BuildOutcome::Success)?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let restarted = std::time::Instant::now();
+    let greg = rig.start_greg().await?;
+    let repo = rig.repo.clone();
+    rig.world
+        .wait_for("the landing", Duration::from_secs(10), |s| {
+            let r = s.github.repos.get(&repo)?;
+            (r.pull(pr).ok()?.state == PullRequestState::Merged).then_some(())
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; log:\n{}", rig.log_text()))?;
+    let took = restarted.elapsed();
+    println!("landed {took:?} after the restart");
+    assert!(took < Duration::from_secs(10));
+    rig.drive_to_landing(pr).await?;
+    rig.assert_landed_exactly_once(pr, &head, &start);
+    greg.kill()
 }

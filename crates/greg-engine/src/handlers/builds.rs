@@ -748,7 +748,14 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
     let silent = now - rec.updated_ms >= poll_after || rec.updated_ms < inner.started_ms;
     let polled = match (rec.number, rec.queue_item) {
         (Some(n), _) if silent => Some(builder.build(&rec.job, n).await),
-        (None, Some(item)) => Some(builder.queue_item(item).await),
+        (None, Some(item)) => match builder.queue_item(item).await {
+            // The item became a build we never heard of: it may have finished long ago (its
+            // callbacks lost while greg was down), so the build itself is read too.
+            Ok(BuildState::Running { number, .. }) if silent => {
+                Some(builder.build(&rec.job, number).await)
+            }
+            other => Some(other),
+        },
         _ => None,
     };
     // A build the builder cannot tell about (forgotten, or the builder is down) must still
