@@ -6,4 +6,5 @@ mod builds;
 mod common;
 mod connect;
 mod deliveries;
+mod effects;
 mod queue;

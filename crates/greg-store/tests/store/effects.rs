@@ -1,0 +1,170 @@
+//! The transactional outbox: a queue-state change and its effects are written together or not
+//! at all (compare-and-swap on the state), one effect per outcome key, due effects in order,
+//! retries and dead effects.
+
+use crate::common::{run_on_all_backends, synchronize};
+use greg_core::Login;
+use greg_store::{
+    EffectOutcome, NewEffect, NewQueueEntry, QueueChange, QueueInsert, QueueKind, QueueState,
+};
+
+fn effect(fx: &crate::common::Synchronize, key: &str) -> NewEffect {
+    NewEffect {
+        repo: fx.repo.clone(),
+        key: key.to_owned(),
+        kind: "comment".to_owned(),
+        payload: format!("{{\"effect\":\"comment\",\"key\":\"{key}\"}}"),
+    }
+}
+
+fn moved_to(state: QueueState) -> QueueChange {
+    QueueChange {
+        reason: Some("landed".to_owned()),
+        ..QueueChange {
+            state: Some(state),
+            ..QueueChange::default()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_transition_writes_its_effects_once_and_a_lost_race_writes_nothing() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let new = NewQueueEntry {
+            repo: fx.repo.clone(),
+            pr: fx.pr,
+            kind: QueueKind::Merge,
+            target: fx.target.clone(),
+            head_sha: fx.head.clone(),
+            approver: Login::from("octocat"),
+            command: "please".to_owned(),
+            priority: 0,
+            now_ms: 1,
+        };
+        let QueueInsert::Created(entry) = store.enqueue(&new).await.expect("enqueued") else {
+            panic!("a new entry");
+        };
+        let effects = [
+            effect(&fx, "queue:1:finish:comment"),
+            effect(&fx, "queue:1:finish:status"),
+        ];
+        let moved = store
+            .transition_queue_entry(
+                entry.id,
+                QueueState::Waiting,
+                &moved_to(QueueState::Cancelled),
+                &effects,
+                10,
+            )
+            .await
+            .expect("transition");
+        let moved = moved.expect("the entry was waiting");
+        assert_eq!(moved.state, QueueState::Cancelled);
+        assert_eq!(moved.reason.as_deref(), Some("landed"));
+
+        // The same step again (a repeated delivery): the state is no longer `waiting`, so
+        // nothing is written, not even the effects.
+        let again = store
+            .transition_queue_entry(
+                entry.id,
+                QueueState::Waiting,
+                &moved_to(QueueState::Failed),
+                &[effect(&fx, "queue:1:other")],
+                11,
+            )
+            .await
+            .expect("transition");
+        assert_eq!(again, None);
+        let stored = store.effects(&fx.repo).await.expect("effects");
+        assert_eq!(
+            stored.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+            ["queue:1:finish:comment", "queue:1:finish:status"]
+        );
+        assert_eq!(
+            store
+                .queue_entry(entry.id)
+                .await
+                .expect("read")
+                .map(|e| e.state),
+            Some(QueueState::Cancelled)
+        );
+
+        // A key recorded twice is kept once.
+        assert_eq!(
+            store
+                .add_effects(&[effect(&fx, "queue:1:finish:comment")], 12)
+                .await
+                .expect("add"),
+            0
+        );
+        assert_eq!(store.effects(&fx.repo).await.expect("effects").len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn due_effects_come_in_order_and_retries_wait_for_their_time() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        store
+            .add_effects(&[effect(&fx, "a"), effect(&fx, "b"), effect(&fx, "c")], 100)
+            .await
+            .expect("add");
+        let due = store.due_effects(&fx.repo, 100, 10).await.expect("due");
+        assert_eq!(
+            due.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        assert_eq!(store.pending_effects().await.expect("count"), 3);
+
+        store
+            .finish_effect(due[0].id, &EffectOutcome::Done, 101)
+            .await
+            .expect("done");
+        let retry = EffectOutcome::Retry {
+            next_attempt_ms: 500,
+            error: "transient: 502".to_owned(),
+        };
+        store
+            .finish_effect(due[1].id, &retry, 101)
+            .await
+            .expect("retry");
+        let dead = EffectOutcome::Dead {
+            error: "permission denied".to_owned(),
+        };
+        store
+            .finish_effect(due[2].id, &dead, 101)
+            .await
+            .expect("dead");
+
+        assert!(
+            store
+                .due_effects(&fx.repo, 499, 10)
+                .await
+                .expect("due")
+                .is_empty()
+        );
+        assert_eq!(
+            store.repos_with_due_effects(499).await.expect("repos"),
+            vec![]
+        );
+        let later = store.due_effects(&fx.repo, 500, 10).await.expect("due");
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].key, "b");
+        assert_eq!(later[0].attempts, 1);
+        assert_eq!(later[0].last_error.as_deref(), Some("transient: 502"));
+        assert_eq!(
+            store.repos_with_due_effects(500).await.expect("repos"),
+            vec![fx.repo.clone()]
+        );
+        let all = store.effects(&fx.repo).await.expect("all");
+        let states: Vec<_> = all
+            .iter()
+            .map(|e| (e.key.as_str(), e.state.as_str()))
+            .collect();
+        assert_eq!(states, [("a", "done"), ("b", "pending"), ("c", "dead")]);
+        assert_eq!(store.pending_effects().await.expect("count"), 1);
+    })
+    .await;
+}
