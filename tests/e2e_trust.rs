@@ -241,3 +241,39 @@ async fn a_pull_request_retargeted_while_queued_moves_to_the_new_base_queue() ->
     while t.expect_comment(blocker).is_ok() {}
     t.finish().await
 }
+
+/// Spells the repository of a delivery `Acme/Demo`, as GitHub does after a rename of the
+/// owner's display case (GitHub compares names case-insensitively).
+fn shouted(mut d: greg_testkit::WebhookDelivery) -> greg_testkit::WebhookDelivery {
+    if let Some(r) = d.payload.get_mut("repository") {
+        r["name"] = serde_json::Value::from("Demo");
+        r["full_name"] = serde_json::Value::from("Acme/Demo");
+        r["owner"]["login"] = serde_json::Value::from("Acme");
+    }
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_repository_under_two_spellings_is_one_lane_and_one_build() -> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (pr, head) = t.open_pr("carol", "feature").await?;
+    // The same head, announced again with the repository spelled differently.
+    let again = shouted(t.world.pull_request_webhook(&t.repo, pr, "synchronize")?);
+    t.deliver(again).await?;
+    let builds: Vec<_> = t
+        .builds(TEST_JOB)
+        .into_iter()
+        .filter(|b| b.param("COMMIT") == Some(head.as_str()))
+        .collect();
+    assert_eq!(builds.len(), 1, "one build for one head of one repository");
+    t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
+    t.approve(pr, "bob").await?;
+
+    // A command spelled for `Acme/Demo` joins the queue of `acme/demo`.
+    let c = t.world.comment(&t.repo, pr, "alice", "@greg please")?;
+    t.deliver(shouted(t.world.comment_webhook(&t.repo, &c)?))
+        .await?;
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert!(t.expect_comment(pr)?.contains("Merged"));
+    t.finish().await
+}

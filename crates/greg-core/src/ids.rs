@@ -6,10 +6,41 @@ use std::fmt;
 
 /// A repository as `owner/name` (GitHub: `owner/repo`; Bitbucket: `workspace/slug` or
 /// `PROJECT/slug`). Both parts are non-empty and contain no `/`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Identity is ASCII case-insensitive, as GitHub and Bitbucket compare repository names
+/// (SPEC §3): `Acme/Demo` equals, hashes and orders like `acme/demo`; `Display` keeps the
+/// spelling it was given, and [`RepoName::key`] is the lower-case form lanes and store keys
+/// use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RepoName {
     pub owner: String,
     pub name: String,
+}
+
+impl PartialEq for RepoName {
+    fn eq(&self, other: &Self) -> bool {
+        self.owner.eq_ignore_ascii_case(&other.owner) && self.name.eq_ignore_ascii_case(&other.name)
+    }
+}
+
+impl Eq for RepoName {}
+
+impl std::hash::Hash for RepoName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialOrd for RepoName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RepoName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 impl RepoName {
@@ -28,6 +59,11 @@ impl RepoName {
             return None;
         }
         Some(Self::new(owner, name))
+    }
+
+    /// `owner/name` in ASCII lower case: the repository's identity (lanes, store keys).
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.owner, self.name).to_ascii_lowercase()
     }
 }
 

@@ -230,7 +230,7 @@ impl Engine {
             serde_json::to_string(&event).map_err(|e| EngineError::Serialize(e.to_string()))?;
         let repo_key = event
             .repository()
-            .map(|r| r.to_string())
+            .map(greg_core::RepoName::key)
             .unwrap_or_default();
         let new = NewDelivery {
             source: source.to_owned(),

@@ -347,7 +347,8 @@ impl Store {
 
 /// A repository as its stored key, `owner/name`.
 pub(crate) fn repo_key(repo: &RepoName) -> Result<String, StoreError> {
-    let key = repo.to_string();
+    // Repository identity is case-insensitive (SPEC §3): one key per repository.
+    let key = repo.key();
     row::text("repository", &key)?;
     Ok(key)
 }

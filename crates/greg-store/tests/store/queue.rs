@@ -887,7 +887,7 @@ async fn corrupt_queue_rows_are_errors_not_panics() {
 
         db.execute(
             "INSERT INTO tree_closures (repo, target, priority, closed_by, since_ms) \
-             VALUES ('Codertocat/Hello-World', 'master', -4294967296, 'octocat', 1)",
+             VALUES ('codertocat/hello-world', 'master', -4294967296, 'octocat', 1)",
         )
         .await;
         let err = store
