@@ -271,6 +271,35 @@ fn a_stale_hook_is_updated_and_a_duplicate_deleted() -> anyhow::Result<()> {
 }
 
 #[test]
+fn a_greg_hook_on_an_old_host_is_updated_not_duplicated() -> anyhow::Result<()> {
+    for flavor in FLAVORS {
+        let s = setup(flavor)?;
+        let widgets = s.repo("widgets");
+        let push = match flavor {
+            Flavor::Cloud => "repo:push",
+            Flavor::Server => "repo:refs_changed",
+        };
+        // greg moved hosts: its old hook has greg's path and provider, another host and token.
+        let old = s.bb.add_hook(
+            &widgets,
+            "https://old-greg.example.com/repo?provider=bitbucket&token=old-token",
+            &[push],
+            None,
+        )?;
+        let config = s.config(API_PASSWORD, "[widgets]", "")?;
+        let (code, out) = greg(&["fix-hooks", "--config", &config])?;
+        assert_eq!(code, 0, "{out}");
+        assert_no_secret(&out);
+        assert!(out.contains("0 created, 1 updated"), "{out}");
+        let hooks = s.hooks("widgets");
+        assert_eq!(hooks.len(), 1, "one greg hook, not two: {hooks:?}");
+        assert_eq!(hooks[0].id, old.id, "the old hook is kept, in place");
+        s.assert_greg_hook(&hooks[0]);
+    }
+    Ok(())
+}
+
+#[test]
 fn rotate_secret_rewrites_a_secret_greg_cannot_read_back() -> anyhow::Result<()> {
     for flavor in FLAVORS {
         let s = setup(flavor)?;

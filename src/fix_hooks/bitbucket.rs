@@ -131,7 +131,7 @@ pub(crate) async fn fix_hook(
     };
     let ours: Vec<&Hook> = hooks
         .iter()
-        .filter(|h| greg_github::hooks::same_origin(&h.url, &spec.url))
+        .filter(|h| super::is_gregs_hook(&h.url, &spec.url, "bitbucket"))
         .collect();
     let plan = Plan::new(ours, |h| spec.differences(h, opts.rotate_secret));
     let outcome = plan.outcome();
