@@ -8,6 +8,7 @@
 mod app;
 mod hooks;
 pub mod json;
+mod protection;
 mod routes;
 
 use crate::http::{self, Reply, Request};
