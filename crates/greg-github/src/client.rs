@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use greg_core::{
     Capabilities, CommentId, CommitState, CommitStatus, Error, FastForward, Headers, Inbound,
     Login, MergeResult, Permission, PrNumber, Provider, PullRequest, RepoName, Result, Review,
-    Secret, Sha, WebhookError,
+    Secret, Sha, WebhookDelivery, WebhookError,
 };
 use http::{HeaderMap, Method};
 use octocrab::Octocrab;
@@ -416,6 +416,19 @@ impl Provider for GithubProvider {
         message: &str,
     ) -> Result<()> {
         self.merge_pull(repo, pr, head, message).await
+    }
+
+    async fn webhook_deliveries(&self, repo: &RepoName, url: &str) -> Result<Vec<WebhookDelivery>> {
+        self.list_webhook_deliveries(repo, url).await
+    }
+
+    async fn redeliver_webhook(
+        &self,
+        repo: &RepoName,
+        hook_id: u64,
+        delivery_id: u64,
+    ) -> Result<()> {
+        self.redeliver(repo, hook_id, delivery_id).await
     }
 }
 
