@@ -6,6 +6,7 @@
 //! 401 body; then the route answers. Unknown routes get GitHub's 404 body.
 
 mod app;
+mod deliveries;
 mod hooks;
 pub mod json;
 mod protection;
