@@ -196,7 +196,7 @@ pub(super) fn list(world: &World, repo: &RepoName, hook_id: u64, req: &Request) 
             .iter()
             .filter(|d| d.hook_id == hook_id && from.is_none_or(|f| d.id <= f))
             .collect();
-        newest_first.sort_by(|a, b| b.id.cmp(&a.id));
+        newest_first.sort_by_key(|d| std::cmp::Reverse(d.id));
         let page: Vec<Value> = newest_first
             .iter()
             .take(per_page)
