@@ -209,3 +209,56 @@ async fn an_unreachable_greg_is_status_0_and_long_histories_page_by_cursor() {
     let api = OpenApi::github_subset().expect("openapi");
     assert_eq!(f.github.validate_log(&api), []);
 }
+
+/// The engine's end-to-end tests can route deliveries through a recorded hook: a hook on
+/// greg's `/repo` URL with greg's secret, [`World::send_to_hook`], and the real greg answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_to_the_real_greg_are_recorded_with_its_answer() -> anyhow::Result<()> {
+    use greg_testkit::GregTester;
+    use greg_testkit::tester::WEBHOOK_SECRET;
+
+    let t = GregTester::start().await?;
+    let hook = t.world.add_hook(
+        &t.repo,
+        &t.repo_hook_url(),
+        &greg_github::GREG_EVENTS,
+        Some(WEBHOOK_SECRET),
+    )?;
+    let pr = t
+        .world
+        .open_pr(&t.repo, NewPr::new("carol", "fix", fake_sha("g1")))?;
+    let comment = t
+        .world
+        .comment(&t.repo, pr.number, "carol", "Thanks, looks good to me.")?;
+    let delivery = t.world.comment_webhook(&t.repo, &comment)?;
+    assert_eq!(t.world.send_to_hook(&t.repo, hook, &delivery).await?, 202);
+    t.settle().await?;
+
+    let p = provider(&t.github.url);
+    let listed = p
+        .webhook_deliveries(&t.repo, &format!("{}/repo", t.url))
+        .await?;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].status_code, listed[0].guid.as_str()),
+        (202, delivery.delivery_id.as_str())
+    );
+    p.redeliver_webhook(&t.repo, hook, listed[0].id).await?;
+    let again = t
+        .world
+        .wait_for("the redelivery", WAIT, |s| {
+            s.github.repos[&t.repo]
+                .deliveries
+                .iter()
+                .find(|d| d.redelivery)
+                .cloned()
+        })
+        .await?;
+    assert_eq!(again.guid, delivery.delivery_id);
+    assert!(
+        again.status_code >= 200 && again.status_code < 300,
+        "{again:?}"
+    );
+    t.settle().await?;
+    t.finish().await
+}
