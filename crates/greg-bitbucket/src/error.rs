@@ -186,7 +186,14 @@ fn server_merge_refusal(body: &[u8]) -> Option<MergeRefusal> {
     if reasons.is_empty() {
         reasons = errors.into_iter().filter_map(|e| e.message).collect();
     }
-    Some(MergeRefusal::Vetoed(one_line(&reasons.join("; "))))
+    // Detailed messages may span lines: keep them all, on one line.
+    let joined = reasons.join("; ");
+    let flat: Vec<&str> = joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    Some(MergeRefusal::Vetoed(one_line(&flat.join(" "))))
 }
 
 /// Cloud's `error.fields.merge_checks` (strings), empty when absent.

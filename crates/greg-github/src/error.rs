@@ -147,7 +147,9 @@ pub fn from_status(
         403 if is_rate_limit(headers, &message) => Error::RateLimited {
             retry_after: retry_after(headers, SystemTime::now()),
         },
-        403 | 405 | 422 if is_rule(answer) => Error::Refused { message },
+        403 | 405 | 422 if is_rule(answer) => Error::Refused {
+            message: reason(&answer.message),
+        },
         403 => Error::PermissionDenied { message: described },
         404 | 410 => Error::NotFound {
             what: what.to_owned(),
@@ -158,7 +160,9 @@ pub fn from_status(
         {
             Error::Transient { message: described }
         }
-        405 if op == Operation::MergePull => Error::Refused { message },
+        405 if op == Operation::MergePull => Error::Refused {
+            message: reason(&answer.message),
+        },
         409 if op == Operation::MergePull => Error::PreconditionFailed { message: described },
         405 | 409 => Error::Conflict { message: described },
         422 if op == Operation::FastForward && lower.contains("does not exist") => {
@@ -172,6 +176,20 @@ pub fn from_status(
         },
         500..=599 => Error::Transient { message: described },
         _ => Error::Protocol { message: described },
+    }
+}
+
+/// A refusal's reason on one line: GitHub's ruleset refusals put the rules on the lines after
+/// "Repository rule violations found", so every non-empty line is kept (the first, then `: `,
+/// then the others joined by spaces), at most [`MAX_MESSAGE_CHARS`] characters.
+fn reason(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() {
+        one_line(first)
+    } else {
+        one_line(&format!("{first}: {}", rest.join(" ")))
     }
 }
 
@@ -402,8 +420,8 @@ mod tests {
             (
                 Operation::MergePull,
                 405,
-                r#"{"message":"Repository rule violations found\n\nMerge queue required","documentation_url":"https://docs.github.com/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets"}"#.to_owned(),
-                refused("Repository rule violations found"),
+                r#"{"message":"Repository rule violations found\n\nRequired status check \"ci\" is expected.\n\n","documentation_url":"https://docs.github.com/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets"}"#.to_owned(),
+                refused(r#"Repository rule violations found: Required status check "ci" is expected."#),
             ),
         ];
         for (op, status, body, expected) in cases {
