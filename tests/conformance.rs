@@ -900,6 +900,157 @@ async fn error_mapping(h: &Harness) {
     assert!(!refused.to_string().contains(PASSWORD), "{refused}");
 }
 
+/// A rule on the provider's side refuses a step for good (SPEC §6 "Every step of a merge
+/// ends"): `Refused` with the provider's own reason, never retryable, nothing moved; the same
+/// step goes through once the rule allows it. Merge conflicts stay `Conflict`.
+async fn refused_for_good(h: &Harness) {
+    let p = h.provider();
+    let caps = p.capabilities();
+    let refused = |r: &greg_core::Result<()>, message: &str| {
+        assert_eq!(
+            r,
+            &Err(Error::Refused {
+                message: message.to_owned()
+            })
+        );
+        assert!(r.as_ref().is_err_and(|e| !e.is_retryable()));
+    };
+    let head = fake_sha("rf-1");
+    let pr = h.open_pr("carol", "fix", &head);
+    match h.kind {
+        Kind::Github => {
+            use greg_testkit::world::github::BranchProtection;
+            // A protected branch rejects the fast-forward to a staging commit.
+            let master = h.branch("master").expect("master");
+            let staged = fake_sha("rf-staged");
+            h.push_branch("greg/staging/master", &staged);
+            let protect = |rule: BranchProtection| {
+                h.world
+                    .protect_branch(&h.repo, "master", rule)
+                    .expect("protect")
+            };
+            protect(BranchProtection::required_checks(&["ci"]));
+            let ff = p.fast_forward(&h.repo, "master", &staged).await.map(drop);
+            refused(&ff, "Required status check \"ci\" is expected.");
+            protect(BranchProtection::pull_request_only());
+            let ff = p.fast_forward(&h.repo, "master", &staged).await.map(drop);
+            refused(&ff, "Changes must be made through a pull request.");
+            assert_eq!(h.branch("master"), Some(master));
+            // ... and the pull-request merge without the required status on its head.
+            protect(BranchProtection::required_checks(&["ci"]));
+            let merge = p.merge_pull_request(&h.repo, pr, &head, "Merge #1").await;
+            refused(&merge, "Required status check \"ci\" is expected.");
+            assert_eq!(h.pr_state(pr), PullRequestState::Open);
+            // greg's login on the bypass list: the fast-forward goes through.
+            protect(BranchProtection::pull_request_only().bypass("greg-bot"));
+            assert_eq!(
+                p.fast_forward(&h.repo, "master", &staged).await,
+                Ok(FastForward::Done)
+            );
+            h.world.unprotect_branch(&h.repo, "master").expect("lift");
+        }
+        Kind::Cloud | Kind::Server => {
+            assert!(caps.merge_pull_request && !caps.fast_forward);
+            let bb = h.world.bitbucket();
+            let (summary, detail) = (
+                "Not all required builds are successful yet",
+                "You still need a minimum of one successful build before this pull request can be merged.",
+            );
+            bb.veto_merges(&h.repo, "master", &[(summary, detail)])
+                .expect("veto");
+            let merge = p.merge_pull_request(&h.repo, pr, &head, "Merge #1").await;
+            let expected = match h.kind {
+                // Cloud names the merge check only.
+                Kind::Cloud => summary.to_owned(),
+                _ => format!("{summary}: {detail}"),
+            };
+            refused(&merge, &expected);
+            assert_eq!(h.pr_state(pr), PullRequestState::Open);
+            bb.veto_merges(&h.repo, "master", &[]).expect("lift");
+        }
+    }
+    // A real conflict is a conflict, not a refusal.
+    let other = fake_sha("rf-2");
+    let conflicting = h.open_pr("dave", "other", &other);
+    match h.kind {
+        Kind::Github => h.world.set_mergeable(&h.repo, conflicting, Some(false)),
+        _ => h.world.bitbucket().set_conflicting(&h.repo, &other, true),
+    }
+    .expect("conflict");
+    let merge = p
+        .merge_pull_request(&h.repo, conflicting, &other, "Merge #2")
+        .await;
+    assert!(matches!(merge, Err(Error::Conflict { .. })), "{merge:?}");
+    // With the rules lifted, the refused merge goes through.
+    p.merge_pull_request(&h.repo, pr, &head, "Merge #1")
+        .await
+        .expect("merge");
+    assert_eq!(h.pr_state(pr), PullRequestState::Merged);
+}
+
+/// Webhook deliveries can be listed and redelivered where the provider keeps them (GitHub);
+/// elsewhere the default `NotSupported`.
+async fn webhook_deliveries(h: &Harness) {
+    let p = h.provider();
+    let greg = "http://greg.invalid/repo";
+    if h.kind != Kind::Github {
+        let listed = p.webhook_deliveries(&h.repo, greg).await;
+        assert!(
+            matches!(listed, Err(Error::NotSupported { .. })),
+            "{listed:?}"
+        );
+        let again = p.redeliver_webhook(&h.repo, 1, 1).await;
+        assert!(
+            matches!(again, Err(Error::NotSupported { .. })),
+            "{again:?}"
+        );
+        return;
+    }
+    let none = p.webhook_deliveries(&h.repo, greg).await;
+    assert!(matches!(none, Err(Error::NotFound { .. })), "{none:?}");
+    let hook = h
+        .world
+        .add_hook(&h.repo, &format!("{greg}?provider=github"), &["push"], None)
+        .expect("hook");
+    h.push_branch("master", &fake_sha("dl-1"));
+    let push = h
+        .world
+        .push_webhook(&h.repo, "master", None, "alice")
+        .expect("push delivery");
+    // greg was down: GitHub could not connect.
+    h.world
+        .record_hook_delivery(&h.repo, hook, &push, 0, false)
+        .expect("record");
+    let listed = p.webhook_deliveries(&h.repo, greg).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    let d = &listed[0];
+    assert_eq!(
+        (
+            d.hook_id,
+            d.guid.as_str(),
+            d.event.as_str(),
+            d.status_code,
+            d.redelivery
+        ),
+        (hook, push.delivery_id.as_str(), "push", 0, false)
+    );
+    p.redeliver_webhook(&h.repo, hook, d.id)
+        .await
+        .expect("redeliver");
+    let again = h
+        .world
+        .wait_for("the redelivery", Duration::from_secs(5), |s| {
+            s.github.repos[&h.repo]
+                .deliveries
+                .iter()
+                .find(|d| d.redelivery)
+                .map(|d| d.guid.clone())
+        })
+        .await
+        .expect("redelivered");
+    assert_eq!(again, push.delivery_id);
+}
+
 /// Runs `check` once per provider, as three tests in a module named after the check.
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {$(
@@ -936,4 +1087,6 @@ conformance!(
     webhook_fixtures,
     world_webhooks,
     error_mapping,
+    refused_for_good,
+    webhook_deliveries,
 );

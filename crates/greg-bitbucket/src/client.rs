@@ -17,7 +17,7 @@ pub(crate) use cloud::Page as CloudPage;
 pub(crate) use server::Page as ServerPage;
 
 use crate::config::{BitbucketConfig, Flavor};
-use crate::error::{from_status, from_transport};
+use crate::error::{Operation, from_status, from_transport};
 use crate::event::{Parsed, UnresolvedEvent};
 use crate::routes::Route;
 use crate::webhook;
@@ -270,8 +270,19 @@ impl BitbucketProvider {
     }
 
     /// Sends a request and reads the whole answer (at most [`MAX_BODY`] bytes); a non-2xx
-    /// answer is mapped by [`from_status`].
+    /// answer is mapped by [`from_status`] as [`Operation::Other`].
     pub(crate) async fn send(&self, what: &str, request: RequestBuilder) -> Result<Reply> {
+        self.send_as(Operation::Other, what, request).await
+    }
+
+    /// [`send`](Self::send) for an operation whose failures [`from_status`] reads in its own
+    /// way (see [`Operation`]).
+    pub(crate) async fn send_as(
+        &self,
+        op: Operation,
+        what: &str,
+        request: RequestBuilder,
+    ) -> Result<Reply> {
         let mut response = request.send().await.map_err(|e| from_transport(what, &e))?;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
@@ -296,7 +307,7 @@ impl BitbucketProvider {
             "Bitbucket answered"
         );
         if !status.is_success() {
-            return Err(from_status(what, status, &headers, &body));
+            return Err(from_status(op, what, status, &headers, &body));
         }
         Ok(Reply {
             status,
@@ -313,11 +324,25 @@ impl BitbucketProvider {
         route: &Route,
         body: Option<&B>,
     ) -> Result<Reply> {
+        self.call_as(Operation::Other, what, method, route, body)
+            .await
+    }
+
+    /// [`call`](Self::call) for an operation whose failures [`from_status`] reads in its own
+    /// way (see [`Operation`]).
+    pub(crate) async fn call_as<B: Serialize + ?Sized>(
+        &self,
+        op: Operation,
+        what: &str,
+        method: Method,
+        route: &Route,
+        body: Option<&B>,
+    ) -> Result<Reply> {
         let mut request = self.request(method, route.url(&self.base)?);
         if let Some(body) = body {
             request = request.json(body);
         }
-        self.send(what, request).await
+        self.send_as(op, what, request).await
     }
 
     /// `GET url`, decoded as `T`.

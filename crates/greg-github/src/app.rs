@@ -14,7 +14,7 @@
 //! and cached for the life of the provider.
 
 use crate::client::{GithubProvider, decode, protocol};
-use crate::error::{from_octocrab, from_status};
+use crate::error::{GithubAnswer, Operation, from_octocrab, from_status};
 use greg_core::{Error, Result, Secret};
 use octocrab::Octocrab;
 use octocrab::models::{AppId, InstallationId};
@@ -135,7 +135,13 @@ impl GithubProvider {
             .await
             .map_err(|e| from_octocrab(&what, e))?;
         if !status.is_success() {
-            return Err(from_status(&what, status, &headers, &text));
+            return Err(from_status(
+                Operation::Other,
+                &what,
+                status,
+                &headers,
+                &GithubAnswer::parse(status, &text),
+            ));
         }
         let found: WireInstallation = decode(&what, &text)?;
         let client = installation_client(&base, InstallationId(found.id))?;

@@ -7,7 +7,7 @@
 
 use crate::app::{Credentials, Installations};
 use crate::config::GithubConfig;
-use crate::error::{chain, from_octocrab, from_status, one_line};
+use crate::error::{GithubAnswer, Operation, chain, from_octocrab, from_status, one_line};
 use crate::routes::{self, MAX_PAGES};
 use crate::webhook;
 use crate::wire::{self, User, WirePullRequest};
@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use greg_core::{
     Capabilities, CommentId, CommitState, CommitStatus, Error, FastForward, Headers, Inbound,
     Login, MergeResult, Permission, PrNumber, Provider, PullRequest, RepoName, Result, Review,
-    Secret, Sha, WebhookError,
+    Secret, Sha, WebhookDelivery, WebhookError,
 };
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -170,11 +170,26 @@ impl GithubProvider {
             })
     }
 
-    /// Sends one request and returns the successful reply, or the mapped error.
+    /// Sends one request and returns the successful reply, or the mapped error
+    /// ([`Operation::Other`]).
     ///
     /// `what` names the object for error messages; `path` comes from [`routes`].
     pub(crate) async fn send<B: Serialize + ?Sized>(
         &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Reply> {
+        self.send_as(Operation::Other, what, method, path, body)
+            .await
+    }
+
+    /// [`send`](Self::send) for an operation whose failures [`from_status`] reads in its own
+    /// way (see [`Operation`]).
+    pub(crate) async fn send_as<B: Serialize + ?Sized>(
+        &self,
+        op: Operation,
         what: &str,
         method: Method,
         path: &str,
@@ -210,10 +225,11 @@ impl GithubProvider {
         );
         if !status.is_success() {
             return Err(from_status(
+                op,
                 what,
                 status,
                 &headers,
-                &github_message(status, &text),
+                &GithubAnswer::parse(status, &text),
             ));
         }
         Ok(Reply {
@@ -401,6 +417,19 @@ impl Provider for GithubProvider {
     ) -> Result<()> {
         self.merge_pull(repo, pr, head, message).await
     }
+
+    async fn webhook_deliveries(&self, repo: &RepoName, url: &str) -> Result<Vec<WebhookDelivery>> {
+        self.list_webhook_deliveries(repo, url).await
+    }
+
+    async fn redeliver_webhook(
+        &self,
+        repo: &RepoName,
+        hook_id: u64,
+        delivery_id: u64,
+    ) -> Result<()> {
+        self.redeliver(repo, hook_id, delivery_id).await
+    }
 }
 
 /// A combined commit status (`GET /repos/{owner}/{repo}/commits/{ref}/status`).
@@ -576,19 +605,6 @@ fn commit_state(what: &str, field: &str, raw: &str) -> Result<CommitState> {
             &format!("unknown commit state {:?} in {field}", one_line(other)),
         )),
     }
-}
-
-/// GitHub's `message` from an error body, else the status reason.
-fn github_message(status: StatusCode, body: &str) -> String {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        message: Option<String>,
-    }
-    serde_json::from_str::<ErrorBody>(body)
-        .ok()
-        .and_then(|b| b.message)
-        .filter(|m| !m.trim().is_empty())
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned())
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(what: &str, body: &str) -> Result<T> {

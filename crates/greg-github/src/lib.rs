@@ -11,6 +11,7 @@
 mod app;
 pub mod client;
 pub mod config;
+mod deliveries;
 pub mod error;
 pub mod hooks;
 mod routes;

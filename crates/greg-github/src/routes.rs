@@ -138,6 +138,65 @@ pub(crate) fn hook(repo: &RepoName, id: u64) -> String {
     format!("{}/hooks/{id}", repo_root(repo))
 }
 
+/// `GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries?per_page=100[&cursor=...]` (the
+/// `cursor` of the next page comes from the `Link` header, see [`next_cursor`]).
+pub(crate) fn hook_deliveries(repo: &RepoName, hook_id: u64, cursor: Option<&str>) -> String {
+    let root = format!(
+        "{}/hooks/{hook_id}/deliveries?per_page={PER_PAGE}",
+        repo_root(repo)
+    );
+    match cursor {
+        Some(cursor) => format!("{root}&cursor={}", segment(cursor)),
+        None => root,
+    }
+}
+
+/// `POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts`
+pub(crate) fn redeliver(repo: &RepoName, hook_id: u64, delivery_id: u64) -> String {
+    format!(
+        "{}/hooks/{hook_id}/deliveries/{delivery_id}/attempts",
+        repo_root(repo)
+    )
+}
+
+/// The `cursor` query parameter of the `rel="next"` entry of a `Link` header (GitHub pages
+/// webhook deliveries by cursor, not by page number), decoded; `None` on the last page.
+pub(crate) fn next_cursor(link: Option<&str>) -> Option<String> {
+    let next = link?.split(',').find(|entry| link_has_next(entry))?;
+    let url = next.split(';').next()?.trim().trim_start_matches('<');
+    let url = url.trim_end_matches('>');
+    let (_, query) = url.split_once('?')?;
+    let raw = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("cursor="))?;
+    let decoded = percent_decode(raw);
+    (!decoded.is_empty()).then_some(decoded)
+}
+
+/// Decodes `%XX` escapes (and leaves anything malformed as it is).
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn repo_root(repo: &RepoName) -> String {
     format!("/repos/{}/{}", segment(&repo.owner), segment(&repo.name))
 }
@@ -243,6 +302,30 @@ mod tests {
     }
 
     #[test]
+    fn deliveries_page_by_the_cursor_of_the_next_link() {
+        assert_eq!(
+            hook_deliveries(&repo(), 7, None),
+            "/repos/acme/demo/hooks/7/deliveries?per_page=100"
+        );
+        assert_eq!(
+            hook_deliveries(&repo(), 7, Some("v1_12+3")),
+            "/repos/acme/demo/hooks/7/deliveries?per_page=100&cursor=v1_12%2B3"
+        );
+        assert_eq!(
+            redeliver(&repo(), 7, 123),
+            "/repos/acme/demo/hooks/7/deliveries/123/attempts"
+        );
+        let link = r#"<https://api.github.com/repositories/1/hooks/7/deliveries?per_page=100&cursor=v1_12%2B3>; rel="next", <https://api.github.com/x?cursor=v0>; rel="prev""#;
+        assert_eq!(next_cursor(Some(link)), Some("v1_12+3".to_owned()));
+        assert_eq!(
+            next_cursor(Some(r#"<https://api.github.com/x?cursor=v0>; rel="prev""#)),
+            None
+        );
+        assert_eq!(next_cursor(None), None);
+        assert_eq!(next_cursor(Some("<x?per_page=1>; rel=\"next\"")), None);
+    }
+
+    #[test]
     fn user_controlled_segments_cannot_escape_their_place() {
         let odd = RepoName::new("a?b", "c#d");
         assert_eq!(
@@ -280,6 +363,9 @@ mod tests {
             ("delete", branch_refs(&repo(), "greg/staging/main")),
             ("post", git_refs(&repo())),
             ("post", merges(&repo())),
+            ("get", hook_deliveries(&repo(), 7, None)),
+            ("get", hook_deliveries(&repo(), 7, Some("v1_123"))),
+            ("post", redeliver(&repo(), 7, 123)),
         ];
         for (method, path) in calls {
             let (path, query) = path.split_once('?').unwrap_or((&path, ""));

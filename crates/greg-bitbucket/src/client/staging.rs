@@ -23,6 +23,7 @@
 use super::cloud::Page as CloudPage;
 use super::server::Page as ServerPage;
 use super::{BitbucketProvider, decode, protocol};
+use crate::error::Operation;
 use crate::routes::{self, MAX_PAGES, cloud_next};
 use crate::wire::cloud::PullRequest as CloudPullRequest;
 use crate::wire::server::PullRequest as ServerPullRequest;
@@ -312,8 +313,8 @@ impl BitbucketProvider {
     }
 
     /// Reads the pull request (full head), checks it, merges it. Cloud answers 400 when a
-    /// merge check or a conflict blocks the merge (and 409 is possible too): both are
-    /// [`Error::Conflict`].
+    /// merge check or a conflict blocks the merge: [`Error::Refused`] with the merge checks'
+    /// messages, or [`Error::Conflict`] (and 409 is possible too: a conflict).
     pub(super) async fn cloud_merge(
         &self,
         repo: &RepoName,
@@ -340,21 +341,17 @@ impl BitbucketProvider {
             close_source_branch: false,
             merge_strategy: "merge_commit",
         };
+        // 400: a merge check blocks the merge (`Refused`) or a conflict does (`Conflict`);
+        // crate::error::from_status tells them apart.
         let reply = self
-            .call(
+            .call_as(
+                Operation::CloudMerge,
                 &what,
                 Method::POST,
                 &routes::cloud::merge(repo, pr),
                 Some(&body),
             )
-            .await
-            .map_err(|e| match e {
-                // 400: a merge check or a conflict blocks the merge.
-                Error::Protocol { message } if message.contains(": 400 ") => {
-                    Error::Conflict { message }
-                }
-                other => other,
-            })?;
+            .await?;
         if reply.status == reqwest::StatusCode::ACCEPTED {
             let location = reply
                 .headers
@@ -385,8 +382,8 @@ impl BitbucketProvider {
 
     /// Reads the pull request's version and head, checks the head, and merges with that
     /// version: Bitbucket refuses (409, out-of-date) when anything changed since the read,
-    /// which greg reports as [`Error::PreconditionFailed`]; other 409s (conflicts, merge
-    /// vetoes) are [`Error::Conflict`].
+    /// which greg reports as [`Error::PreconditionFailed`]; a merge-check veto (409) is
+    /// [`Error::Refused`] with the vetoes' messages, a conflict (409) [`Error::Conflict`].
     pub(super) async fn server_merge(
         &self,
         repo: &RepoName,
@@ -424,20 +421,16 @@ impl BitbucketProvider {
             message,
             version: current.version,
         };
-        match self
-            .call(
-                &what,
-                Method::POST,
-                &routes::server::merge(repo, pr, current.version),
-                Some(&body),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(Error::Conflict { message }) if message.contains("out-of-date") => {
-                Err(Error::PreconditionFailed { message })
-            }
-            Err(e) => Err(e),
-        }
+        // 409: a stale version is `PreconditionFailed`, a merge-check veto `Refused`, a
+        // conflict `Conflict` (crate::error::from_status).
+        self.call_as(
+            Operation::ServerMerge,
+            &what,
+            Method::POST,
+            &routes::server::merge(repo, pr, current.version),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! <https://docs.github.com/en/rest/pulls/pulls>); schemas in tests/data/github/openapi-subset.json.
 
 use super::{GithubProvider, decode, protocol};
+use crate::error::Operation;
 use crate::routes::{self, MAX_PAGES};
 use crate::wire::WirePullRequest;
 use greg_core::{Error, FastForward, MergeResult, PrNumber, PullRequest, RepoName, Result, Sha};
@@ -174,7 +175,8 @@ impl GithubProvider {
             force: false,
         };
         match self
-            .send(
+            .send_as(
+                Operation::FastForward,
                 &what,
                 Method::PATCH,
                 &routes::branch_refs(repo, branch),
@@ -184,9 +186,8 @@ impl GithubProvider {
         {
             Ok(_) => Ok(FastForward::Done),
             // 422 "Update is not a fast forward": the branch moved away from the staging base.
-            Err(Error::PreconditionFailed { message }) if message.contains("fast forward") => {
-                Ok(FastForward::Moved)
-            }
+            // A protected branch is `Refused` (crate::error::from_status).
+            Err(Error::PreconditionFailed { .. }) => Ok(FastForward::Moved),
             Err(e) => Err(e),
         }
     }
@@ -221,21 +222,16 @@ impl GithubProvider {
             commit_message: message,
             merge_method: "merge",
         };
-        match self
-            .send(
-                &what,
-                Method::PUT,
-                &routes::pull_merge(repo, pr),
-                Some(&body),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            // 409 "Head branch was modified": the precondition on the head failed.
-            Err(Error::Conflict { message }) if message.contains("modified") => {
-                Err(Error::PreconditionFailed { message })
-            }
-            Err(e) => Err(e),
-        }
+        // 409 "Head branch was modified" is `PreconditionFailed`, a rule `Refused`, a conflict
+        // `Conflict` (crate::error::from_status).
+        self.send_as(
+            Operation::MergePull,
+            &what,
+            Method::PUT,
+            &routes::pull_merge(repo, pr),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
     }
 }

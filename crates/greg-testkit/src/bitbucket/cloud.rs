@@ -141,7 +141,9 @@ fn activity(bb: &Bitbucket, repo: &RepoName, n: PrNumber, req: &Request) -> Repl
 }
 
 /// `POST .../pullrequests/{id}/merge` (`merge_strategy`, `message`, `close_source_branch`):
-/// 200 with the merged pull request. No precondition: whatever the head is then is merged.
+/// 200 with the merged pull request; 400 with `error.fields.merge_checks` when a merge check
+/// ([`Bitbucket::veto_merges`](crate::Bitbucket::veto_merges)) or a conflict blocks it. No
+/// precondition: whatever the head is then is merged.
 fn merge(bb: &Bitbucket, repo: &RepoName, n: PrNumber, req: &Request) -> Reply {
     let Some(body) = body_object(req) else {
         return bad_request("Invalid JSON");
@@ -161,6 +163,16 @@ fn merge(bb: &Bitbucket, repo: &RepoName, n: PrNumber, req: &Request) -> Reply {
         };
         if p.state != PullRequestState::Open {
             return bad_request("You can't merge a pull request that is not open.");
+        }
+        if let Some(vetoes) = r.merge_vetoes.get(&p.base_ref) {
+            let checks: Vec<&str> = vetoes.iter().map(|v| v.summary.as_str()).collect();
+            return Reply::json(
+                400,
+                &json!({"type": "error", "error": {
+                    "message": "Bad request",
+                    "fields": {"merge_checks": checks},
+                }}),
+            );
         }
         let message = message.unwrap_or_else(|| format!("Merged in {} (pull request #{n})", p.head_ref));
         let merged = match r.merge(&p.base_ref, &p.head_sha, &message) {

@@ -33,7 +33,7 @@
 //! What is NOT modelled: deliveries sent by the fakes themselves, forks as separate
 //! repositories (a fork's head lives in the target's commit graph), Cloud's asynchronous merges
 //! (every merge answers 200 at once), merge strategies other than a merge commit, merge checks
-//! and vetoes other than conflicts, approval withdrawal on push (a repository setting on both
+//! beyond conflicts and the vetoes a test plants ([`Bitbucket::veto_merges`]), approval withdrawal on push (a repository setting on both
 //! flavors), tasks, inline comments and replies, rate-limit accounting (only injected faults),
 //! OAuth scopes, projects and workspaces as objects, and the request log of the GitHub and
 //! Jenkins fakes (Bitbucket requests are logged in the Bitbucket state).

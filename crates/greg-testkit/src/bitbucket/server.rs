@@ -10,7 +10,7 @@
 use super::server_json as j;
 use super::{HookFields, body_object, server_error, server_page, str_field};
 use crate::http::{Reply, Request};
-use crate::world::bitbucket::{BbHook, BbStatus, Bitbucket, uuid};
+use crate::world::bitbucket::{BbHook, BbStatus, BbVeto, Bitbucket, uuid};
 use greg_core::{CommentId, Login, Permission, PrNumber, PullRequestState, RepoName, Sha};
 use serde_json::{Value, json};
 
@@ -170,21 +170,33 @@ fn can_merge(bb: &Bitbucket, repo: &RepoName, n: PrNumber) -> Reply {
             return no_such_pr(n);
         };
         let conflicted = r.conflicting_heads.contains(&p.head_sha);
+        let vetoes = veto_json(r.merge_vetoes.get(&p.base_ref));
+        let vetoed = !vetoes.is_empty();
         Reply::json(
             200,
             &json!({
-                "canMerge": p.state == PullRequestState::Open && !conflicted,
+                "canMerge": p.state == PullRequestState::Open && !conflicted && !vetoed,
                 "conflicted": conflicted,
                 "outcome": if conflicted { "CONFLICTED" } else { "CLEAN" },
-                "vetoes": [],
+                "vetoes": vetoes,
             }),
         )
     })
 }
 
+/// Server's `vetoes[]` of merges into a branch (`[]` when none).
+fn veto_json(vetoes: Option<&Vec<BbVeto>>) -> Vec<Value> {
+    vetoes
+        .into_iter()
+        .flatten()
+        .map(|v| json!({"summaryMessage": v.summary, "detailedMessage": v.detail}))
+        .collect()
+}
+
 /// `POST .../pull-requests/{id}/merge?version=N`: 200 with the merged pull request; 409 when
-/// `version` is not the current one, the pull request is not open, or the merge conflicts;
-/// 400 without a version.
+/// `version` is not the current one, the pull request is not open, a merge check vetoes it
+/// (`PullRequestMergeVetoedException` with `vetoes[]`, as captured in yontrack/yontrack#1120)
+/// or the merge conflicts; 400 without a version.
 fn merge(bb: &Bitbucket, repo: &RepoName, n: PrNumber, req: &Request) -> Reply {
     let body = body_object(req).unwrap_or_default();
     let version = req
@@ -216,6 +228,19 @@ fn merge(bb: &Bitbucket, repo: &RepoName, n: PrNumber, req: &Request) -> Reply {
                 409,
                 &format!("Pull request {n} is not open and cannot be merged."),
                 "com.atlassian.bitbucket.pull.InvalidPullRequestStateException",
+            );
+        }
+        let vetoes = veto_json(r.merge_vetoes.get(&p.base_ref));
+        if !vetoes.is_empty() {
+            return Reply::json(
+                409,
+                &json!({"errors": [{
+                    "context": null,
+                    "message": "Merging the pull request has been vetoed.",
+                    "exceptionName": "com.atlassian.bitbucket.pull.PullRequestMergeVetoedException",
+                    "conflicted": false,
+                    "vetoes": vetoes,
+                }]}),
             );
         }
         let message = message.unwrap_or_else(|| format!("Merge pull request #{n} in {repo} from {} to {}", p.head_ref, p.base_ref));

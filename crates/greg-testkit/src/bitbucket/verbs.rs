@@ -7,7 +7,7 @@
 
 use crate::world::WorldError;
 use crate::world::bitbucket::{
-    BbComment, BbFault, BbHook, BbParticipant, BbPullRequest, BbRepo, BbRequest, BbStatus,
+    BbComment, BbFault, BbHook, BbParticipant, BbPullRequest, BbRepo, BbRequest, BbStatus, BbVeto,
     Bitbucket, BitbucketState, Flavor, uuid,
 };
 use crate::world::github::{NewPr, fake_sha};
@@ -68,6 +68,7 @@ impl Bitbucket {
                 permissions: HashMap::from([(b.bot.clone(), Permission::Admin)]),
                 conflicting_heads: HashSet::new(),
                 hooks: Vec::new(),
+                merge_vetoes: BTreeMap::new(),
             };
             r.add_commit(tip, Vec::new(), "Initial commit");
             r.branches.insert(default_branch.to_owned(), tip.clone());
@@ -241,6 +242,38 @@ impl Bitbucket {
                 r.conflicting_heads.insert(head.clone());
             } else {
                 r.conflicting_heads.remove(head);
+            }
+            Ok(())
+        })
+    }
+
+    /// Makes a merge check veto every pull-request merge into `branch` of `repo` (replacing
+    /// earlier vetoes there): each `(summary, detail)` is one veto. Server answers the merge
+    /// 409 `PullRequestMergeVetoedException` with `vetoes[]` (and `GET .../merge` lists
+    /// them); Cloud answers 400 with the summaries in `error.fields.merge_checks`. An empty
+    /// list lifts the vetoes.
+    ///
+    /// # Errors
+    /// [`WorldError::UnknownRepo`].
+    pub fn veto_merges(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        vetoes: &[(&str, &str)],
+    ) -> Result<(), WorldError> {
+        self.update(|b, _| {
+            let r = b.repo_mut(repo)?;
+            if vetoes.is_empty() {
+                r.merge_vetoes.remove(branch);
+            } else {
+                let list = vetoes
+                    .iter()
+                    .map(|(summary, detail)| BbVeto {
+                        summary: (*summary).to_owned(),
+                        detail: (*detail).to_owned(),
+                    })
+                    .collect();
+                r.merge_vetoes.insert(branch.to_owned(), list);
             }
             Ok(())
         })

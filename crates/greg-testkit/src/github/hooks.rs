@@ -3,7 +3,8 @@
 //! repositories of that owner, ASCII case-insensitive, 404 when it has none), and repository
 //! webhooks CRUD with GitHub's shapes (<https://docs.github.com/en/rest/repos/webhooks>):
 //! `config.secret` reads back as `"********"`, a second hook with the same URL is a 422
-//! "Hook already exists on this repository", a missing `config.url` a 422.
+//! "Hook already exists on this repository", a missing `config.url` a 422. The deliveries
+//! routes are in `deliveries`.
 
 use super::json;
 use super::routes::{body_object, invalid, not_found, paginate};
@@ -29,6 +30,14 @@ pub(super) fn route(world: &World, req: &Request) -> Option<Reply> {
         ("DELETE", ["repos", o, n, "hooks", id]) => {
             with_id(id, |id| delete(world, &RepoName::new(*o, *n), id))
         }
+        ("GET", ["repos", o, n, "hooks", id, "deliveries"]) => with_id(id, |id| {
+            super::deliveries::list(world, &RepoName::new(*o, *n), id, req)
+        }),
+        ("POST", ["repos", o, n, "hooks", id, "deliveries", d, "attempts"]) => with_id(id, |id| {
+            with_id(d, |d| {
+                super::deliveries::redeliver(world, &RepoName::new(*o, *n), id, d)
+            })
+        }),
         _ => return None,
     };
     Some(reply)

@@ -6,8 +6,10 @@
 //! 401 body; then the route answers. Unknown routes get GitHub's 404 body.
 
 mod app;
+mod deliveries;
 mod hooks;
 pub mod json;
+mod protection;
 mod routes;
 
 use crate::http::{self, Reply, Request};

@@ -2,7 +2,7 @@
 //! world under one lock and answers with GitHub's status codes and bodies: 404 for unknown
 //! objects, 400 "Problems parsing JSON", 422 validation errors (the messages GitHub uses, e.g.
 //! "No commit found for SHA", "Reference already exists", "Update is not a fast forward"),
-//! 405/409 on pull-request merges.
+//! 405/409 on pull-request merges, and the refusals of protected branches (`protection`).
 
 use super::json;
 use crate::http::{Reply, Request};
@@ -581,6 +581,13 @@ fn update_ref(world: &World, repo: &RepoName, reference: &str, req: &Request) ->
                 ));
             };
             let old = r.branches.get(branch).cloned()?;
+            if let Some(refusal) = r
+                .protections
+                .get(branch)
+                .and_then(|p| p.refuse_push(r, &sha, &bot))
+            {
+                return Some(refusal);
+            }
             if !force && !r.is_ancestor(&old, &sha) {
                 return Some(invalid(
                     "Update is not a fast forward",
@@ -681,6 +688,13 @@ fn merge_pull(world: &World, repo: &RepoName, n: PrNumber, req: &Request) -> Rep
                     409,
                     &json::error("Head branch was modified. Review and try the merge again.", 409, DOCS),
                 ));
+            }
+            if let Some(refusal) = r
+                .protections
+                .get(&p.base_ref)
+                .and_then(|rule| rule.refuse_merge(r, &p.head_sha, &bot))
+            {
+                return Some(refusal);
             }
             let message = title.unwrap_or_else(|| format!("Merge pull request #{n} from {}", p.head_ref));
             let sha = match r.merge(&p.base_ref, &p.head_sha, &message) {

@@ -119,6 +119,20 @@ pub struct BbRepo {
     pub conflicting_heads: HashSet<Sha>,
     /// Repository webhooks, oldest first.
     pub hooks: Vec<BbHook>,
+    /// Merge checks that veto every pull-request merge into a branch, by target branch
+    /// ([`Bitbucket::veto_merges`]).
+    pub merge_vetoes: BTreeMap<String, Vec<BbVeto>>,
+}
+
+/// A merge check's veto: Server's `vetoes[]{summaryMessage, detailedMessage}`
+/// (<https://developer.atlassian.com/server/bitbucket/rest/> "Merge pull request"); Cloud
+/// shows the `summary` in `error.fields.merge_checks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BbVeto {
+    /// Server's `summaryMessage` (Cloud's merge check text).
+    pub summary: String,
+    /// Server's `detailedMessage`.
+    pub detail: String,
 }
 
 impl BbRepo {

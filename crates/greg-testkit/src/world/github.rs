@@ -158,6 +158,52 @@ pub struct Repo {
     pub conflicting_heads: HashSet<Sha>,
     /// Repository webhooks, oldest first.
     pub hooks: Vec<super::hooks::FakeHook>,
+    /// Protected branches by name ([`World::protect_branch`]).
+    pub protections: BTreeMap<String, BranchProtection>,
+    /// Every delivery sent to one of `hooks`, oldest first ([`World::send_to_hook`]).
+    pub deliveries: Vec<HookDelivery>,
+}
+
+/// The protection of one branch, as GitHub enforces it on `PATCH .../git/refs/heads/{branch}`
+/// (a push) and on `PUT .../pulls/{n}/merge`
+/// (<https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches>).
+/// Build it with [`BranchProtection::required_checks`] or
+/// [`BranchProtection::pull_request_only`], then [`BranchProtection::bypass`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BranchProtection {
+    /// Status contexts that must be `success` on the new tip ("Require status checks to pass").
+    pub required_checks: Vec<String>,
+    /// "Require a pull request before merging": a push is refused (403), a pull-request merge
+    /// is not.
+    pub require_pull_request: bool,
+    /// Logins the rules do not apply to (GitHub's bypass list); every fake request is made as
+    /// [`GithubState::bot`].
+    pub bypass: Vec<Login>,
+}
+
+/// One delivery the world sent to a repository webhook: what GitHub's
+/// `GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries` lists
+/// (<https://docs.github.com/en/rest/repos/webhooks#list-deliveries-for-a-repository-webhook>).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookDelivery {
+    /// The delivery's id (what a redelivery names).
+    pub id: u64,
+    /// The webhook it was sent by.
+    pub hook_id: u64,
+    /// `X-GitHub-Delivery`: the same GUID on a redelivery.
+    pub guid: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// The payload's `action`, when it has one.
+    pub action: Option<String>,
+    /// The status greg answered; 0 when greg could not be reached.
+    pub status_code: u16,
+    /// When it was sent, epoch milliseconds of the logical clock.
+    pub delivered_ms: u64,
+    /// True for a redelivery.
+    pub redelivery: bool,
+    /// The payload sent, for redeliveries.
+    pub payload: serde_json::Value,
 }
 
 impl Repo {
@@ -495,6 +541,8 @@ impl World {
                 default_permission: Permission::Read,
                 conflicting_heads: HashSet::new(),
                 hooks: Vec::new(),
+                protections: BTreeMap::new(),
+                deliveries: Vec::new(),
             };
             r.add_commit(tip, Vec::new(), "Initial commit");
             r.branches.insert(default_branch.to_owned(), tip.clone());
