@@ -737,3 +737,54 @@ async fn cloud_looks_each_abbreviated_head_up_once() -> anyhow::Result<()> {
     assert_eq!(lookups, 1, "{:#?}", t.bitbucket_calls());
     t.finish().await
 }
+
+/// A merge check vetoes the pull-request merge after a green build: the entry fails once,
+/// with the veto's text, and the queue moves on (it used to loop, commenting each time).
+async fn a_merge_veto_fails_once_and_the_queue_moves_on(flavor: Flavor) -> anyhow::Result<()> {
+    let mut t = Bb::start_with(flavor, "    merge_mode: staging\n", API_PASSWORD).await?;
+    t.set_permission("alice", Permission::Write)?;
+    t.set_permission("bob", Permission::Write)?;
+    let (first, head1) = t.open_pr("carol", "first").await?;
+    t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
+    t.approve(first, "bob").await?;
+    let (second, _) = t.open_pr("carol", "second").await?;
+    t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
+    t.approve(second, "bob").await?;
+    t.bb().veto_merges(
+        &t.repo,
+        "master",
+        &[(
+            "Not all required builds are successful yet",
+            "You need 1 more successful build before this pull request can be merged.",
+        )],
+    )?;
+    t.comment(first, "alice", "@greg please").await?;
+    t.comment(second, "alice", "@greg please").await?;
+    assert!(t.expect_comment(second)?.contains("position 2"));
+    let master = t.bb().branch(&t.repo, "master");
+
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    let said = t.expect_comment(first)?;
+    assert!(said.contains("refused to merge"), "{said}");
+    assert!(said.contains("Not all required builds"), "{said}");
+    t.expect_no_comment(first)?;
+    assert_eq!(t.status(&head1, "greg/merge"), Some(CommitState::Failure));
+    assert_eq!(t.bb().branch(&t.repo, "master"), master);
+
+    // The next one is already building; the check is satisfied now and it lands.
+    t.bb().veto_merges(&t.repo, "master", &[])?;
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert!(t.expect_comment(second)?.contains("Merged"));
+    t.expect_no_comment(first)?;
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_merge_veto_fails_once_and_the_queue_moves_on() -> anyhow::Result<()> {
+    a_merge_veto_fails_once_and_the_queue_moves_on(Flavor::Cloud).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_merge_veto_fails_once_and_the_queue_moves_on() -> anyhow::Result<()> {
+    a_merge_veto_fails_once_and_the_queue_moves_on(Flavor::Server).await
+}

@@ -277,3 +277,82 @@ async fn one_repository_under_two_spellings_is_one_lane_and_one_build() -> anyho
     assert!(t.expect_comment(pr)?.contains("Merged"));
     t.finish().await
 }
+
+/// A protected master that refuses greg's fast-forward: the first pull request fails once,
+/// with GitHub's reason quoted and what to change, and the queue goes on at once. Once greg's
+/// account may bypass the rule (the advice), the next pull request lands.
+async fn refused_then_bypassed(
+    protection: greg_testkit::world::github::BranchProtection,
+    bypassed: greg_testkit::world::github::BranchProtection,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    t.world.protect_branch(&t.repo, "master", protection)?;
+    let (first, head1) = ready_pr(&t, "first").await?;
+    let (second, _) = ready_pr(&t, "second").await?;
+    t.post_comment(first, "alice", "@greg please").await?;
+    t.post_comment(second, "alice", "@greg please").await?;
+    assert!(t.expect_comment(second)?.contains("position 2"));
+    let start = master(&t);
+
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert_eq!(master(&t), start, "the refused fast-forward moved nothing");
+    let said = t.expect_comment(first)?;
+    assert!(said.contains("refused the fast-forward"), "{said}");
+    assert!(said.contains(reason), "GitHub's reason is quoted: {said}");
+    assert!(said.contains("bypass"), "it says what to change: {said}");
+    t.expect_no_comment(first)?;
+    assert_eq!(merge_state(&t, &head1), Some(CommitState::Failure));
+
+    // The queue moved on at once: the second pull request's merge build runs.
+    let running = t.running_build(MERGE_JOB)?;
+    t.world.protect_branch(&t.repo, "master", bypassed)?;
+    assert!(running.building);
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert_ne!(master(&t), start);
+    assert!(t.expect_comment(second)?.contains("Merged"));
+    t.expect_no_comment(first)?;
+    t.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_status_check_refusing_the_fast_forward_fails_once_and_the_queue_moves_on()
+-> anyhow::Result<()> {
+    use greg_testkit::world::github::BranchProtection;
+    refused_then_bypassed(
+        BranchProtection::required_checks(&["ci"]),
+        BranchProtection::required_checks(&["ci"]).bypass("greg-bot"),
+        "Required status check",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_only_rule_refusing_the_fast_forward_fails_once_and_the_queue_moves_on()
+-> anyhow::Result<()> {
+    use greg_testkit::world::github::BranchProtection;
+    refused_then_bypassed(
+        BranchProtection::pull_request_only(),
+        BranchProtection::pull_request_only().bypass("greg-bot"),
+        "through a pull request",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requiring_greg_merge_on_a_protected_target_lets_greg_land() -> anyhow::Result<()> {
+    use greg_testkit::world::github::BranchProtection;
+    let mut t = staging_tester().await?;
+    t.world.protect_branch(
+        &t.repo,
+        "master",
+        BranchProtection::required_checks(&["greg/merge"]),
+    )?;
+    let (pr, _) = ready_pr(&t, "feature").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    let start = master(&t);
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert_ne!(master(&t), start);
+    assert!(t.expect_comment(pr)?.contains("Merged"));
+    t.finish().await
+}
