@@ -111,6 +111,7 @@ mod row;
 mod statuses;
 mod store;
 
+pub use deliveries::{DueNotice, FailedDelivery, Redelivery};
 pub use error::{StoreError, redact_url};
 pub use model::{
     BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,
