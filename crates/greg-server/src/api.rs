@@ -166,11 +166,12 @@ async fn deliveries(
     }
 }
 
-/// Checks `Authorization: Bearer <server.admin_token>`: 403 when no admin token is
-/// configured, 401 when the header is missing or wrong (compared in constant time).
-fn check_admin(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
+/// Checks `Authorization: Bearer <server.admin_token>`; returns the refusal, if any: 403 when
+/// no admin token is configured, 401 when the header is missing or wrong (compared in
+/// constant time).
+fn admin_refusal(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
     let Some(expected) = state.engine().config().server.admin_token.as_ref() else {
-        return Err(error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             "the admin API is off: set server.admin_token",
         ));
@@ -188,14 +189,12 @@ fn check_admin(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> 
         )),
         _ => false,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(error(
+    (!ok).then(|| {
+        error(
             StatusCode::UNAUTHORIZED,
             "missing or wrong admin token (Authorization: Bearer ...)",
-        ))
-    }
+        )
+    })
 }
 
 async fn redeliver(
@@ -203,7 +202,7 @@ async fn redeliver(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(refused) = check_admin(&req, &state) {
+    if let Some(refused) = admin_refusal(&req, &state) {
         return refused;
     }
     let Ok(seq) = path.into_inner().parse::<i64>() else {
