@@ -126,7 +126,7 @@ pub(crate) async fn on_failure(
             let next = now.saturating_add(delay_ms).min(deadline);
             match inner.store.schedule_retry(seq, tries, next, &text).await {
                 Ok(()) => {
-                    tracing::warn!(error = %text, attempts = attempts + tries, retry_in_ms = next - now, "Delivery failed; retry scheduled")
+                    tracing::warn!(error = %text, attempt = attempts + tries, retry_in_ms = next - now, "Delivery failed; retry scheduled")
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "Could not schedule the retry; the delivery runs again after a restart")
@@ -134,9 +134,9 @@ pub(crate) async fn on_failure(
             }
             return;
         }
-        tracing::error!(error = %text, attempts = attempts + tries, "Delivery failed for the whole retry window; dead-lettered");
+        tracing::error!(error = %text, attempt = attempts + tries, "Delivery failed for the whole retry window; dead-lettered");
     } else {
-        tracing::error!(error = %text, attempts = attempts + tries, "Delivery failed for good; dead-lettered");
+        tracing::error!(error = %text, attempt = attempts + tries, "Delivery failed for good; dead-lettered");
     }
     let notice = carries_command(inner, source, event).then(|| error_kind(error));
     if let Err(e) = inner
