@@ -325,8 +325,8 @@ mod tests {
 /// again with `greg redeliver SEQ`.
 pub fn command_dead_lettered(author: &Login, kind: &str, seq: i64) -> String {
     finish(format!(
-        ":warning: Sorry @{author}, I could not carry out your command: {kind}. I gave up after \
-         retrying. An admin can run it again with `greg redeliver {seq}`."
+        ":warning: Sorry @{author}, I could not carry out your command: {kind}. An admin can \
+         run it again with `greg redeliver {seq}` once that is fixed."
     ))
 }
 
