@@ -385,6 +385,17 @@ async fn greg_redeliver_runs_a_dead_letter_again() -> anyhow::Result<()> {
         404
     );
 
+    if std::env::var_os("GREG_PRINT_API").is_some() {
+        let r = rig
+            .client
+            .post(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await?
+            .text()
+            .await?;
+        println!("POST {url} (wrong token)\n{r}");
+    }
     let seq_arg = seq.to_string();
     let (code, out, err) = rig.greg(&["redeliver", &seq_arg])?;
     assert_eq!(code, 0, "{out}{err}");

@@ -40,6 +40,10 @@ async fn failed_list(t: &GregTester) -> anyhow::Result<Vec<Value>> {
         .await?
         .json()
         .await?;
+    // docs/api.md quotes this answer: GREG_PRINT_API=1 cargo test --test e2e_retries -- --nocapture
+    if std::env::var_os("GREG_PRINT_API").is_some() {
+        println!("GET /api/deliveries?state=failed\n{v:#}");
+    }
     Ok(v["deliveries"].as_array().cloned().unwrap_or_default())
 }
 
