@@ -433,7 +433,7 @@ impl Store {
     /// [`StoreError::Database`].
     pub async fn has_delivery(&self, source: &str, delivery_id: &str) -> Result<bool, StoreError> {
         const SQL: &str = "SELECT seq FROM deliveries WHERE source = $1 AND (delivery_id = $2 \
-             OR substr(delivery_id, 1, length($2) + 1) = $2 || '#') LIMIT 1";
+             OR substr(delivery_id, 1, length(CAST($2 AS TEXT)) + 1) = CAST($2 AS TEXT) || '#') LIMIT 1";
         let source = row::text("delivery source", source)?;
         let delivery_id = row::text("delivery id", delivery_id)?;
         let found: Option<i64> = with_reader!(self, pool => {
