@@ -179,3 +179,29 @@ async fn processed_deliveries_are_pruned_after_the_retention_and_dead_letters_ke
     assert_eq!(failed_list(&t).await?.len(), 1, "the dead letter is kept");
     t.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_retry_survives_a_restart() -> anyhow::Result<()> {
+    let opts = TesterOptions {
+        clock: Some(ManualClock::new(1_700_000_000_000)),
+        ..TesterOptions::default()
+    };
+    let t = GregTester::start_with(opts.clone()).await?;
+    t.set_permission("alice", Permission::Write)?;
+    let (pr, _) = t.open_pr("carol", "feature").await?;
+    fail_permission(&t, 3, 503)?;
+    t.post_comment(pr, "alice", "@greg ok").await?;
+    t.expect_no_comment(pr)?;
+
+    // greg stops (gracefully) with the retry scheduled, and starts again on the same store.
+    let old = t.engine.clone();
+    let (world, github, jenkins, database) = t.stop_greg().await;
+    assert!(old.shutdown(std::time::Duration::from_secs(5)).await);
+    let mut t = GregTester::start_greg(world, github, jenkins, database, opts).await?;
+    t.expect_no_comment(pr)?;
+    t.advance(5 * MINUTE)?;
+    t.engine.run_due_retries().await;
+    t.settle().await?;
+    assert!(t.expect_comment(pr)?.contains("Not ready to merge"));
+    t.finish().await
+}
