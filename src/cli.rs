@@ -52,6 +52,13 @@ pub enum Command {
     /// Make every configured repository carry one greg webhook and every configured Jenkins
     /// job call greg back (`--dry-run`, `--url URL`, `--rotate-secret`).
     FixHooks,
+    /// Run dead-lettered deliveries again (see `GET /api/deliveries?state=failed`), through
+    /// the running greg's admin API with `server.admin_token`.
+    Redeliver {
+        /// The deliveries' sequence numbers.
+        #[arg(required = true, value_name = "SEQ")]
+        seqs: Vec<String>,
+    },
     /// Play two pull requests through greg, a fake provider and a fake Jenkins on loopback.
     #[cfg(feature = "demo")]
     Demo {
@@ -88,11 +95,19 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => match wiring::load_config(&cli.config) {
             Ok(config) => match wiring::serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
+                Err(wiring::ServeError::Config(e)) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+                Err(wiring::ServeError::Failed(e)) => {
                     tracing::error!(error = %format!("{e:#}"), "greg stopped");
                     ExitCode::from(1)
                 }
             },
+            Err(code) => code,
+        },
+        Command::Redeliver { seqs } => match wiring::load_config(&cli.config) {
+            Ok(config) => crate::redeliver::run(&config, &seqs).await,
             Err(code) => code,
         },
         Command::CheckConfig => match wiring::load_config(&cli.config) {

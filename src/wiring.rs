@@ -30,15 +30,55 @@ pub fn load_config(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
-/// `greg serve`: runs until SIGINT/SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Why `greg serve` stopped with an error: the configuration (exit 2, SPEC §7) or anything
+/// else (exit 1).
+pub enum ServeError {
+    /// The configuration asks for something greg cannot do (found at start).
+    Config(anyhow::Error),
+    /// Start-up or the server failed.
+    Failed(anyhow::Error),
+}
+
+/// `greg serve`: runs until SIGINT/SIGTERM, then shuts down gracefully (SPEC §11).
+pub async fn serve(config: Config) -> Result<(), ServeError> {
     let listen = config.server.listen.clone();
+    let grace = config.server.shutdown_grace;
     let engine =
         greg_server::wiring::start_engine(config, Arc::new(SystemClock), EngineOptions::default())
-            .await?;
-    let (server, addr) =
-        greg_server::bind(engine, &listen, None).with_context(|| format!("binding {listen}"))?;
+            .await
+            .map_err(|e| {
+                if is_config_error(&e) {
+                    ServeError::Config(e.into())
+                } else {
+                    ServeError::Failed(e.into())
+                }
+            })?;
+    let (server, addr) = match greg_server::bind(engine.clone(), &listen, None) {
+        Ok(bound) => bound,
+        Err(e) => {
+            engine.shutdown(grace).await;
+            return Err(ServeError::Failed(
+                anyhow::Error::new(e).context(format!("binding {listen}")),
+            ));
+        }
+    };
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "greg is listening");
-    server.await.context("HTTP server")?;
-    Ok(())
+    greg_server::run_until_signal(server, engine, grace)
+        .await
+        .context("HTTP server")
+        .map_err(ServeError::Failed)
+}
+
+/// Whether start-up failed because of the configuration rather than the world: an adapter
+/// refusing its settings, a combination greg cannot run, a database URL greg cannot use.
+fn is_config_error(e: &greg_server::wiring::StartError) -> bool {
+    use greg_server::wiring::StartError;
+    match e {
+        StartError::Unsupported { .. } => true,
+        StartError::Adapter { source, .. } => {
+            matches!(source, greg_core::Error::InvalidConfig { .. })
+        }
+        // config.yaml's database URL is validated on load; here the database itself failed.
+        StartError::Store(_) | StartError::Engine(_) => false,
+    }
 }

@@ -48,7 +48,8 @@ async fn a_user_without_write_permission_is_refused_politely() -> anyhow::Result
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_configured_reviewer_without_write_permission_may_command() -> anyhow::Result<()> {
+async fn a_configured_reviewer_without_write_permission_may_review_but_not_merge()
+-> anyhow::Result<()> {
     let mut t = GregTester::start_with(TesterOptions {
         repo_yaml: "    reviewers: [dave]\n".to_owned(),
         ..TesterOptions::default()
@@ -64,7 +65,12 @@ async fn a_configured_reviewer_without_write_permission_may_command() -> anyhow:
 
     t.post_comment(pr, "dave", "@greg lgtm").await?;
     t.expect_no_comment(pr)?;
+    // SPEC §4: merging acts on the branch and needs write permission; dave's approval counts
+    // for a writer's "please".
     t.post_comment(pr, "dave", "@greg please").await?;
+    assert!(t.expect_comment(pr)?.contains("needs write access"));
+    assert!(t.builds(MERGE_JOB).is_empty());
+    t.post_comment(pr, "alice", "@greg please").await?;
     assert!(t.expect_comment(pr)?.contains("Merging"));
     let merge = t.running_build(MERGE_JOB)?;
     assert_eq!(merge.param("COMMIT"), Some(head.as_str()));

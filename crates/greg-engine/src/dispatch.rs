@@ -1,8 +1,8 @@
-//! Lanes: serial processing per repository, concurrency across repositories, retries, and the
-//! periodic build poller.
+//! Lanes: serial processing per repository, concurrency across repositories, quick in-lane
+//! retries (durable ones are `retries.rs`), and the periodic build poller and reconciler.
 
-use crate::Inner;
 use crate::handlers::{self, HandlerError};
+use crate::{Inner, redelivery, retries};
 use backon::{ExponentialBuilder, Retryable};
 use greg_core::{BuildUpdate, Event, RepoName};
 use greg_store::DeliveryOutcome;
@@ -19,6 +19,8 @@ pub(crate) enum Work {
     Delivery {
         seq: i64,
         source: String,
+        /// Failed attempts recorded before this run (they set the next retry's delay).
+        attempts: i64,
         /// Boxed: events are large and most work items are small.
         event: Box<Event>,
     },
@@ -79,7 +81,9 @@ async fn lane_key(inner: &Inner, work: &Work) -> Option<String> {
 async fn lane(inner: Arc<Inner>, key: String, mut rx: mpsc::UnboundedReceiver<Work>) {
     while let Some(work) = rx.recv().await {
         let span = match &work {
-            Work::Delivery { seq, source, event } => {
+            Work::Delivery {
+                seq, source, event, ..
+            } => {
                 tracing::info_span!("delivery", seq, source = %source, repo = %key, event = %event.name())
             }
             Work::Poll { build_id } => tracing::info_span!("poll", build_id, repo = %key),
@@ -89,35 +93,42 @@ async fn lane(inner: Arc<Inner>, key: String, mut rx: mpsc::UnboundedReceiver<Wo
             Work::Reconcile { .. } => tracing::info_span!("reconcile", repo = %key),
             Work::Queue { .. } => tracing::info_span!("queue", repo = %key),
         };
-        run(&inner, work).instrument(span).await;
+        // Shutting down: only the steps already running finish; queued work stays in the store
+        // (deliveries stay pending) or is redone by the next start (polls, reconciliation).
+        if !inner.is_stopping() {
+            run(&inner, work).instrument(span).await;
+        }
         inner.end();
     }
 }
 
 async fn run(inner: &Inner, work: Work) {
     match work {
-        Work::Delivery { seq, source, event } => {
+        Work::Delivery {
+            seq,
+            source,
+            attempts,
+            event,
+        } => {
             // Every handler step is idempotent or re-checks what is already done, so a
             // delivery whose handling failed half-way is simply handled again.
-            let (result, attempt) = with_retries(inner, "delivery", || {
+            let (result, tries) = with_retries(inner, "delivery", || {
                 handlers::handle(inner, &source, &event)
             })
             .await;
-            let outcome = match result {
-                Ok(()) => DeliveryOutcome::Done,
-                Err(e) => {
-                    tracing::error!(error = %e, attempt, "Delivery failed");
-                    DeliveryOutcome::Failed {
-                        error: e.to_string(),
+            match result {
+                Ok(()) => {
+                    if let Err(e) = inner
+                        .store
+                        .finish_delivery(seq, DeliveryOutcome::Done, inner.now_ms())
+                        .await
+                    {
+                        tracing::error!(error = %e, "Could not mark the delivery finished; it will run again after a restart");
                     }
                 }
-            };
-            if let Err(e) = inner
-                .store
-                .finish_delivery(seq, outcome, inner.now_ms())
-                .await
-            {
-                tracing::error!(error = %e, "Could not mark the delivery finished; it will run again after a restart");
+                Err(e) => {
+                    retries::on_failure(inner, seq, &source, &event, attempts, tries, &e).await;
+                }
             }
         }
         Work::Poll { build_id } => {
@@ -137,6 +148,8 @@ async fn run(inner: &Inner, work: Work) {
             if let Err(e) = handlers::reconcile(inner, &repo).await {
                 log_handler_error(&e, "Reconciliation failed; the next run retries");
             }
+            retries::post_due_notices(inner, &repo).await;
+            redelivery::redeliver_missed(inner, &repo).await;
         }
         Work::Queue { repo } => {
             let (result, _) =
@@ -194,18 +207,22 @@ pub(crate) async fn reconciler(inner: Weak<Inner>) {
     loop {
         tokio::time::sleep(interval).await;
         let Some(inner) = inner.upgrade() else { return };
+        if inner.is_stopping() {
+            return;
+        }
         reconcile_once(&inner).await;
     }
 }
 
-/// Longest wait between two attempts, whatever a server's `Retry-After` asks for (a rate
-/// limit reset an hour away must not stall a repository's lane for an hour; the delivery
-/// then fails and reconciliation picks the work up).
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(120);
+/// The longest wait a lane spends between two quick attempts. A failure whose `Retry-After`
+/// asks for more ends the quick attempts at once: a rate limit reset minutes away must not
+/// stall a repository's lane; the delivery's retry is scheduled durably instead
+/// (`retries.rs`), and a merge-queue step is picked up by reconciliation.
+const QUICK_RETRY_LIMIT: Duration = Duration::from_secs(5);
 
-/// Runs `work` until it succeeds, fails for good, or `max_attempts` are used: exponential
-/// backoff with jitter, a server's `Retry-After` when it named one (capped at
-/// [`MAX_RETRY_DELAY`]). Returns the last result and the number of attempts made.
+/// Runs `work` until it succeeds, fails for good, or `max_attempts` quick attempts are used:
+/// exponential backoff with jitter, a server's `Retry-After` when it named one of at most
+/// [`QUICK_RETRY_LIMIT`]. Returns the last result and the number of attempts made.
 async fn with_retries<F, Fut>(inner: &Inner, what: &str, work: F) -> (Result<(), HandlerError>, u32)
 where
     F: FnMut() -> Fut,
@@ -214,9 +231,11 @@ where
     let mut attempt: u32 = 1;
     let result = work
         .retry(backoff(inner))
-        .when(HandlerError::is_retryable)
+        .when(|e: &HandlerError| {
+            e.is_retryable() && e.retry_after().is_none_or(|d| d <= QUICK_RETRY_LIMIT)
+        })
         .adjust(|e: &HandlerError, next| {
-            next.map(|d| e.retry_after().unwrap_or(d).min(MAX_RETRY_DELAY))
+            next.map(|d| e.retry_after().unwrap_or(d).min(QUICK_RETRY_LIMIT))
         })
         .notify(|e: &HandlerError, delay| {
             tracing::warn!(error = %e, attempt, ?delay, "Retrying the {what} after a transient failure");
@@ -230,7 +249,7 @@ where
 fn backoff(inner: &Inner) -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(inner.options.retry_delay)
-        .with_max_delay(MAX_RETRY_DELAY)
+        .with_max_delay(QUICK_RETRY_LIMIT)
         .with_max_times(inner.options.max_attempts.saturating_sub(1) as usize)
         .with_jitter()
 }
@@ -264,6 +283,9 @@ pub(crate) async fn poller(inner: Weak<Inner>) {
     loop {
         tokio::time::sleep(interval).await;
         let Some(inner) = inner.upgrade() else { return };
+        if inner.is_stopping() {
+            return;
+        }
         poll_once(&inner).await;
     }
 }

@@ -11,7 +11,17 @@
 //!   in the store, so a repeated delivery or a replay after a crash finds the existing build.
 //! - Ordering: one lane (a task with a FIFO channel) per repository; the dispatcher assigns
 //!   each delivery to its lane in sequence order. Build callbacks are routed to the lane of the
-//!   repository their build record names.
+//!   repository their build record names. What holds: deliveries of one repository never run
+//!   concurrently, and a repository's deliveries start in sequence order *except* after a
+//!   failure: a delivery waiting for its durable retry (`retries.rs`) does not block the later
+//!   deliveries of its repository, which run meanwhile; the retried one runs after them, in
+//!   the lane, when due. Handlers re-read what they act on (heads, permissions, queue state),
+//!   so a late "@greg please" acts on the pull request as it is then. After a restart, pending
+//!   deliveries resume in sequence order and scheduled retries when due.
+//! - Retries: a few quick attempts in the lane (seconds), then a durable schedule on the
+//!   delivery row with capped exponential backoff until `server.retry_window` has passed; then
+//!   the delivery is dead-lettered (`failed`, error kept) and a person whose command it carried
+//!   is told (`retries.rs`). Shutdown and retention: `lifecycle.rs`.
 //! - Races accepted: a crash between "build row written" and "Jenkins answered the trigger"
 //!   leaves a `pending` build that recovery triggers again; Jenkins may then run it twice, and the
 //!   second result wins. A callback for a build greg does not know is ignored.
@@ -21,19 +31,23 @@ pub mod clock;
 mod dispatch;
 mod handlers;
 pub mod inbox;
+mod lifecycle;
 mod outbox;
 mod queue;
+mod redelivery;
+mod retries;
 pub mod texts;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use inbox::Inbox;
+pub use lifecycle::Redelivered;
 
 use greg_config::Config;
 use greg_core::{Builder, Event, Provider};
 use greg_store::{Inserted, NewDelivery, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
@@ -44,9 +58,11 @@ pub struct EngineOptions {
     pub poll_interval: Duration,
     /// After a COMPLETED callback, how long to wait for FINALIZED before acting on COMPLETED.
     pub completed_grace: Duration,
-    /// Attempts for a delivery whose handling fails with a retryable error.
+    /// Quick attempts, in the lane, of a delivery or merge-queue step that fails with a
+    /// retryable error (delays of seconds at most). A delivery then gets durable retries until
+    /// `server.retry_window` has passed (`retries.rs`).
     pub max_attempts: u32,
-    /// First retry delay (doubles each attempt).
+    /// First retry delay (doubles each attempt, quick and durable alike, up to 120 s).
     pub retry_delay: Duration,
     /// How often the outbox is checked for effects whose retry is due.
     pub effect_tick: Duration,
@@ -106,6 +122,10 @@ pub(crate) struct Inner {
     /// When this process started (clock milliseconds): builds last heard of before it may
     /// have lost their callbacks while greg was down, and are read from the builder at once.
     pub started_ms: i64,
+    /// Set by [`Engine::shutdown`]: lanes start no further work, timers stop.
+    stopping: AtomicBool,
+    /// What GitHub redelivery did this run (`redelivery.rs`).
+    redelivery: redelivery::State,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -113,6 +133,10 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     pub(crate) fn begin(&self) {
@@ -135,8 +159,9 @@ impl Inner {
 }
 
 impl Engine {
-    /// Starts the engine: the inbox writer, the dispatcher and the build poller, then resumes
-    /// every delivery the store still holds as pending (a restart after a crash).
+    /// Starts the engine: the inbox writer, the dispatcher, the build poller, the reconciler,
+    /// the retry timer and the pruner, then resumes every delivery the store still holds as
+    /// pending (a restart); deliveries waiting for a scheduled retry run when it is due.
     ///
     /// Errors: the store could not be read.
     pub async fn start(
@@ -162,6 +187,8 @@ impl Engine {
             work: work_tx,
             inflight: AtomicUsize::new(0),
             idle: Notify::new(),
+            stopping: AtomicBool::new(false),
+            redelivery: redelivery::State::default(),
             me: me.clone(),
         });
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));
@@ -177,6 +204,8 @@ impl Engine {
         ));
         tokio::spawn(dispatch::poller(Arc::downgrade(&engine.inner)));
         tokio::spawn(dispatch::reconciler(Arc::downgrade(&engine.inner)));
+        tokio::spawn(retries::timer(Arc::downgrade(&engine.inner)));
+        tokio::spawn(lifecycle::pruner(Arc::downgrade(&engine.inner)));
         Ok(engine)
     }
 
@@ -194,25 +223,10 @@ impl Engine {
             );
         }
         for d in pending {
-            match serde_json::from_str::<Event>(&d.payload) {
-                Ok(event) => self.inner.submit(dispatch::Work::Delivery {
-                    seq: d.seq,
-                    source: d.source,
-                    event: Box::new(event),
-                }),
-                Err(e) => {
-                    tracing::error!(seq = d.seq, error = %e, "Stored delivery does not decode; marking it failed");
-                    let outcome = greg_store::DeliveryOutcome::Failed {
-                        error: format!("undecodable payload: {e}"),
-                    };
-                    let _ = self
-                        .inner
-                        .store
-                        .finish_delivery(d.seq, outcome, self.inner.now_ms())
-                        .await;
-                }
-            }
+            retries::submit_stored(&self.inner, d).await;
         }
+        // Retries that fell due while greg was down.
+        retries::run_due(&self.inner).await;
         Ok(())
     }
 
@@ -252,6 +266,7 @@ impl Engine {
                 self.inner.submit(dispatch::Work::Delivery {
                     seq,
                     source: source.to_owned(),
+                    attempts: 0,
                     event: Box::new(event),
                 });
                 Ok(Accepted::New(seq))

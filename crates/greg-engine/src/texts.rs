@@ -454,3 +454,40 @@ mod tests {
         insta::assert_snapshot!(build_timed_out(&sha(), "merge", None));
     }
 }
+
+/// A delivery carrying `author`'s command was dead-lettered (SPEC §11): the command could not
+/// be carried out; `kind` says what failed (never a message or a secret); an admin can run it
+/// again with `greg redeliver SEQ`.
+pub fn command_dead_lettered(author: &Login, kind: &str, seq: i64) -> String {
+    finish(format!(
+        ":warning: Sorry @{author}, I could not carry out your command: {kind}. An admin can \
+         run it again with `greg redeliver {seq}` once that is fixed."
+    ))
+}
+
+/// A reviewer without write permission asked for a command that needs it (SPEC §4).
+pub fn write_permission_needed(user: &Login, command: &str) -> String {
+    finish(format!(
+        "Sorry @{user}, `{command}` needs write access to this repository. As a reviewer you \
+         can use `ok`, `lgtm`, `not lgtm` and `help`."
+    ))
+}
+
+#[cfg(test)]
+mod dead_letter_tests {
+    use super::*;
+
+    #[test]
+    fn write_permission_text() {
+        insta::assert_snapshot!(write_permission_needed(&Login::from("dave"), "treeclosed"));
+    }
+
+    #[test]
+    fn dead_letter_text() {
+        insta::assert_snapshot!(command_dead_lettered(
+            &Login::from("alice"),
+            "github: unavailable (server errors or timeouts)",
+            42
+        ));
+    }
+}

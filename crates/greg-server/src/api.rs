@@ -1,12 +1,14 @@
 //! The read-only JSON API (hail's endpoints; docs/api.md has an example of each answer):
 //! `GET /api/queue/{owner}/{repo}`, `/api/status`, `/api/ready-for-merge`,
-//! `/api/review-status`, `/api/passing?limit=N`. Answers come from the store only (no provider
-//! call). Errors are JSON too: `{"error": "<one line>"}` with 404 (repository not configured)
-//! or 503 (the store does not answer; the message never carries the database URL).
+//! `/api/review-status`, `/api/passing?limit=N`, and the dead letters (SPEC §11):
+//! `GET /api/deliveries?state=failed` and, with the admin token,
+//! `POST /api/deliveries/{seq}/redeliver`. Answers come from the store only (no provider
+//! call). Errors are JSON too: `{"error": "<one line>"}` with 400, 401, 403, 404, 409 or 503
+//! (the store does not answer; the message never carries the database URL).
 
 use crate::routes::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use greg_core::RepoName;
 use serde::Serialize;
 
@@ -19,7 +21,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/status", web::get().to(status))
         .route("/api/ready-for-merge", web::get().to(ready_for_merge))
         .route("/api/review-status", web::get().to(review_status))
-        .route("/api/passing", web::get().to(passing));
+        .route("/api/passing", web::get().to(passing))
+        .route("/api/deliveries", web::get().to(deliveries))
+        .route("/api/deliveries/{seq}/redeliver", web::post().to(redeliver));
 }
 
 fn json<T: Serialize>(body: &T) -> HttpResponse {
@@ -99,5 +103,129 @@ async fn passing(state: web::Data<AppState>, query: web::Query<PassingQuery>) ->
     match state.engine().passing_view(limit).await {
         Ok(list) => json(&serde_json::json!({ "passing": list })),
         Err(e) => store_error(&e),
+    }
+}
+
+/// Most dead letters one answer lists.
+const DELIVERIES_MAX: i64 = 1000;
+
+#[derive(serde::Deserialize)]
+struct DeliveriesQuery {
+    state: Option<String>,
+}
+
+/// One dead letter, as `GET /api/deliveries?state=failed` lists it.
+#[derive(Serialize)]
+struct FailedView {
+    seq: i64,
+    source: String,
+    delivery_id: String,
+    event: String,
+    repo: String,
+    received_ms: i64,
+    failed_ms: Option<i64>,
+    attempts: i64,
+    error: String,
+}
+
+async fn deliveries(
+    state: web::Data<AppState>,
+    query: web::Query<DeliveriesQuery>,
+) -> HttpResponse {
+    if query.state.as_deref() != Some("failed") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "state must be `failed` (the dead letters)",
+        );
+    }
+    match state.engine().failed_deliveries(DELIVERIES_MAX).await {
+        Ok(list) => {
+            let list: Vec<FailedView> = list
+                .into_iter()
+                .map(|d| FailedView {
+                    seq: d.seq,
+                    source: d.source,
+                    delivery_id: d.delivery_id,
+                    event: d.event,
+                    repo: d.repo_key,
+                    received_ms: d.received_ms,
+                    failed_ms: d.failed_ms,
+                    attempts: d.attempts,
+                    error: d.error,
+                })
+                .collect();
+            json(&serde_json::json!({ "state": "failed", "deliveries": list }))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "JSON API: the store failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store does not answer; try again",
+            )
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer <server.admin_token>`; returns the refusal, if any: 403 when
+/// no admin token is configured, 401 when the header is missing or wrong (compared in
+/// constant time).
+fn admin_refusal(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+    let Some(expected) = state.engine().config().server.admin_token.as_ref() else {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "the admin API is off: set server.admin_token",
+        ));
+    };
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let ok = match given {
+        Some(g) if !expected.is_empty() => bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.expose().as_bytes(),
+            g.as_bytes(),
+        )),
+        _ => false,
+    };
+    (!ok).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token (Authorization: Bearer ...)",
+        )
+    })
+}
+
+async fn redeliver(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    if let Some(refused) = admin_refusal(&req, &state) {
+        return refused;
+    }
+    let Ok(seq) = path.into_inner().parse::<i64>() else {
+        return error(StatusCode::NOT_FOUND, "no such delivery");
+    };
+    match state.engine().redeliver(seq).await {
+        Ok(greg_engine::Redelivered::Queued) => {
+            tracing::info!(seq, "Admin API: delivery redelivered");
+            HttpResponse::Accepted().json(serde_json::json!({ "seq": seq, "state": "pending" }))
+        }
+        Ok(greg_engine::Redelivered::NotFound) => {
+            error(StatusCode::NOT_FOUND, &format!("no delivery {seq}"))
+        }
+        Ok(greg_engine::Redelivered::NotFailed) => error(
+            StatusCode::CONFLICT,
+            &format!("delivery {seq} has not failed; only failed deliveries are redelivered"),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "JSON API: the store failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store does not answer; try again",
+            )
+        }
     }
 }

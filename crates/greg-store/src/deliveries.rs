@@ -36,8 +36,9 @@ impl Store {
         .map_err(StoreError::db("insert_deliveries"))
     }
 
-    /// Up to `limit` deliveries not yet finished, oldest (lowest `seq`) first. A negative
-    /// `limit` is taken as 0.
+    /// Up to `limit` deliveries not yet finished and not waiting for a scheduled retry
+    /// (see [`schedule_retry`](Self::schedule_retry)), oldest (lowest `seq`) first. A
+    /// negative `limit` is taken as 0.
     ///
     /// # Errors
     /// [`StoreError::Database`]; [`StoreError::Corrupt`] for an undecodable row.
@@ -45,7 +46,7 @@ impl Store {
         const SQL: &str = concat!(
             "SELECT ",
             delivery_columns!(),
-            " FROM deliveries WHERE state = 'pending' ORDER BY seq LIMIT $1"
+            " FROM deliveries WHERE state = 'pending' AND next_attempt_ms IS NULL ORDER BY seq LIMIT $1"
         );
         let limit = limit.max(0);
         with_reader!(self, pool => {
@@ -161,14 +162,15 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes finished deliveries whose `finished_ms` is before `before_ms` (unix
-    /// milliseconds) and returns how many. Pending deliveries are never deleted. A delivery
-    /// id seen again after its row is pruned is stored and processed as new.
+    /// Deletes processed (`done`) deliveries whose `finished_ms` is before `before_ms` (unix
+    /// milliseconds) and returns how many. Pending and failed deliveries (dead letters, kept
+    /// until redelivered or deleted by hand) are never deleted. A delivery id seen again after
+    /// its row is pruned is stored and processed as new.
     ///
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
-        const SQL: &str = "DELETE FROM deliveries WHERE state <> 'pending' AND finished_ms < $1";
+        const SQL: &str = "DELETE FROM deliveries WHERE state = 'done' AND finished_ms < $1";
         let deleted = with_writer!(self, pool => {
             sqlx::query(SQL)
                 .bind(before_ms)
@@ -178,6 +180,320 @@ impl Store {
                 .rows_affected()
         });
         Ok(deleted)
+    }
+}
+
+/// A delivery that failed for good (a dead letter), as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDelivery {
+    /// Inbox sequence number (what `greg redeliver` names).
+    pub seq: i64,
+    /// As written: [`NewDelivery::source`].
+    pub source: String,
+    /// As written: [`NewDelivery::delivery_id`].
+    pub delivery_id: String,
+    /// As written: [`NewDelivery::repo_key`].
+    pub repo_key: String,
+    /// As written: [`NewDelivery::event`].
+    pub event: String,
+    /// When greg accepted it, unix milliseconds.
+    pub received_ms: i64,
+    /// When greg gave up on it, unix milliseconds.
+    pub failed_ms: Option<i64>,
+    /// Processing attempts counted so far.
+    pub attempts: i64,
+    /// Why it failed, in one line, without secrets.
+    pub error: String,
+}
+
+/// What [`Store::redeliver`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redelivery {
+    /// The failed delivery is pending again (its retry window restarted); run it.
+    Reset(Delivery),
+    /// No delivery has this sequence number.
+    NotFound,
+    /// The delivery exists but has not failed (it is pending or done).
+    NotFailed,
+}
+
+/// A failed delivery whose person is still to be told (see [`Store::dead_letter`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueNotice {
+    /// Inbox sequence number.
+    pub seq: i64,
+    /// As written: [`NewDelivery::source`].
+    pub source: String,
+    /// As written: [`NewDelivery::payload`].
+    pub payload: String,
+    /// The error kind to tell, as given to [`Store::dead_letter`].
+    pub notice: String,
+}
+
+impl Store {
+    /// Records `tries` failed attempts of pending delivery `seq` and schedules its next
+    /// attempt at `next_attempt_ms` (unix milliseconds), keeping `error` as its last error.
+    /// Until then [`pending_deliveries`](Self::pending_deliveries) skips it and
+    /// [`claim_due_deliveries`](Self::claim_due_deliveries) hands it out when due, also after
+    /// a restart.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when `seq` is not a pending delivery;
+    /// [`StoreError::InvalidText`] for an error with NUL; [`StoreError::Database`].
+    pub async fn schedule_retry(
+        &self,
+        seq: i64,
+        tries: i64,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE deliveries SET attempts = attempts + $2, next_attempt_ms = $3, \
+             last_error = $4 WHERE seq = $1 AND state = 'pending'";
+        let error = row::text("delivery error", error)?;
+        let done = with_writer!(self, pool => {
+            sqlx::query(SQL)
+                .bind(seq)
+                .bind(tries)
+                .bind(next_attempt_ms)
+                .bind(error)
+                .execute(pool)
+                .await
+                .map_err(StoreError::db("schedule_retry"))?
+                .rows_affected()
+        });
+        match done {
+            0 => Err(StoreError::NotFound {
+                what: "pending delivery",
+                id: seq,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes up to `limit` scheduled deliveries whose next attempt is due at `now_ms`, oldest
+    /// first, and clears their schedule in the same statement, so each is handed out once
+    /// (a crash before it runs leaves it pending, and the next start runs it).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`]; [`StoreError::Corrupt`] for an undecodable row.
+    pub async fn claim_due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        const SQL: &str = concat!(
+            "UPDATE deliveries SET next_attempt_ms = NULL WHERE seq IN (SELECT seq FROM deliveries \
+             WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY seq LIMIT $2) RETURNING ",
+            delivery_columns!()
+        );
+        let mut due = with_writer!(self, pool => {
+            let rows = sqlx::query(SQL)
+                .bind(now_ms)
+                .bind(limit.max(0))
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::db("claim_due_deliveries"))?;
+            rows.iter().map(row::delivery).collect::<Result<Vec<_>, _>>()?
+        });
+        due.sort_by_key(|d| d.seq);
+        Ok(due)
+    }
+
+    /// Where the retry window of delivery `seq` starts: when it was received, or when it was
+    /// last redelivered. `None` for an unknown `seq`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn retry_window_start(&self, seq: i64) -> Result<Option<i64>, StoreError> {
+        const SQL: &str =
+            "SELECT COALESCE(window_start_ms, received_ms) FROM deliveries WHERE seq = $1";
+        with_reader!(self, pool => {
+            sqlx::query_scalar::<_, i64>(SQL)
+                .bind(seq)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::db("retry_window_start"))
+        })
+    }
+
+    /// Gives up on delivery `seq` after `tries` more failed attempts: it becomes `failed`
+    /// (a dead letter) with `error` kept, at `now_ms`. `notice`, for a delivery that carried
+    /// a person's command, is the error kind to tell them; it stays due (see
+    /// [`due_notices`](Self::due_notices)) until [`notice_posted`](Self::notice_posted).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown `seq`; [`StoreError::InvalidText`];
+    /// [`StoreError::Database`].
+    pub async fn dead_letter(
+        &self,
+        seq: i64,
+        tries: i64,
+        error: &str,
+        notice: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE deliveries SET state = 'failed', attempts = attempts + $2, \
+             error = $3, last_error = $3, next_attempt_ms = NULL, finished_ms = $4, \
+             notice = $5, notice_posted_ms = NULL WHERE seq = $1";
+        let error = row::text("delivery error", error)?;
+        let notice = notice
+            .map(|n| row::text("delivery notice", n))
+            .transpose()?;
+        let done = with_writer!(self, pool => {
+            sqlx::query(SQL)
+                .bind(seq)
+                .bind(tries)
+                .bind(error)
+                .bind(now_ms)
+                .bind(notice)
+                .execute(pool)
+                .await
+                .map_err(StoreError::db("dead_letter"))?
+                .rows_affected()
+        });
+        match done {
+            0 => Err(StoreError::NotFound {
+                what: "delivery",
+                id: seq,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Up to `limit` failed deliveries (dead letters), oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`]; [`StoreError::Corrupt`] for an undecodable row.
+    pub async fn failed_deliveries(&self, limit: i64) -> Result<Vec<FailedDelivery>, StoreError> {
+        const SQL: &str = "SELECT seq, source, delivery_id, repo_key, event, received_ms, \
+             finished_ms, attempts, error FROM deliveries WHERE state = 'failed' \
+             ORDER BY seq LIMIT $1";
+        const T: &str = "deliveries";
+        with_reader!(self, pool => {
+            let rows = sqlx::query(SQL)
+                .bind(limit.max(0))
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::db("failed_deliveries"))?;
+            rows.iter()
+                .map(|r| {
+                    use row::Cols as _;
+                    Ok(FailedDelivery {
+                        seq: r.int(T, "seq")?,
+                        source: r.text(T, "source")?,
+                        delivery_id: r.text(T, "delivery_id")?,
+                        repo_key: r.text(T, "repo_key")?,
+                        event: r.text(T, "event")?,
+                        received_ms: r.int(T, "received_ms")?,
+                        failed_ms: r.opt_int(T, "finished_ms")?,
+                        attempts: r.int(T, "attempts")?,
+                        error: r.opt_text(T, "error")?.unwrap_or_default(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Makes failed delivery `seq` pending again, to run at once: its error, schedule and
+    /// notice are cleared and its retry window restarts at `now_ms` (its attempts are kept).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`]; [`StoreError::Corrupt`] for an undecodable row.
+    pub async fn redeliver(&self, seq: i64, now_ms: i64) -> Result<Redelivery, StoreError> {
+        const SQL: &str = concat!(
+            "UPDATE deliveries SET state = 'pending', error = NULL, finished_ms = NULL, \
+             next_attempt_ms = NULL, window_start_ms = $2, notice = NULL, \
+             notice_posted_ms = NULL WHERE seq = $1 AND state = 'failed' RETURNING ",
+            delivery_columns!()
+        );
+        const EXISTS: &str = "SELECT seq FROM deliveries WHERE seq = $1";
+        with_writer!(self, pool => {
+            let reset = sqlx::query(SQL)
+                .bind(seq)
+                .bind(now_ms)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::db("redeliver"))?;
+            if let Some(r) = reset {
+                return Ok(Redelivery::Reset(row::delivery(&r)?));
+            }
+            let exists: Option<i64> = sqlx::query_scalar(EXISTS)
+                .bind(seq)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::db("redeliver"))?;
+            Ok(if exists.is_some() { Redelivery::NotFailed } else { Redelivery::NotFound })
+        })
+    }
+
+    /// Whether the inbox holds delivery `delivery_id` of `source`, whole or split into
+    /// events (`<id>#<n>`), in any state.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn has_delivery(&self, source: &str, delivery_id: &str) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT seq FROM deliveries WHERE source = $1 AND (delivery_id = $2 \
+             OR substr(delivery_id, 1, length(CAST($2 AS TEXT)) + 1) = CAST($2 AS TEXT) || '#') LIMIT 1";
+        let source = row::text("delivery source", source)?;
+        let delivery_id = row::text("delivery id", delivery_id)?;
+        let found: Option<i64> = with_reader!(self, pool => {
+            sqlx::query_scalar(SQL)
+                .bind(source)
+                .bind(delivery_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::db("has_delivery"))?
+        });
+        Ok(found.is_some())
+    }
+
+    /// Failed deliveries of repository `repo_key` whose notice is not posted yet, oldest
+    /// first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`]; [`StoreError::Corrupt`] for an undecodable row.
+    pub async fn due_notices(&self, repo_key: &str) -> Result<Vec<DueNotice>, StoreError> {
+        const SQL: &str = "SELECT seq, source, payload, notice FROM deliveries \
+             WHERE state = 'failed' AND repo_key = $1 AND notice IS NOT NULL \
+             AND notice_posted_ms IS NULL ORDER BY seq";
+        const T: &str = "deliveries";
+        let repo_key = row::text("delivery repo_key", repo_key)?;
+        with_reader!(self, pool => {
+            let rows = sqlx::query(SQL)
+                .bind(repo_key)
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::db("due_notices"))?;
+            rows.iter()
+                .map(|r| {
+                    use row::Cols as _;
+                    Ok(DueNotice {
+                        seq: r.int(T, "seq")?,
+                        source: r.text(T, "source")?,
+                        payload: r.text(T, "payload")?,
+                        notice: r.text(T, "notice")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Records that the notice of failed delivery `seq` was posted at `now_ms`, so it is
+    /// posted once.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn notice_posted(&self, seq: i64, now_ms: i64) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE deliveries SET notice_posted_ms = $2 WHERE seq = $1";
+        with_writer!(self, pool => {
+            sqlx::query(SQL)
+                .bind(seq)
+                .bind(now_ms)
+                .execute(pool)
+                .await
+                .map_err(StoreError::db("notice_posted"))?;
+        });
+        Ok(())
     }
 }
 

@@ -112,6 +112,7 @@ mod row;
 mod statuses;
 mod store;
 
+pub use deliveries::{DueNotice, FailedDelivery, Redelivery};
 pub use effects::{Effect, EffectOutcome, NewEffect};
 pub use error::{StoreError, redact_url};
 pub use model::{

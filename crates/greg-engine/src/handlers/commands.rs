@@ -116,11 +116,48 @@ impl Session<'_> {
         Ok(allowed)
     }
 
+    /// SPEC §4: reviewers without write permission (configured, or named by "@greg review")
+    /// may use `ok`, `lgtm`, `not lgtm` and `help` only. Everything that acts on the queue,
+    /// the builds or the branch (`please`, `try`, `p=`, `treeclosed`, `treeopen`, `retest`,
+    /// `review`) needs write permission; `cancel` too, unless it withdraws the author's own
+    /// request.
+    async fn may_run(&mut self, cmd: &Command) -> Result<bool, HandlerError> {
+        match cmd {
+            Command::Help | Command::Ok | Command::Lgtm | Command::NotLgtm => return Ok(true),
+            _ => {}
+        }
+        if self.permission(self.author).await?.can_write() {
+            return Ok(true);
+        }
+        if matches!(cmd, Command::Cancel) {
+            for kind in [QueueKind::Merge, QueueKind::Try] {
+                let entry = self
+                    .inner
+                    .store
+                    .active_queue_entry(self.ctx.repo, self.pr_number, kind)
+                    .await?;
+                if entry.is_some_and(|e| &e.approver == self.author) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     async fn run(&mut self, cmd: Command) -> Result<(), HandlerError> {
         if !matches!(cmd, Command::Help) && !self.is_allowed().await? {
             tracing::info!(author = %self.author, command = cmd.kind().name(), "Command refused: no write permission");
             return self
                 .comment(&texts::not_allowed(self.author, cmd.kind().name()))
+                .await;
+        }
+        if !self.may_run(&cmd).await? {
+            tracing::info!(author = %self.author, command = cmd.kind().name(), "Command refused: it needs write permission");
+            return self
+                .comment(&texts::write_permission_needed(
+                    self.author,
+                    cmd.kind().name(),
+                ))
                 .await;
         }
         tracing::info!(author = %self.author, command = cmd.kind().name(), "Running command");

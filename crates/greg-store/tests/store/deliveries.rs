@@ -3,7 +3,7 @@
 use crate::common::{
     github_delivery, run_on_all_backends, run_on_persistent_backends, synchronize,
 };
-use greg_store::{DeliveryOutcome, Inserted, NewDelivery, Store, StoreError};
+use greg_store::{DeliveryOutcome, Inserted, NewDelivery, Redelivery, Store, StoreError};
 use std::collections::HashSet;
 
 fn seqs(inserted: &[Inserted]) -> Vec<i64> {
@@ -286,11 +286,18 @@ async fn pruning_deletes_only_old_finished_deliveries() {
             "{again:?}"
         );
         assert_eq!(again[1], Inserted::Duplicate);
-        // Pending deliveries survive any cut-off.
+        // Failed deliveries (dead letters) are kept: only a redelivery or a person removes them.
+        store
+            .dead_letter(seqs[2], 1, "github: transient: 502", None, 120)
+            .await
+            .expect("failed");
         assert_eq!(store.prune_deliveries(i64::MAX).await.expect("pruned"), 1);
+        assert_eq!(store.failed_deliveries(10).await.expect("failed").len(), 1);
+        // Pending deliveries survive any cut-off.
+        assert_eq!(store.prune_deliveries(i64::MAX).await.expect("pruned"), 0);
         assert_eq!(
             store.pending_deliveries(10).await.expect("pending").len(),
-            2
+            1
         );
     })
     .await;
@@ -391,4 +398,173 @@ async fn seqs_after(store: &Store, id: &str) -> i64 {
         .await
         .expect("inserted");
     seqs(&inserted)[0]
+}
+
+#[tokio::test]
+async fn a_scheduled_retry_survives_a_restart_and_is_claimed_once_when_due() {
+    run_on_persistent_backends(|db| async move {
+        let store = db.connect().await;
+        let batch: Vec<_> = (0..2)
+            .map(|i| github_delivery(&format!("r{i}"), "{}", 1_000 + i))
+            .collect();
+        let seqs = seqs(&store.insert_deliveries(&batch).await.expect("inserted"));
+        store
+            .schedule_retry(seqs[0], 3, 5_000, "github: transient: 502 Bad Gateway")
+            .await
+            .expect("scheduled");
+        // Waiting for its retry, it is not pending work; the later delivery is.
+        let pending = store.pending_deliveries(10).await.expect("pending");
+        assert_eq!(pending.iter().map(|d| d.seq).collect::<Vec<_>>(), [seqs[1]]);
+        store.close().await;
+
+        let store = db.connect().await;
+        assert_eq!(
+            store.claim_due_deliveries(4_999, 10).await.expect("due"),
+            []
+        );
+        let due = store.claim_due_deliveries(5_000, 10).await.expect("due");
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].seq, due[0].attempts), (seqs[0], 3));
+        // Claimed once: the schedule is cleared, and the delivery is plain pending work again.
+        assert_eq!(
+            store.claim_due_deliveries(9_999, 10).await.expect("due"),
+            []
+        );
+        assert_eq!(
+            store.pending_deliveries(10).await.expect("pending").len(),
+            2
+        );
+        assert_eq!(
+            store.retry_window_start(seqs[0]).await.expect("start"),
+            Some(1_000)
+        );
+        assert!(matches!(
+            store.schedule_retry(-1, 1, 1, "x").await,
+            Err(StoreError::NotFound { .. })
+        ));
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_listed_and_redelivered_with_a_new_window() {
+    run_on_all_backends(|store| async move {
+        let batch: Vec<_> = (0..2)
+            .map(|i| github_delivery(&format!("f{i}"), "{}", 10 + i))
+            .collect();
+        let seqs = seqs(&store.insert_deliveries(&batch).await.expect("inserted"));
+        store
+            .schedule_retry(seqs[0], 2, 50, "github: transient: 502")
+            .await
+            .expect("scheduled");
+        store
+            .dead_letter(
+                seqs[0],
+                1,
+                "github: transient: 503",
+                Some("github: transient failure"),
+                60,
+            )
+            .await
+            .expect("failed");
+        let failed = store.failed_deliveries(10).await.expect("failed");
+        assert_eq!(failed.len(), 1);
+        let f = &failed[0];
+        assert_eq!((f.seq, f.attempts, f.failed_ms), (seqs[0], 3, Some(60)));
+        assert_eq!(
+            (f.source.as_str(), f.delivery_id.as_str()),
+            ("github", "f0")
+        );
+        assert_eq!(f.error, "github: transient: 503");
+        assert_eq!(
+            store.pending_deliveries(10).await.expect("pending").len(),
+            1
+        );
+        // Nothing due from the dead letter, even far in the future.
+        assert_eq!(
+            store.claim_due_deliveries(i64::MAX, 10).await.expect("due"),
+            []
+        );
+
+        let notices = store
+            .due_notices("Codertocat/Hello-World")
+            .await
+            .expect("notices");
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert_eq!(notices[0].notice, "github: transient failure");
+        store.notice_posted(seqs[0], 70).await.expect("posted");
+        assert_eq!(
+            store
+                .due_notices("Codertocat/Hello-World")
+                .await
+                .expect("notices"),
+            []
+        );
+
+        assert_eq!(
+            store.redeliver(seqs[1], 80).await.expect("pending"),
+            Redelivery::NotFailed
+        );
+        assert_eq!(
+            store.redeliver(-5, 80).await.expect("unknown"),
+            Redelivery::NotFound
+        );
+        match store.redeliver(seqs[0], 90).await.expect("reset") {
+            Redelivery::Reset(d) => assert_eq!((d.seq, d.attempts), (seqs[0], 3)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.failed_deliveries(10).await.expect("failed"), []);
+        assert_eq!(
+            store.pending_deliveries(10).await.expect("pending").len(),
+            2
+        );
+        assert_eq!(
+            store.retry_window_start(seqs[0]).await.expect("start"),
+            Some(90)
+        );
+        assert_eq!(
+            store.redeliver(seqs[0], 95).await.expect("again"),
+            Redelivery::NotFailed
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_inbox_knows_a_delivery_whole_or_split_into_events() {
+    run_on_all_backends(|store| async move {
+        let batch = [
+            github_delivery("guid-1", "{}", 1),
+            github_delivery("guid-2#0", "{}", 2),
+            github_delivery("guid-2#1", "{}", 3),
+        ];
+        store.insert_deliveries(&batch).await.expect("inserted");
+        assert!(
+            store
+                .has_delivery("github", "guid-1")
+                .await
+                .expect("lookup")
+        );
+        assert!(
+            store
+                .has_delivery("github", "guid-2")
+                .await
+                .expect("lookup")
+        );
+        assert!(!store.has_delivery("github", "guid").await.expect("lookup"));
+        assert!(
+            !store
+                .has_delivery("github", "guid-3")
+                .await
+                .expect("lookup")
+        );
+        assert!(
+            !store
+                .has_delivery("bitbucket", "guid-1")
+                .await
+                .expect("lookup")
+        );
+    })
+    .await;
 }
