@@ -205,3 +205,27 @@ async fn a_scheduled_retry_survives_a_restart() -> anyhow::Result<()> {
     assert!(t.expect_comment(pr)?.contains("Not ready to merge"));
     t.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_is_waited_out_of_the_lane() -> anyhow::Result<()> {
+    let mut t = start().await?;
+    let (pr, _) = t.open_pr("carol", "feature").await?;
+    // Rate limited for a minute: the lane does not sleep through it.
+    t.world
+        .fail_next(Server::Github, PERMISSION, 429, Some(60))?;
+    let started = std::time::Instant::now();
+    t.post_comment(pr, "alice", "@greg ok").await?;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    t.expect_no_comment(pr)?;
+
+    // Not yet due after 30 s; due after the minute GitHub asked for.
+    t.advance(30_000)?;
+    t.engine.run_due_retries().await;
+    t.settle().await?;
+    t.expect_no_comment(pr)?;
+    t.advance(31_000)?;
+    t.engine.run_due_retries().await;
+    t.settle().await?;
+    assert!(t.expect_comment(pr)?.contains("Not ready to merge"));
+    t.finish().await
+}
