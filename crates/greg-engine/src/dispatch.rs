@@ -59,22 +59,24 @@ pub(crate) async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceive
     }
 }
 
+/// The lane of a work item: its repository's identity ([`RepoName::key`], case-insensitive),
+/// so `Acme/Demo` and `acme/demo` are processed in one lane.
 async fn lane_key(inner: &Inner, work: &Work) -> Option<String> {
     match work {
         Work::Delivery { event, source, .. } => match event.as_ref() {
             Event::Build(update) => handlers::find_build(inner, source, update)
                 .await
-                .map(|b| b.repo.to_string()),
-            other => other.repository().map(RepoName::to_string),
+                .map(|b| b.repo.key()),
+            other => other.repository().map(RepoName::key),
         },
-        Work::Reconcile { repo } | Work::Queue { repo } => Some(repo.to_string()),
+        Work::Reconcile { repo } | Work::Queue { repo } => Some(repo.key()),
         Work::Poll { build_id } | Work::CompletedGrace { build_id, .. } => inner
             .store
             .build(*build_id)
             .await
             .ok()
             .flatten()
-            .map(|b| b.repo.to_string()),
+            .map(|b| b.repo.key()),
     }
 }
 
