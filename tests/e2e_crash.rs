@@ -97,8 +97,10 @@ impl Rig {
             .local_addr()?
             .port();
         let database = format!("sqlite://{}", dir.join("greg.db").display());
-        let yaml = tester_config_yaml(&github.url, &jenkins.url, &database, &opts)
-            .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+        let yaml = tester_config_yaml(&github.url, &jenkins.url, &database, &opts).replace(
+            "listen: 127.0.0.1:0",
+            &format!("listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}"),
+        );
         let config = dir.join("config.yaml");
         std::fs::write(&config, yaml)?;
         world.set_notification_url(Some(&format!(
@@ -478,5 +480,71 @@ async fn a_result_lost_while_greg_is_down_lands_within_seconds_of_the_restart() 
     assert!(took < Duration::from_secs(10));
     rig.drive_to_landing(pr).await?;
     rig.assert_landed_exactly_once(pr, &head, &start);
+    greg.kill()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_sent_while_greg_is_down_is_redelivered_at_start() -> anyhow::Result<()> {
+    let rig = Rig::new("redelivery")?;
+    let hook_url = format!(
+        "http://127.0.0.1:{}/repo?provider=github&token={GITHUB_TOKEN}",
+        rig.port
+    );
+    let hook = rig.world.add_hook(
+        &rig.repo,
+        &hook_url,
+        &[
+            "pull_request",
+            "issue_comment",
+            "push",
+            "pull_request_review",
+        ],
+        Some(WEBHOOK_SECRET),
+    )?;
+    let greg = rig.start_greg().await?;
+    greg.kill()?;
+
+    // GitHub keeps deliveries three days: the fake's clock runs from now, as GitHub's does.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    rig.world
+        .update(|s| s.set_clock_ms(u64::try_from(now_ms).unwrap_or(u64::MAX)));
+    // carol opens a pull request while greg is down: GitHub cannot deliver it.
+    let head = fake_sha("opened-while-down");
+    let pr = rig
+        .world
+        .open_pr(&rig.repo, NewPr::new("carol", "down", head.clone()))?
+        .number;
+    let opened = rig.world.pull_request_webhook(&rig.repo, pr, "opened")?;
+    let status = rig.world.send_to_hook(&rig.repo, hook, &opened).await?;
+    assert_eq!(status, 0, "greg was not reachable");
+
+    // At start greg lists its webhook's deliveries and asks for the missed one again.
+    let greg = rig.start_greg().await?;
+    let commit = head.to_string();
+    rig.world
+        .wait_for("the test build of the missed pull request", WAIT, |s| {
+            s.jenkins
+                .jobs
+                .values()
+                .flat_map(|j| j.builds.values())
+                .find(|b| b.job.as_str() == TEST_JOB && b.param("COMMIT") == Some(commit.as_str()))
+                .cloned()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; log:\n{}", rig.log_text()))?;
+    let attempts: Vec<(bool, u16)> = rig
+        .world
+        .hook_deliveries(&rig.repo, hook)
+        .iter()
+        .filter(|d| d.guid == opened.delivery_id)
+        .map(|d| (d.redelivery, d.status_code))
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![(false, 0), (true, 202)],
+        "missed, then redelivered"
+    );
     greg.kill()
 }

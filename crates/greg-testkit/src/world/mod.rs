@@ -114,6 +114,13 @@ impl WorldState {
         self.clock_ms
     }
 
+    /// Sets the logical clock (epoch milliseconds), e.g. to the real time for a test of
+    /// something that compares the fake's times with greg's clock (GitHub's 3-day window of
+    /// webhook deliveries).
+    pub fn set_clock_ms(&mut self, ms: u64) {
+        self.clock_ms = ms;
+    }
+
     /// Advances the logical clock by one second and returns the new time (epoch ms).
     pub fn tick(&mut self) -> u64 {
         self.clock_ms += 1000;
