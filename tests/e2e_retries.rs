@@ -229,3 +229,47 @@ async fn a_long_retry_after_is_waited_out_of_the_lane() -> anyhow::Result<()> {
     assert!(t.expect_comment(pr)?.contains("Not ready to merge"));
     t.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minute_of_github_trouble_during_please_delays_the_merge_but_does_not_drop_it()
+-> anyhow::Result<()> {
+    let mut t = start().await?;
+    t.set_permission("bob", Permission::Write)?;
+    let (pr, head) = t.open_pr("carol", "feature").await?;
+    t.finish_build(
+        greg_testkit::tester::TEST_JOB,
+        greg_core::BuildOutcome::Success,
+    )
+    .await?;
+    t.approve(pr, "bob").await?;
+
+    // GitHub answers 502 to everything "please" needs first, for a minute.
+    for _ in 0..6 {
+        t.world.fail_next(Server::Github, PERMISSION, 502, None)?;
+    }
+    t.post_comment(pr, "alice", "@greg please").await?;
+    assert!(
+        t.builds(greg_testkit::tester::MERGE_JOB).is_empty(),
+        "nothing could start yet"
+    );
+    t.expect_no_comment(pr)?;
+
+    // GitHub is back a minute later: the command runs from the stored delivery.
+    t.advance(MINUTE + 1_000)?;
+    t.engine.run_due_retries().await;
+    t.settle().await?;
+    t.advance(5 * MINUTE)?;
+    t.engine.run_due_retries().await;
+    t.settle().await?;
+    let merge = t.running_build(greg_testkit::tester::MERGE_JOB)?;
+    assert_eq!(merge.param("COMMIT"), Some(head.as_str()));
+    assert!(t.expect_comment(pr)?.contains("merge"));
+    assert!(failed_list(&t).await?.is_empty());
+    t.finish_build(
+        greg_testkit::tester::MERGE_JOB,
+        greg_core::BuildOutcome::Success,
+    )
+    .await?;
+    while t.expect_comment(pr).is_ok() {}
+    t.finish().await
+}
