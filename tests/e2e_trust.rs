@@ -356,3 +356,48 @@ async fn requiring_greg_merge_on_a_protected_target_lets_greg_land() -> anyhow::
     assert!(t.expect_comment(pr)?.contains("Merged"));
     t.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_landing_that_keeps_failing_gives_up_after_the_retry_window_and_the_queue_moves_on()
+-> anyhow::Result<()> {
+    let mut t = GregTester::start_with(TesterOptions {
+        repo_yaml: "    merge_mode: staging\n".to_owned(),
+        clock: Some(greg_engine::ManualClock::new(1_700_000_000_000)),
+        ..TesterOptions::default()
+    })
+    .await?;
+    t.set_permission("alice", Permission::Write)?;
+    t.set_permission("bob", Permission::Write)?;
+    let (first, head1) = ready_pr(&t, "first").await?;
+    let (second, _) = ready_pr(&t, "second").await?;
+    t.post_comment(first, "alice", "@greg please").await?;
+    t.post_comment(second, "alice", "@greg please").await?;
+    assert!(t.expect_comment(second)?.contains("position 2"));
+    let start = master(&t);
+
+    // GitHub answers every fast-forward of master with 502, for good.
+    for _ in 0..12 {
+        t.world
+            .fail_next(Server::Github, "/git/refs/heads/master$", 502, None)?;
+    }
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert_eq!(master(&t), start);
+    t.expect_no_comment(first)?;
+    assert_eq!(merge_state(&t, &head1), Some(CommitState::Pending));
+
+    // An hour later (server.retry_window_secs), the next attempt gives up: the entry fails
+    // with a comment, and the second pull request starts at once.
+    t.advance(61 * 60 * 1000)?;
+    t.engine.reconcile().await;
+    t.settle().await?;
+    let said = t.expect_comment(first)?;
+    assert!(said.contains("kept failing for 61 minutes"), "{said}");
+    assert_eq!(merge_state(&t, &head1), Some(CommitState::Failure));
+    assert_eq!(master(&t), start);
+    let running = t.running_build(MERGE_JOB)?;
+    assert!(running.building, "the queue moved on");
+    t.world.update(|s| s.faults.clear());
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert!(t.expect_comment(second)?.contains("Merged"));
+    t.finish().await
+}
