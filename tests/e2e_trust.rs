@@ -401,3 +401,25 @@ async fn a_landing_that_keeps_failing_gives_up_after_the_retry_window_and_the_qu
     assert!(t.expect_comment(second)?.contains("Merged"));
     t.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_turned_back_into_a_draft_leaves_the_queue() -> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (pr, head) = ready_pr(&t, "feature").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    assert!(t.running_build(MERGE_JOB).is_ok());
+    t.world.edit_pr(&t.repo, pr, |p| p.draft = true)?;
+    let draft = t
+        .world
+        .pull_request_webhook(&t.repo, pr, "converted_to_draft")?;
+    t.deliver(draft).await?;
+    let said = t.expect_comment(pr)?;
+    assert!(said.contains("may no longer merge"), "{said}");
+    assert!(said.contains("draft"), "{said}");
+    assert_eq!(merge_state(&t, &head), Some(CommitState::Failure));
+    assert!(
+        t.running_build(MERGE_JOB).is_err(),
+        "its merge build was stopped"
+    );
+    t.finish().await
+}

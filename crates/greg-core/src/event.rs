@@ -111,6 +111,9 @@ pub enum PullRequestAction {
     Retargeted,
     /// Draft marked ready for review.
     ReadyForReview,
+    /// Converted back to a draft (GitHub `converted_to_draft`): a queued merge leaves the
+    /// queue (SPEC §5).
+    ConvertedToDraft,
 }
 
 impl PullRequestAction {
@@ -124,6 +127,7 @@ impl PullRequestAction {
             PullRequestAction::Closed { merged: false } => "closed",
             PullRequestAction::Retargeted => "retargeted",
             PullRequestAction::ReadyForReview => "ready_for_review",
+            PullRequestAction::ConvertedToDraft => "converted_to_draft",
         }
     }
 }

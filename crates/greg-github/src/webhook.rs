@@ -162,6 +162,7 @@ fn parse_pull_request(body: &[u8]) -> Result<Inbound, WebhookError> {
         "reopened" => PullRequestAction::Reopened,
         "closed" => PullRequestAction::Closed { merged },
         "ready_for_review" => PullRequestAction::ReadyForReview,
+        "converted_to_draft" => PullRequestAction::ConvertedToDraft,
         "edited" if p.changes.is_some_and(|c| c.base.is_some()) => PullRequestAction::Retargeted,
         "edited" => {
             return Ok(ignored(

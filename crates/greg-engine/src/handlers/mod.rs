@@ -150,6 +150,9 @@ pub(crate) async fn handle(inner: &Inner, source: &str, event: &Event) -> Result
             PullRequestAction::Retargeted => {
                 staging::retargeted(inner, &ctx, &e.pull_request).await
             }
+            PullRequestAction::ConvertedToDraft => {
+                staging::recheck(inner, &ctx, e.pull_request.number).await
+            }
         },
         Event::Comment(c) => commands::on_comment(inner, &ctx, c).await,
         Event::Review(r) => {

@@ -356,6 +356,11 @@ fn ready_for_review_and_other_actions() {
         Event::PullRequest(e) => assert_eq!(e.action, PullRequestAction::ReadyForReview),
         other => panic!("{other:?}"),
     }
+    v["action"] = json!("converted_to_draft");
+    match event(parse_value("pull_request", &v)) {
+        Event::PullRequest(e) => assert_eq!(e.action, PullRequestAction::ConvertedToDraft),
+        other => panic!("{other:?}"),
+    }
     v["action"] = json!("labeled");
     assert_eq!(
         ignored_reason(parse_value("pull_request", &v)),
