@@ -176,6 +176,20 @@ pub(crate) async fn run_due(inner: &Inner, ctx: &RepoCtx<'_>) -> Result<(), Hand
     }
 }
 
+/// Marks the due effects of a repository that is no longer configured dead (nobody can
+/// perform them), so that the ticker does not wake its lane for ever.
+pub(crate) async fn abandon(inner: &Inner, repo: &RepoName) -> Result<(), HandlerError> {
+    let now = inner.now_ms();
+    for e in inner.store.due_effects(repo, now, BATCH).await? {
+        tracing::error!(effect = e.id, key = %e.key, %repo, "Effect of a repository that is no longer configured; kept in the store as dead");
+        let dead = EffectOutcome::Dead {
+            error: "the repository is no longer configured".to_owned(),
+        };
+        inner.store.finish_effect(e.id, &dead, now).await?;
+    }
+    Ok(())
+}
+
 /// Retry or dead, for a failed attempt at `e`.
 fn judge(inner: &Inner, e: &greg_store::Effect, err: &HandlerError) -> EffectOutcome {
     let now = inner.now_ms();

@@ -18,7 +18,7 @@ pub(crate) async fn drive_queue(inner: &Inner, repo: &RepoName) -> Result<(), Ha
             crate::outbox::run_due(inner, &ctx).await?;
             staging::resume(inner, &ctx).await
         }
-        None => Ok(()),
+        None => crate::outbox::abandon(inner, repo).await,
     }
 }
 
