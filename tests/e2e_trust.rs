@@ -423,3 +423,35 @@ async fn a_pull_request_turned_back_into_a_draft_leaves_the_queue() -> anyhow::R
     );
     t.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_jenkins_does_not_start_is_reported_with_jenkins_reason() -> anyhow::Result<()> {
+    let mut t = GregTester::start_with(TesterOptions {
+        clock: Some(greg_engine::ManualClock::new(1_700_000_000_000)),
+        ..TesterOptions::default()
+    })
+    .await?;
+    // No executor is free: the build waits in Jenkins' queue.
+    t.world.hold_queue(true);
+    let (pr, head) = t.open_pr("carol", "feature").await?;
+    t.advance(5 * 60 * 1000)?;
+    t.poll_builds().await?;
+    t.expect_no_comment(pr)?;
+
+    // Past server.build_start_timeout_secs (600): the pull request is told why, once.
+    t.advance(6 * 60 * 1000)?;
+    t.poll_builds().await?;
+    let said = t.expect_comment(pr)?;
+    assert!(said.contains("has not started after 11 minutes"), "{said}");
+    assert!(
+        said.contains("Waiting for next available executor"),
+        "{said}"
+    );
+    assert!(said.contains(head.short()), "{said}");
+    t.advance(60 * 1000)?;
+    t.poll_builds().await?;
+    t.expect_no_comment(pr)?;
+    t.world.hold_queue(false);
+    t.settle().await?;
+    t.finish().await
+}
