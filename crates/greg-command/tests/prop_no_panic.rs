@@ -1,7 +1,8 @@
 //! Property tests of the comment grammar (`parse_comment`): it never panics on any text;
-//! text without a `g` (every name of the bot has one) commands nothing; the bot's own comments command nothing;
-//! and a valid command line among random prose lines is found, exactly once. The cargo-fuzz
-//! target `command` (fuzz/, docs/fuzzing.md) checks the first properties for longer.
+//! text without a `g` (every name of the bot has one) commands nothing; the bot's own
+//! comments command nothing; and a valid command line among random prose lines is found,
+//! exactly once. The cargo-fuzz target `command` (fuzz/, docs/fuzzing.md) checks the first
+//! three for longer.
 
 use greg_command::{Addressing, Command, parse_comment};
 use greg_core::Login;
