@@ -13,7 +13,7 @@
 //!   one entry cannot both move it, and the loser writes none of its effects.
 
 use crate::builds::repo_key;
-use crate::model::{QueueChange, QueueEntry, QueueState};
+use crate::model::{BuildChange, BuildRecord, QueueChange, QueueEntry, QueueState};
 use crate::{Store, StoreError, row};
 use greg_core::RepoName;
 
@@ -189,6 +189,79 @@ impl Store {
             }
             tx.commit().await.map_err(db)?;
             Ok(Some(entry))
+        })
+    }
+
+    /// Finishes build `id` with `change` (a finished state, its number and URL) and records
+    /// `effects` (the result relayed: status, comment), in one transaction, only while the
+    /// build is still active (pending, queued, running); returns the build as stored, or `None`
+    /// when it had already finished (a repeated result): then nothing is written.
+    ///
+    /// # Errors
+    /// [`StoreError::OutOfRange`]; [`StoreError::InvalidText`]; [`StoreError::Database`];
+    /// [`StoreError::Corrupt`].
+    pub async fn finish_build(
+        &self,
+        id: i64,
+        change: &BuildChange,
+        effects: &[NewEffect],
+        now_ms: i64,
+    ) -> Result<Option<BuildRecord>, StoreError> {
+        const UPDATE: &str = concat!(
+            "UPDATE builds SET state = COALESCE($2, state), \
+             queue_item = COALESCE($3, queue_item), number = COALESCE($4, number), \
+             url = COALESCE($5, url), updated_ms = $6 \
+             WHERE id = $1 AND state IN ",
+            active_states!(),
+            " RETURNING ",
+            build_columns!()
+        );
+        let state = change.state.map(|s| s.as_str());
+        let queue_item = change
+            .queue_item
+            .map(|q| row::to_db("queue item", q.0))
+            .transpose()?;
+        let number = change
+            .number
+            .map(|n| row::to_db("build number", n.0))
+            .transpose()?;
+        let url = change
+            .url
+            .as_deref()
+            .map(|u| row::text("build url", u))
+            .transpose()?;
+        let checked: Vec<_> = effects.iter().map(checked).collect::<Result<_, _>>()?;
+        let db = |e: sqlx::Error| StoreError::db("finish_build")(e);
+        with_writer!(self, pool => {
+            let mut tx = pool.begin().await.map_err(db)?;
+            let updated = sqlx::query(UPDATE)
+                .bind(id)
+                .bind(state)
+                .bind(queue_item)
+                .bind(number)
+                .bind(url)
+                .bind(now_ms)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            let Some(updated) = updated else {
+                tx.rollback().await.map_err(db)?;
+                return Ok(None);
+            };
+            let build = row::build(&updated)?;
+            for (repo, key, kind, payload) in &checked {
+                sqlx::query(INSERT_EFFECT)
+                    .bind(repo)
+                    .bind(*key)
+                    .bind(*kind)
+                    .bind(*payload)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(Some(build))
         })
     }
 

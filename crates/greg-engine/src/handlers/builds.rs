@@ -5,6 +5,7 @@ use super::staging::{self, StagingResult};
 use super::{HandlerError, RepoCtx, backend, comment, repo_ctx};
 use crate::Inner;
 use crate::dispatch::Work;
+use crate::outbox::Plan;
 use crate::texts;
 use greg_config::{JobRef, MergeMode};
 use greg_core::{
@@ -644,66 +645,100 @@ async fn finalize(
         let b = inner.builders.get(&rec.builder)?;
         Some(b.build_url(&rec.job, rec.number?))
     });
-    // Relay first, record second: if the provider fails, the build stays active and the retry
-    // (or the next poll) relays again. The price is a possible second identical status or
-    // comment after a crash between the two, never a lost result.
     tracing::info!(build_id = rec.id, sha = %rec.sha, context = rec.context.as_str(), outcome = ?outcome, "Build finished");
-    match ctx_for(inner, &rec.repo) {
-        Some(ctx) if is_staging_build(&rec) => {
-            let mut rec = rec.clone();
-            rec.url.clone_from(&url);
-            match staging::entry_of_build(inner, &rec).await? {
-                Some(entry) => {
-                    let result = StagingResult::from_outcome(green, outcome);
-                    staging::on_result(inner, &ctx, &entry, &rec, result).await?;
-                }
-                None => tracing::info!(
-                    build_id = rec.id,
-                    "Staging build of an entry that left the queue; result not relayed"
-                ),
-            }
-        }
-        _ => relay(inner, &rec, outcome, green, url.as_deref()).await?,
-    }
     let change = BuildChange {
         state: Some(state),
-        url,
+        url: url.clone(),
         ..Default::default()
     };
-    inner
+    let Some(ctx) = ctx_for(inner, &rec.repo) else {
+        tracing::warn!(repo = %rec.repo, "Repository no longer configured; result recorded, not relayed");
+        inner
+            .store
+            .update_build(rec.id, &change, inner.now_ms())
+            .await?;
+        return Ok(());
+    };
+    if is_staging_build(&rec) {
+        // The queue entry's transition carries the statuses and comments; the build is
+        // recorded after it, so a crash in between replays the (idempotent) result.
+        let mut rec = rec.clone();
+        rec.url.clone_from(&url);
+        match staging::entry_of_build(inner, &rec).await? {
+            Some(entry) => {
+                let result = StagingResult::from_outcome(green, outcome);
+                staging::on_result(inner, &ctx, &entry, &rec, result).await?;
+            }
+            None => tracing::info!(
+                build_id = rec.id,
+                "Staging build of an entry that left the queue; result not relayed"
+            ),
+        }
+        inner
+            .store
+            .update_build(rec.id, &change, inner.now_ms())
+            .await?;
+        return Ok(());
+    }
+    // Decide, persist, act: the result and the status and comment that relay it are written
+    // in one transaction, only while the build is still active; the outbox posts them once.
+    let plan = relay_plan(&ctx, &rec, outcome, green, url.as_deref());
+    match inner
         .store
-        .update_build(rec.id, &change, inner.now_ms())
-        .await?;
+        .finish_build(rec.id, &change, plan.effects(), inner.now_ms())
+        .await?
+    {
+        Some(_) => staging::kick(inner, &ctx),
+        None => tracing::info!(
+            build_id = rec.id,
+            "Build already finished; result not relayed again"
+        ),
+    }
     Ok(())
 }
 
-/// Tells the provider a build's result: the commit status, and for merge and try builds a
-/// comment (unless `comments: false`).
-async fn relay(
-    inner: &Inner,
+/// The effects that tell the provider a build's result: the commit status, and for merge and
+/// try builds a comment (skipped by the runner with `comments: false`). Keyed by build, so a
+/// result is relayed once.
+fn relay_plan(
+    ctx: &RepoCtx<'_>,
     rec: &BuildRecord,
     outcome: BuildOutcome,
     green: bool,
     url: Option<&str>,
-) -> Result<(), HandlerError> {
-    let Some(ctx) = ctx_for(inner, &rec.repo) else {
-        tracing::warn!(repo = %rec.repo, "Repository no longer configured; result not relayed");
-        return Ok(());
-    };
+) -> Plan {
     let commit_state = match (green, outcome) {
         (true, _) => CommitState::Success,
         (false, BuildOutcome::Aborted | BuildOutcome::NotBuilt) => CommitState::Error,
         (false, _) => CommitState::Failure,
     };
     let desc = texts::status_description(rec.context.as_str(), outcome, rec.number.map(|n| n.0));
-    set_status(inner, &ctx, &rec.sha, rec.context, commit_state, &desc, url).await?;
-    let Some(pr) = rec.pr else { return Ok(()) };
-    let body = match (rec.context, green) {
-        (BuildContext::Merge, false) => texts::merge_failed(&rec.sha, outcome, url),
-        (BuildContext::Try, _) => texts::try_finished(&rec.sha, outcome, url),
-        _ => return Ok(()),
-    };
-    comment(&ctx, pr, &body).await
+    let mut plan = Plan::default();
+    plan.status(
+        ctx.repo,
+        format!("build:{}:result:status", rec.id),
+        &rec.sha,
+        rec.context,
+        commit_state,
+        &desc,
+        url,
+    );
+    if let Some(pr) = rec.pr {
+        let body = match (rec.context, green) {
+            (BuildContext::Merge, false) => Some(texts::merge_failed(&rec.sha, outcome, url)),
+            (BuildContext::Try, _) => Some(texts::try_finished(&rec.sha, outcome, url)),
+            _ => None,
+        };
+        if let Some(body) = body {
+            plan.comment(
+                ctx.repo,
+                format!("build:{}:result:comment", rec.id),
+                pr,
+                body,
+            );
+        }
+    }
+    plan
 }
 
 /// Examines one active build: triggers a pending one, follows a queue item, polls a silent
@@ -823,22 +858,34 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
             tracing::warn!(build_id, "Staging build timed out");
             return Ok(());
         }
-        let rec = inner.store.update_build(rec.id, &change, now).await?;
         tracing::warn!(build_id, "Build timed out");
         let desc = format!("{} build timed out", rec.context.as_str());
-        set_status(
-            inner,
-            &ctx,
+        let mut plan = Plan::default();
+        plan.status(
+            ctx.repo,
+            format!("build:{}:result:status", rec.id),
             &rec.sha,
             rec.context,
             CommitState::Error,
             &desc,
             rec.url.as_deref(),
-        )
-        .await?;
+        );
         if let Some(pr) = rec.pr {
             let body = texts::build_timed_out(&rec.sha, rec.context.as_str(), rec.url.as_deref());
-            comment(&ctx, pr, &body).await?;
+            plan.comment(
+                ctx.repo,
+                format!("build:{}:result:comment", rec.id),
+                pr,
+                body,
+            );
+        }
+        if inner
+            .store
+            .finish_build(rec.id, &change, plan.effects(), now)
+            .await?
+            .is_some()
+        {
+            staging::kick(inner, &ctx);
         }
     }
     Ok(())

@@ -168,3 +168,58 @@ async fn due_effects_come_in_order_and_retries_wait_for_their_time() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_build_result_and_its_relay_are_written_once_while_the_build_is_active() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let build = match store
+            .insert_build(&crate::common::test_build(&fx, 1))
+            .await
+            .expect("insert")
+        {
+            greg_store::BuildInsert::Created(b) => b,
+            other => panic!("a new build, got {other:?}"),
+        };
+        let change = greg_store::BuildChange {
+            state: Some(greg_store::BuildRunState::Success),
+            url: Some("http://j/job/t/1/".to_owned()),
+            ..Default::default()
+        };
+        let done = store
+            .finish_build(
+                build.id,
+                &change,
+                &[effect(&fx, "build:1:result:status")],
+                5,
+            )
+            .await
+            .expect("finish");
+        let done = done.expect("the build was active");
+        assert_eq!(done.state, greg_store::BuildRunState::Success);
+        assert_eq!(done.url.as_deref(), Some("http://j/job/t/1/"));
+        // The same result again (a replayed callback): nothing is written.
+        let failed = greg_store::BuildChange {
+            state: Some(greg_store::BuildRunState::Failure),
+            ..Default::default()
+        };
+        let again = store
+            .finish_build(build.id, &failed, &[effect(&fx, "build:1:other")], 6)
+            .await
+            .expect("finish");
+        assert_eq!(again, None);
+        let keys: Vec<String> = store
+            .effects(&fx.repo)
+            .await
+            .expect("effects")
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(keys, ["build:1:result:status"]);
+        assert_eq!(
+            store.build(build.id).await.expect("read").map(|b| b.state),
+            Some(greg_store::BuildRunState::Success)
+        );
+    })
+    .await;
+}
