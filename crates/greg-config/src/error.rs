@@ -83,17 +83,6 @@ impl ConfigError {
         }
     }
 
-    /// A value that is fine on its own but not together with another (`key` names it).
-    pub(crate) fn conflict(key: String, message: String) -> Self {
-        ConfigError {
-            kind: ConfigErrorKind::InvalidValue,
-            file: DEFAULT_FILE_NAME.to_owned(),
-            line: None,
-            key: Some(key),
-            message,
-        }
-    }
-
     /// Rewords a yaml_serde error (see the module docs).
     pub(crate) fn from_yaml(err: &yaml_serde::Error) -> Self {
         let line = err.location().map(|l| l.line());

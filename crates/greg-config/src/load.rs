@@ -117,9 +117,7 @@ impl Config {
         };
         let file: FileConfig = env::scoped(ctx, || yaml_serde::from_str(text))
             .map_err(|e| ConfigError::from_yaml(&e))?;
-        let config = Config::from(file);
-        one_provider_per_repository(&config)?;
-        Ok(config)
+        Ok(Config::from(file))
     }
 
     /// Reads and parses the file at `path`, expanding `${NAME}` from the process
@@ -191,39 +189,4 @@ fn section_keys(tree: &Value, section: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Refuses a repository named exactly (organization and name) under two providers: greg keys
-/// a repository by its owner/name (case-insensitive), so a GitHub and a Bitbucket repository of
-/// the same name would share builds, approvals and queue entries. `/regex/` names cannot be
-/// compared and are not checked.
-fn one_provider_per_repository(config: &Config) -> Result<(), ConfigError> {
-    let mut seen: HashMap<String, (usize, &str)> = HashMap::new();
-    for (i, r) in config.repos.iter().enumerate() {
-        for org in &r.organizations {
-            for name in &r.names {
-                let crate::NamePattern::Exact(name) = name else {
-                    continue;
-                };
-                let key = format!("{org}/{name}").to_ascii_lowercase();
-                match seen.get(&key) {
-                    Some((first, provider)) if *provider != r.provider => {
-                        return Err(ConfigError::conflict(
-                            format!("repos[{i}].names"),
-                            format!(
-                                "{org}/{name} is also configured for provider {provider} \
-                                 (repos[{first}]); greg identifies a repository by its \
-                                 owner/name, so one name cannot be used on two providers"
-                            ),
-                        ));
-                    }
-                    Some(_) => {}
-                    None => {
-                        seen.insert(key, (i, r.provider.as_str()));
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -304,6 +304,46 @@ pub struct RepoConfig {
     pub max_test_builds: u32,
 }
 
+impl Config {
+    /// The first repository named exactly (organization and name, compared ignoring ASCII
+    /// case) under two providers, as `(key, message)`: `key` is the later entry's
+    /// `repos[N].names`. greg keys a repository by its owner/name, so a GitHub and a Bitbucket
+    /// repository of the same name would share builds, approvals and queue entries; `greg
+    /// serve` refuses such a configuration at start (fix-hooks and check-config accept it).
+    /// `/regex/` names cannot be compared and are not checked.
+    pub fn repository_on_two_providers(&self) -> Option<(String, String)> {
+        let mut seen: std::collections::HashMap<String, (usize, &str)> =
+            std::collections::HashMap::new();
+        for (i, r) in self.repos.iter().enumerate() {
+            for org in &r.organizations {
+                for name in &r.names {
+                    let NamePattern::Exact(name) = name else {
+                        continue;
+                    };
+                    let key = format!("{org}/{name}").to_ascii_lowercase();
+                    match seen.get(&key) {
+                        Some((first, provider)) if *provider != r.provider => {
+                            return Some((
+                                format!("repos[{i}].names"),
+                                format!(
+                                    "{org}/{name} is also configured for provider {provider} \
+                                     (repos[{first}]); greg identifies a repository by its \
+                                     owner/name, so one name cannot be served on two providers"
+                                ),
+                            ));
+                        }
+                        Some(_) => {}
+                        None => {
+                            seen.insert(key, (i, r.provider.as_str()));
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
 impl RepoConfig {
     /// True when this entry is for `provider`, lists `repo.owner` among its organizations
     /// (ASCII case-insensitive) and one of its [`names`](Self::names) matches `repo.name`.

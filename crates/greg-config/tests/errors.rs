@@ -392,16 +392,3 @@ fn errors_expose_line_and_key_path() {
     assert_eq!(err.key.as_deref(), Some("repos[0].jobs.test.builder"));
     assert_eq!(err.file, "config.yaml");
 }
-
-// One repository name on two providers (greg keys repositories by owner/name): no line, the
-// whole `repos` list is at fault.
-case!(
-    one_repository_on_two_providers,
-    format!(
-        "{}  - provider: bitbucket\n    organizations: [ACME]\n    names: [Demo]\n",
-        edit(
-            "builders:\n",
-            "  bitbucket:\n    flavor: cloud\n    username: greg\n    password: hunter2-bitbucket\n    incoming_token: hunter2-bb-incoming\n    source: \"git@bitbucket.org:\"\nbuilders:\n"
-        )
-    )
-);

@@ -377,3 +377,36 @@ repos:
     assert_eq!(config.repos[1].organizations, ["acme", "acme-labs"]);
     assert_eq!(config.repos[1].jobs, config.repos[0].jobs);
 }
+
+/// One owner/name under two providers is parsed (fix-hooks may wire both), and reported for
+/// `greg serve`, which refuses it; different names, or a regex, are not reported.
+#[test]
+fn one_repository_name_on_two_providers_is_reported() {
+    let yaml = |bb_names: &str| {
+        format!(
+            r#"providers:
+  github: {{username: greg, password: p, incoming_token: t, source: "git@github.com:"}}
+  bitbucket: {{username: greg, password: p, incoming_token: t, source: "git@bitbucket.org:"}}
+repos:
+  - provider: github
+    organizations: [acme]
+    names: [widgets]
+  - provider: bitbucket
+    organizations: [ACME]
+    names: {bb_names}
+"#
+        )
+    };
+    let env = |_: &str| None;
+    let both = Config::from_yaml_str(&yaml("[Widgets]"), &env).expect("parses");
+    let (key, message) = both.repository_on_two_providers().expect("reported");
+    assert_eq!(key, "repos[1].names");
+    assert!(
+        message.contains("also configured for provider github (repos[0])"),
+        "{message}"
+    );
+    for other in ["[gadgets]", "[\"/^widg/\"]"] {
+        let config = Config::from_yaml_str(&yaml(other), &env).expect("parses");
+        assert_eq!(config.repository_on_two_providers(), None, "{other}");
+    }
+}

@@ -197,6 +197,9 @@ pub async fn start_engine(
     options: EngineOptions,
 ) -> Result<Engine, StartError> {
     let ((providers, builders), bitbucket) = build_adapters(&config)?;
+    if let Some((key, what)) = config.repository_on_two_providers() {
+        return Err(StartError::Unsupported { key, what });
+    }
     if let Some(b) = &bitbucket {
         identify(b).await?;
     }
