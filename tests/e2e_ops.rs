@@ -284,6 +284,68 @@ repos:
     Ok(())
 }
 
+#[test]
+fn serve_exits_2_when_one_repository_is_configured_on_two_providers() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("config.yaml");
+    // greg keys a repository by owner/name: acme/demo on GitHub and ACME/demo on Bitbucket
+    // would share builds, approvals and queue entries.
+    std::fs::write(
+        &config,
+        r#"server:
+  listen: 127.0.0.1:0
+  database: "sqlite::memory:"
+providers:
+  github:
+    username: greg-bot
+    password: gh-secret-token
+    incoming_token: gh-incoming
+    source: "git@github.com:"
+    api_url: http://127.0.0.1:9
+  bitbucket:
+    flavor: server
+    username: greg-bot
+    password: bb-secret-password
+    incoming_token: bb-incoming
+    source: "ssh://git@bitbucket.example.com/"
+    api_url: http://127.0.0.1:9
+repos:
+  - provider: github
+    organizations: [acme]
+    names: [demo]
+  - provider: bitbucket
+    organizations: [ACME]
+    names: [demo]
+"#,
+    )?;
+    let out = Command::new(env!("CARGO_BIN_EXE_greg"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("GREG_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("repos[1].names"), "{text}");
+    assert!(
+        text.contains("also configured for provider github"),
+        "{text}"
+    );
+    for secret in [
+        "gh-secret-token",
+        "bb-secret-password",
+        "bb-incoming",
+        "gh-incoming",
+    ] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_exits_0_and_a_restart_processes_every_delivery_once()
 -> anyhow::Result<()> {
