@@ -110,6 +110,10 @@ fn prose_lines(body: &str) -> Vec<String> {
             Event::Start(tag) => {
                 let end = tag.to_end();
                 if hides(end) {
+                    if hidden == 0 && is_inline(end) {
+                        // Hidden text separates what is around it: `@gre~~x~~g` is not `@greg`.
+                        line.push(' ');
+                    }
                     hidden += 1;
                 }
                 if !is_inline(end) {
@@ -119,6 +123,9 @@ fn prose_lines(body: &str) -> Vec<String> {
             Event::End(end) => {
                 if hides(end) {
                     hidden = hidden.saturating_sub(1);
+                    if hidden == 0 && is_inline(end) {
+                        line.push(' ');
+                    }
                 }
                 if !is_inline(end) {
                     flush(&mut line, &mut lines);
@@ -135,9 +142,9 @@ fn prose_lines(body: &str) -> Vec<String> {
             }
             Event::Code(_) => line.push_str(CODE_SPAN),
             Event::SoftBreak | Event::HardBreak | Event::Rule => flush(&mut line, &mut lines),
+            // Inline HTML and math separate the text around them, as hidden text does.
+            Event::InlineHtml(_) | Event::InlineMath(_) => line.push(' '),
             Event::Html(_)
-            | Event::InlineHtml(_)
-            | Event::InlineMath(_)
             | Event::DisplayMath(_)
             | Event::FootnoteReference(_)
             | Event::TaskListMarker(_) => {}
@@ -462,7 +469,7 @@ mod tests {
             "Hello there @greg",
             "second line",
             "hard break",
-            "item `…` y",
+            "item `…`  y",
             "task",
             "a",
             "b",

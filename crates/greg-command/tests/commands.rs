@@ -500,3 +500,21 @@ mod greg_quirks_not_copied {
 fn help_text_lists_every_command() {
     insta::assert_snapshot!(help_text("greg"));
 }
+
+/// Found by fuzzing (fuzz/seeds/command): text that Markdown hides (struck through, a link's
+/// text, inline HTML) used to vanish and glue the bot's name back together, so `@gre~~x~~g r+`
+/// was a merge. Hidden text now separates what is around it.
+#[test]
+fn hidden_markdown_does_not_glue_the_bots_name_together() {
+    for body in [
+        "@gre~~x~~g r+",
+        "@gre<b></b>g r+",
+        "@gre[x](https://example.com)g r+",
+        "gre~~x~~g please",
+    ] {
+        assert_eq!(parse(body), "(none)", "{body}");
+    }
+    // Hidden text beside a command does not stop it.
+    assert_eq!(parse("@greg r+ ~~not now~~"), parse("@greg r+"));
+    assert_ne!(parse("@greg r+"), "(none)");
+}
