@@ -300,21 +300,13 @@ impl Store {
             build_columns!()
         );
         const SELECT: &str = concat!("SELECT ", build_columns!(), " FROM builds WHERE id = $1");
-        let state = upd.state.map(|s| s.as_str());
         let reactivates = upd.state.is_some_and(|s| s.is_active());
-        let queue_item = upd
-            .queue_item
-            .map(|q| row::to_db("queue item", q.0))
-            .transpose()?;
-        let number = upd
-            .number
-            .map(|n| row::to_db("build number", n.0))
-            .transpose()?;
-        let url = upd
-            .url
-            .as_deref()
-            .map(|u| row::text("build url", u))
-            .transpose()?;
+        let Binds {
+            state,
+            queue_item,
+            number,
+            url,
+        } = Binds::of(upd)?;
         let db = |e: sqlx::Error| StoreError::db("update_build")(e);
         with_writer!(self, pool => {
             let mut conn = pool.acquire().await.map_err(db)?;
@@ -346,6 +338,38 @@ impl Store {
 }
 
 /// A repository as its stored key, `owner/name`.
+/// The values a [`BuildChange`] binds, checked: its state's name, queue item and number as
+/// BIGINTs, URL without NUL.
+pub(crate) struct Binds<'a> {
+    pub state: Option<&'static str>,
+    pub queue_item: Option<i64>,
+    pub number: Option<i64>,
+    pub url: Option<&'a str>,
+}
+
+impl<'a> Binds<'a> {
+    /// # Errors
+    /// [`StoreError::OutOfRange`]; [`StoreError::InvalidText`].
+    pub(crate) fn of(change: &'a BuildChange) -> Result<Self, StoreError> {
+        Ok(Binds {
+            state: change.state.map(|s| s.as_str()),
+            queue_item: change
+                .queue_item
+                .map(|q| row::to_db("queue item", q.0))
+                .transpose()?,
+            number: change
+                .number
+                .map(|n| row::to_db("build number", n.0))
+                .transpose()?,
+            url: change
+                .url
+                .as_deref()
+                .map(|u| row::text("build url", u))
+                .transpose()?,
+        })
+    }
+}
+
 pub(crate) fn repo_key(repo: &RepoName) -> Result<String, StoreError> {
     // Repository identity is case-insensitive (SPEC §3): one key per repository.
     let key = repo.key();

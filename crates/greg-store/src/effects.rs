@@ -105,6 +105,27 @@ const INSERT_EFFECT: &str = "INSERT INTO effects (repo, key, kind, payload, stat
      next_attempt_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5) \
      ON CONFLICT (key) DO NOTHING";
 
+/// Inserts the checked effects in transaction `$tx` (skipping keys that exist) and evaluates
+/// to how many were new; written once, compiled for each backend inside `with_writer!`.
+macro_rules! insert_effects {
+    ($tx:ident, $checked:expr, $now:expr, $db:expr) => {{
+        let mut new = 0usize;
+        for (repo, key, kind, payload) in &$checked {
+            let done = sqlx::query(INSERT_EFFECT)
+                .bind(repo)
+                .bind(*key)
+                .bind(*kind)
+                .bind(*payload)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await
+                .map_err($db)?;
+            new += usize::try_from(done.rows_affected()).unwrap_or(0);
+        }
+        new
+    }};
+}
+
 /// The texts of an effect, checked for NUL before anything is written.
 fn checked(e: &NewEffect) -> Result<(String, &str, &str, &str), StoreError> {
     Ok((
@@ -176,17 +197,7 @@ impl Store {
                 return Ok(None);
             };
             let entry = row::queue_entry(&updated)?;
-            for (repo, key, kind, payload) in &checked {
-                sqlx::query(INSERT_EFFECT)
-                    .bind(repo)
-                    .bind(*key)
-                    .bind(*kind)
-                    .bind(*payload)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
+            insert_effects!(tx, checked, now_ms, db);
             tx.commit().await.map_err(db)?;
             Ok(Some(entry))
         })
@@ -216,20 +227,12 @@ impl Store {
             " RETURNING ",
             build_columns!()
         );
-        let state = change.state.map(|s| s.as_str());
-        let queue_item = change
-            .queue_item
-            .map(|q| row::to_db("queue item", q.0))
-            .transpose()?;
-        let number = change
-            .number
-            .map(|n| row::to_db("build number", n.0))
-            .transpose()?;
-        let url = change
-            .url
-            .as_deref()
-            .map(|u| row::text("build url", u))
-            .transpose()?;
+        let crate::builds::Binds {
+            state,
+            queue_item,
+            number,
+            url,
+        } = crate::builds::Binds::of(change)?;
         let checked: Vec<_> = effects.iter().map(checked).collect::<Result<_, _>>()?;
         let db = |e: sqlx::Error| StoreError::db("finish_build")(e);
         with_writer!(self, pool => {
@@ -249,17 +252,7 @@ impl Store {
                 return Ok(None);
             };
             let build = row::build(&updated)?;
-            for (repo, key, kind, payload) in &checked {
-                sqlx::query(INSERT_EFFECT)
-                    .bind(repo)
-                    .bind(*key)
-                    .bind(*kind)
-                    .bind(*payload)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
+            insert_effects!(tx, checked, now_ms, db);
             tx.commit().await.map_err(db)?;
             Ok(Some(build))
         })
@@ -280,19 +273,7 @@ impl Store {
         let db = |e: sqlx::Error| StoreError::db("add_effects")(e);
         with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(db)?;
-            let mut new = 0;
-            for (repo, key, kind, payload) in &checked {
-                let done = sqlx::query(INSERT_EFFECT)
-                    .bind(repo)
-                    .bind(*key)
-                    .bind(*kind)
-                    .bind(*payload)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                new += usize::try_from(done.rows_affected()).unwrap_or(0);
-            }
+            let new = insert_effects!(tx, checked, now_ms, db);
             tx.commit().await.map_err(db)?;
             Ok(new)
         })

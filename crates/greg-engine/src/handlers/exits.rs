@@ -124,15 +124,7 @@ pub(crate) async fn fail(
     body: &str,
 ) -> Result<(), HandlerError> {
     let mut plan = Plan::default();
-    plan.status(
-        ctx.repo,
-        key(entry, "finish", "status"),
-        &entry.head_sha,
-        context_of(entry.kind),
-        CommitState::Failure,
-        reason,
-        None,
-    );
+    finish_status(&mut plan, ctx, entry, CommitState::Failure, reason, None);
     plan.comment(
         ctx.repo,
         key(entry, "finish", "comment"),
@@ -168,15 +160,7 @@ pub(crate) async fn landed(
 ) -> Result<(), HandlerError> {
     let mut plan = Plan::default();
     let desc = format!("merged into {} as {}", entry.target, staging.short());
-    plan.status(
-        ctx.repo,
-        key(entry, "finish", "status"),
-        &entry.head_sha,
-        BuildContext::Merge,
-        CommitState::Success,
-        &desc,
-        url,
-    );
+    finish_status(&mut plan, ctx, entry, CommitState::Success, &desc, url);
     let body = texts::landed(&entry.head_sha, &entry.target, staging, url);
     plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
     cleanup(
@@ -222,15 +206,7 @@ pub(crate) async fn checked(
         _ => texts::status_description("try", outcome, None),
     };
     let mut plan = Plan::default();
-    plan.status(
-        ctx.repo,
-        key(entry, "finish", "status"),
-        &entry.head_sha,
-        context_of(entry.kind),
-        state,
-        &desc,
-        url,
-    );
+    finish_status(&mut plan, ctx, entry, state, &desc, url);
     if entry.kind == QueueKind::Try {
         let body = texts::try_finished(&entry.head_sha, outcome, url);
         plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
@@ -315,13 +291,15 @@ pub(crate) async fn withdraw(
     Ok(())
 }
 
-/// A status on the head saying why the entry left (the usual companion of [`withdraw`]).
-fn left_status(
+/// The status on the head that announces how the entry finished (one per entry: keyed
+/// `queue:<id>:finish:status`).
+fn finish_status(
     plan: &mut Plan,
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
     state: CommitState,
     desc: &str,
+    url: Option<&str>,
 ) {
     plan.status(
         ctx.repo,
@@ -330,7 +308,7 @@ fn left_status(
         context_of(entry.kind),
         state,
         desc,
-        None,
+        url,
     );
 }
 
@@ -350,7 +328,7 @@ pub(crate) async fn on_new_head(
         }
         let mut plan = Plan::default();
         let desc = format!("dropped: new head {}", pr.head_sha.short());
-        left_status(&mut plan, ctx, &entry, CommitState::Error, &desc);
+        finish_status(&mut plan, ctx, &entry, CommitState::Error, &desc, None);
         let body = texts::dropped_new_head(&entry.head_sha, &pr.head_sha);
         plan.comment(ctx.repo, key(&entry, "finish", "comment"), pr.number, body);
         withdraw(inner, ctx, &entry, "new commits were pushed", plan).await?;
@@ -401,7 +379,7 @@ pub(crate) async fn cancel(
     for entry in &entries {
         let desc = format!("cancelled by @{by}");
         let mut plan = Plan::default();
-        left_status(&mut plan, ctx, entry, CommitState::Failure, &desc);
+        finish_status(&mut plan, ctx, entry, CommitState::Failure, &desc, None);
         withdraw(inner, ctx, entry, &desc, plan).await?;
     }
     Ok(entries.len())
@@ -416,12 +394,13 @@ pub(crate) async fn rules_broken(
     blockers: &[greg_core::Blocker],
 ) -> Result<(), HandlerError> {
     let mut plan = Plan::default();
-    left_status(
+    finish_status(
         &mut plan,
         ctx,
         entry,
         CommitState::Failure,
         "dropped: no longer mergeable",
+        None,
     );
     let body = texts::dropped_rules(&entry.head_sha, &entry.target, blockers);
     plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
