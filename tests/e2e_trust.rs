@@ -455,3 +455,38 @@ async fn a_build_jenkins_does_not_start_is_reported_with_jenkins_reason() -> any
     t.settle().await?;
     t.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_already_in_the_target_leaves_the_next_entrys_staging_ref_alone()
+-> anyhow::Result<()> {
+    let mut t = staging_tester().await?;
+    let (first, head1) = ready_pr(&t, "first").await?;
+    let (second, head2) = ready_pr(&t, "second").await?;
+    // Someone pushed #1's head to master by hand: its merge has nothing to merge.
+    t.world.push_branch(&t.repo, "master", &head1)?;
+    // Both wait behind a closed tree, #1 first; opening it starts both in one go.
+    t.post_comment(second, "alice", "@greg treeclosed=100")
+        .await?;
+    while t.expect_comment(second).is_ok() {}
+    t.post_comment(first, "alice", "@greg r+ p=5").await?;
+    t.post_comment(second, "alice", "@greg please").await?;
+    while t.expect_comment(first).is_ok() {}
+    while t.expect_comment(second).is_ok() {}
+    t.post_comment(second, "bob", "@greg treeopen").await?;
+    while t.expect_comment(second).is_ok() {}
+
+    assert!(t.expect_comment(first)?.contains("already in"));
+    // #2's merge build runs on its staging commit, and the ref #1 made at the same place
+    // was deleted only while it was #1's: #2's ref is still there.
+    let build = t.running_build(MERGE_JOB)?;
+    let commit = build.param("COMMIT").map(str::to_owned);
+    assert_eq!(
+        t.world.branch(&t.repo, STAGING).map(|s| s.to_string()),
+        commit,
+        "the staging ref carries #2's staging commit"
+    );
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    assert!(t.expect_comment(second)?.contains("Merged"));
+    let _ = head2;
+    t.finish().await
+}

@@ -73,13 +73,11 @@ pub(crate) async fn record(
     Ok(updated)
 }
 
-/// Adds the effects every exit of `entry` calls for: stop its active staging build (marked
-/// `mark`), and delete its staging ref when greg made one.
-async fn cleanup(
+/// Adds the stop of `entry`'s active staging build, if any, marked `mark`.
+async fn stop_build(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
-    outcome: &str,
     mark: BuildRunState,
     plan: &mut Plan,
 ) -> Result<(), HandlerError> {
@@ -96,8 +94,21 @@ async fn cleanup(
         };
         plan.add(ctx.repo, format!("build:{}:stop", b.id), &effect);
     }
-    // The merge ref is shared by the queue: only a ref known to carry this entry's staging
-    // commit is deleted (a ref made but not recorded is overwritten by the next entry).
+    Ok(())
+}
+
+/// Adds the effects every exit of `entry` calls for: stop its active staging build (marked
+/// `mark`), and delete its staging ref when greg made one.
+async fn cleanup(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    mark: BuildRunState,
+    plan: &mut Plan,
+) -> Result<(), HandlerError> {
+    stop_build(inner, ctx, entry, mark, plan).await?;
+    // The merge ref is shared by the queue: only a ref known to carry this entry's commit is
+    // deleted (a ref made but not recorded is overwritten by the next entry).
     let made_ref = match entry.kind {
         QueueKind::Merge => queue::in_flight(entry.state) && entry.staging_sha.is_some(),
         QueueKind::Try | QueueKind::Test => true,
@@ -107,7 +118,7 @@ async fn cleanup(
             branch: queue::staging_branch(entry),
             sha: entry.staging_sha.clone(),
         };
-        plan.add(ctx.repo, key(entry, outcome, "delete_ref"), &effect);
+        plan.add(ctx.repo, key(entry, "finish", "delete_ref"), &effect);
     }
     Ok(())
 }
@@ -131,15 +142,7 @@ pub(crate) async fn fail(
         entry.pr,
         body.to_owned(),
     );
-    cleanup(
-        inner,
-        ctx,
-        entry,
-        "finish",
-        BuildRunState::Aborted,
-        &mut plan,
-    )
-    .await?;
+    cleanup(inner, ctx, entry, BuildRunState::Aborted, &mut plan).await?;
     let change = QueueChange {
         reason: Some(reason.to_owned()),
         ..Default::default()
@@ -163,21 +166,41 @@ pub(crate) async fn landed(
     finish_status(&mut plan, ctx, entry, CommitState::Success, &desc, url);
     let body = texts::landed(&entry.head_sha, &entry.target, staging, url);
     plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
-    cleanup(
-        inner,
-        ctx,
-        entry,
-        "finish",
-        BuildRunState::Success,
-        &mut plan,
-    )
-    .await?;
+    cleanup(inner, ctx, entry, BuildRunState::Success, &mut plan).await?;
     let change = QueueChange {
         reason: Some(format!("landed as {staging}")),
         ..Default::default()
     };
     record(inner, ctx, entry, QueueEvent::FastForwarded, change, plan).await?;
     tracing::info!(entry = entry.id, pr = %entry.pr, target = %entry.target, staging = %staging, "Landed");
+    Ok(())
+}
+
+/// The approved head is already in the target (the staging merge found nothing to merge): a
+/// merge entry lands as is, a try or test has nothing to test. `entry` carries the commit its
+/// staging ref was made at, so the ref is deleted only while it is still this entry's.
+pub(crate) async fn up_to_date(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+) -> Result<(), HandlerError> {
+    let desc = format!("already in {}", entry.target);
+    let state = match entry.kind {
+        QueueKind::Merge => CommitState::Success,
+        QueueKind::Try | QueueKind::Test => CommitState::Error,
+    };
+    let mut plan = Plan::default();
+    finish_status(&mut plan, ctx, entry, state, &desc, None);
+    if entry.kind != QueueKind::Test {
+        let body = texts::already_in_target(&entry.head_sha, &entry.target);
+        plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
+    }
+    cleanup(inner, ctx, entry, BuildRunState::Aborted, &mut plan).await?;
+    let change = QueueChange {
+        reason: Some(desc),
+        ..Default::default()
+    };
+    record(inner, ctx, entry, QueueEvent::UpToDate, change, plan).await?;
     Ok(())
 }
 
@@ -211,15 +234,7 @@ pub(crate) async fn checked(
         let body = texts::try_finished(&entry.head_sha, outcome, url);
         plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
     }
-    cleanup(
-        inner,
-        ctx,
-        entry,
-        "finish",
-        BuildRunState::Aborted,
-        &mut plan,
-    )
-    .await?;
+    cleanup(inner, ctx, entry, BuildRunState::Aborted, &mut plan).await?;
     let change = QueueChange {
         reason: (!green).then(|| words.to_owned()),
         ..Default::default()
@@ -237,19 +252,7 @@ pub(crate) async fn target_moved(
 ) -> Result<(), HandlerError> {
     tracing::info!(entry = entry.id, pr = %entry.pr, target = %entry.target, "Target moved under the staging commit; merging again from the new tip");
     let mut plan = Plan::default();
-    if let Some(staging) = &entry.staging_sha
-        && let Some(b) = inner
-            .store
-            .latest_build(ctx.repo, staging, context_of(entry.kind))
-            .await?
-        && b.state.is_active()
-    {
-        let effect = Effect::StopBuild {
-            build_id: b.id,
-            mark: BuildRunState::Superseded.as_str().to_owned(),
-        };
-        plan.add(ctx.repo, format!("build:{}:stop", b.id), &effect);
-    }
+    stop_build(inner, ctx, entry, BuildRunState::Superseded, &mut plan).await?;
     let change = QueueChange {
         clear_staging: true,
         reason: Some("target moved; merging again".to_owned()),
@@ -269,15 +272,7 @@ pub(crate) async fn withdraw(
     reason: &str,
     mut plan: Plan,
 ) -> Result<(), HandlerError> {
-    cleanup(
-        inner,
-        ctx,
-        entry,
-        "finish",
-        BuildRunState::Aborted,
-        &mut plan,
-    )
-    .await?;
+    cleanup(inner, ctx, entry, BuildRunState::Aborted, &mut plan).await?;
     let change = QueueChange {
         reason: Some(reason.to_owned()),
         ..Default::default()

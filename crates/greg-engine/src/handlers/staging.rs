@@ -276,6 +276,11 @@ async fn stage(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
             )
             .await
             .map_err(backend(p))?;
+        // Without a staging commit, the ref made at the tip is this entry's to delete.
+        let at_tip = QueueEntry {
+            staging_sha: Some(tip.clone()),
+            ..entry.clone()
+        };
         match merged {
             MergeResult::Merged(staging) => {
                 tracing::info!(entry = entry.id, base = %tip, staging = %staging, branch, "Staging commit made");
@@ -283,20 +288,17 @@ async fn stage(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
             }
             MergeResult::Conflict => {
                 let body = texts::merge_conflict(&entry.head_sha, &entry.target);
-                // The ref was made (at the tip) but no staging commit recorded: delete it.
-                let mut made = entry.clone();
-                made.staging_sha = Some(tip);
                 return exits::fail(
                     inner,
                     ctx,
-                    &made,
+                    &at_tip,
                     QueueEvent::Conflict,
                     "merge conflict",
                     &body,
                 )
                 .await;
             }
-            MergeResult::UpToDate => return up_to_date(inner, ctx, entry).await,
+            MergeResult::UpToDate => return exits::up_to_date(inner, ctx, &at_tip).await,
         }
     };
     let context = context_of(entry.kind);
@@ -327,48 +329,6 @@ async fn stage(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
         return Ok(());
     };
     ensure_build(inner, ctx, &entry, true).await
-}
-
-/// The approved head is already in the target: nothing to merge (a merge lands as is, a try
-/// or test has nothing to test).
-async fn up_to_date(
-    inner: &Inner,
-    ctx: &RepoCtx<'_>,
-    entry: &QueueEntry,
-) -> Result<(), HandlerError> {
-    let desc = format!("already in {}", entry.target);
-    let state = match entry.kind {
-        QueueKind::Merge => CommitState::Success,
-        QueueKind::Try | QueueKind::Test => CommitState::Error,
-    };
-    let mut plan = Plan::default();
-    plan.status(
-        ctx.repo,
-        key(entry, "finish", "status"),
-        &entry.head_sha,
-        context_of(entry.kind),
-        state,
-        &desc,
-        None,
-    );
-    if entry.kind != QueueKind::Test {
-        let body = texts::already_in_target(&entry.head_sha, &entry.target);
-        plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
-    }
-    plan.add(
-        ctx.repo,
-        key(entry, "finish", "delete_ref"),
-        &crate::outbox::Effect::DeleteRef {
-            branch: queue::staging_branch(entry),
-            sha: None,
-        },
-    );
-    let change = QueueChange {
-        reason: Some(desc),
-        ..Default::default()
-    };
-    exits::record(inner, ctx, entry, QueueEvent::UpToDate, change, plan).await?;
-    Ok(())
 }
 
 /// Building: the staging build (found by its key when it exists, so a resume never starts a
