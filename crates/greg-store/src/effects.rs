@@ -155,18 +155,10 @@ impl Store {
         now_ms: i64,
     ) -> Result<Option<QueueEntry>, StoreError> {
         const UPDATE: &str = concat!(
-            "UPDATE queue_entries SET state = COALESCE($2, state), \
-             base_sha = COALESCE($3, CASE WHEN $9 THEN NULL ELSE base_sha END), \
-             staging_sha = COALESCE($4, CASE WHEN $9 THEN NULL ELSE staging_sha END), \
-             build_id = COALESCE($5, CASE WHEN $9 THEN NULL ELSE build_id END), \
-             priority = COALESCE($6, priority), attempts = COALESCE($7, attempts), \
-             reason = COALESCE($8, reason), updated_ms = $10, \
-             finished_ms = CASE WHEN $11 THEN COALESCE(finished_ms, $10) ELSE finished_ms END \
-             WHERE id = $1 AND state = $12 RETURNING ",
+            queue_change_set!(),
+            "WHERE id = $1 AND state = $12 RETURNING ",
             queue_columns!()
         );
-        let state = change.state.map(|s| s.as_str());
-        let finishes = change.state.is_some_and(|s| !s.is_active());
         let reason = change
             .reason
             .as_deref()
@@ -176,18 +168,7 @@ impl Store {
         let db = |e: sqlx::Error| StoreError::db("transition_queue_entry")(e);
         with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(db)?;
-            let updated = sqlx::query(UPDATE)
-                .bind(id)
-                .bind(state)
-                .bind(change.base_sha.as_ref().map(|s| s.as_str()))
-                .bind(change.staging_sha.as_ref().map(|s| s.as_str()))
-                .bind(change.build_id)
-                .bind(change.priority.map(i64::from))
-                .bind(change.attempts.map(i64::from))
-                .bind(reason)
-                .bind(change.clear_staging)
-                .bind(now_ms)
-                .bind(finishes)
+            let updated = bind_queue_change!(sqlx::query(UPDATE), id, change, reason, now_ms)
                 .bind(from.as_str())
                 .fetch_optional(&mut *tx)
                 .await

@@ -80,6 +80,39 @@ macro_rules! active_queue_states {
     };
 }
 
+/// `UPDATE queue_entries SET ...` applying a [`QueueChange`] bound by [`bind_queue_change!`]
+/// as `$2`..`$11` (`$1` is the id); the caller adds its `WHERE` and `RETURNING`.
+macro_rules! queue_change_set {
+    () => {
+        "UPDATE queue_entries SET state = COALESCE($2, state), \
+         base_sha = COALESCE($3, CASE WHEN $9 THEN NULL ELSE base_sha END), \
+         staging_sha = COALESCE($4, CASE WHEN $9 THEN NULL ELSE staging_sha END), \
+         build_id = COALESCE($5, CASE WHEN $9 THEN NULL ELSE build_id END), \
+         priority = COALESCE($6, priority), attempts = COALESCE($7, attempts), \
+         reason = COALESCE($8, reason), updated_ms = $10, \
+         finished_ms = CASE WHEN $11 THEN COALESCE(finished_ms, $10) ELSE finished_ms END "
+    };
+}
+
+/// Binds `$1`..`$11` of [`queue_change_set!`] on `$query`: the entry id, then the change
+/// (`$reason` already checked for NUL) at `$now`.
+macro_rules! bind_queue_change {
+    ($query:expr, $id:expr, $change:expr, $reason:expr, $now:expr) => {
+        $query
+            .bind($id)
+            .bind($change.state.map(|s| s.as_str()))
+            .bind($change.base_sha.as_ref().map(|s| s.as_str()))
+            .bind($change.staging_sha.as_ref().map(|s| s.as_str()))
+            .bind($change.build_id)
+            .bind($change.priority.map(i64::from))
+            .bind($change.attempts.map(i64::from))
+            .bind($reason)
+            .bind($change.clear_staging)
+            .bind($now)
+            .bind($change.state.is_some_and(|s| !s.is_active()))
+    };
+}
+
 /// Evaluates `$body` with `$pool` bound to the pool that takes writes, once per backend
 /// (the body is written once and compiled for each driver).
 macro_rules! with_writer {

@@ -336,14 +336,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<QueueEntry, StoreError> {
         const UPDATE: &str = concat!(
-            "UPDATE queue_entries SET state = COALESCE($2, state), \
-             base_sha = COALESCE($3, CASE WHEN $9 THEN NULL ELSE base_sha END), \
-             staging_sha = COALESCE($4, CASE WHEN $9 THEN NULL ELSE staging_sha END), \
-             build_id = COALESCE($5, CASE WHEN $9 THEN NULL ELSE build_id END), \
-             priority = COALESCE($6, priority), attempts = COALESCE($7, attempts), \
-             reason = COALESCE($8, reason), updated_ms = $10, \
-             finished_ms = CASE WHEN $11 THEN COALESCE(finished_ms, $10) ELSE finished_ms END \
-             WHERE id = $1 AND (state IN ",
+            queue_change_set!(),
+            "WHERE id = $1 AND (state IN ",
             active_queue_states!(),
             " OR NOT $12) RETURNING ",
             queue_columns!()
@@ -353,9 +347,7 @@ impl Store {
             queue_columns!(),
             " FROM queue_entries WHERE id = $1"
         );
-        let state = change.state.map(|s| s.as_str());
         let reactivates = change.state.is_some_and(|s| s.is_active());
-        let finishes = change.state.is_some_and(|s| !s.is_active());
         let reason = change
             .reason
             .as_deref()
@@ -364,18 +356,7 @@ impl Store {
         let db = |e: sqlx::Error| StoreError::db("update_queue_entry")(e);
         let found = with_writer!(self, pool => {
             let mut conn = pool.acquire().await.map_err(db)?;
-            let updated = sqlx::query(UPDATE)
-                .bind(id)
-                .bind(state)
-                .bind(change.base_sha.as_ref().map(|s| s.as_str()))
-                .bind(change.staging_sha.as_ref().map(|s| s.as_str()))
-                .bind(change.build_id)
-                .bind(change.priority.map(i64::from))
-                .bind(change.attempts.map(i64::from))
-                .bind(reason)
-                .bind(change.clear_staging)
-                .bind(now_ms)
-                .bind(finishes)
+            let updated = bind_queue_change!(sqlx::query(UPDATE), id, change, reason, now_ms)
                 .bind(reactivates)
                 .fetch_optional(&mut *conn)
                 .await
