@@ -13,25 +13,6 @@ use std::collections::HashSet;
 
 const STAGING: &str = "greg/staging/master";
 
-async fn staging_tester() -> anyhow::Result<GregTester> {
-    let t = GregTester::start_with(TesterOptions {
-        repo_yaml: "    merge_mode: staging\n".to_owned(),
-        ..TesterOptions::default()
-    })
-    .await?;
-    t.set_permission("alice", Permission::Write)?;
-    t.set_permission("bob", Permission::Write)?;
-    Ok(t)
-}
-
-/// carol opens a pull request from `branch`; its test build passes and bob approves it.
-async fn ready_pr(t: &GregTester, branch: &str) -> anyhow::Result<(PrNumber, Sha)> {
-    let (pr, head) = t.open_pr("carol", branch).await?;
-    t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
-    t.approve(pr, "bob").await?;
-    Ok((pr, head))
-}
-
 fn master(t: &GregTester) -> Option<Sha> {
     t.world.branch(&t.repo, "master")
 }
@@ -96,10 +77,10 @@ fn pr_state(t: &GregTester, pr: PrNumber) -> Option<greg_core::PullRequestState>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_of_pull_requests_lands_in_priority_order_on_green_staging_commits()
 -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (one, head1) = ready_pr(&t, "one").await?;
-    let (two, head2) = ready_pr(&t, "two").await?;
-    let (three, head3) = ready_pr(&t, "three").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (one, head1) = t.ready_pr("one").await?;
+    let (two, head2) = t.ready_pr("two").await?;
+    let (three, head3) = t.ready_pr("three").await?;
     let start = master(&t).expect("master");
 
     t.post_comment(one, "alice", "@greg please").await?;
@@ -144,8 +125,8 @@ async fn a_queue_of_pull_requests_lands_in_priority_order_on_green_staging_commi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn landing_one_pull_request_costs_at_most_twenty_github_requests() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.world.clear_requests();
 
     t.post_comment(pr, "bob", "@greg please").await?;
@@ -176,9 +157,9 @@ async fn landing_one_pull_request_costs_at_most_twenty_github_requests() -> anyh
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_during_the_merge_build_drops_the_pull_request_and_stops_its_build()
 -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
-    let (other, other_head) = ready_pr(&t, "other").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
+    let (other, other_head) = t.ready_pr("other").await?;
     let start = master(&t).expect("master");
     t.post_comment(pr, "alice", "@greg please").await?;
     t.post_comment(other, "alice", "@greg please").await?;
@@ -208,8 +189,8 @@ async fn a_push_during_the_merge_build_drops_the_pull_request_and_stops_its_buil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_moved_by_someone_else_is_merged_again_and_rebuilt() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     let first = running_staging_build(&t, &head)?;
 
@@ -239,8 +220,8 @@ async fn a_target_moved_by_someone_else_is_merged_again_and_rebuilt() -> anyhow:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_moved_without_a_webhook_fails_the_compare_and_swap_and_rebuilds()
 -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     let first = running_staging_build(&t, &head)?;
 
@@ -270,9 +251,9 @@ async fn a_target_moved_without_a_webhook_fails_the_compare_and_swap_and_rebuild
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_is_reported_and_the_pull_request_leaves_the_queue() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
-    let (next, next_head) = ready_pr(&t, "next").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
+    let (next, next_head) = t.ready_pr("next").await?;
     t.world.set_mergeable(&t.repo, pr, Some(false))?;
     // GitHub's conflict flag lags; greg finds out when it merges.
     t.world.set_mergeable(&t.repo, pr, None)?;
@@ -298,9 +279,9 @@ async fn a_conflict_is_reported_and_the_pull_request_leaves_the_queue() -> anyho
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_red_staging_build_lands_nothing_and_the_next_pull_request_goes() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
-    let (next, next_head) = ready_pr(&t, "next").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
+    let (next, next_head) = t.ready_pr("next").await?;
     let start = master(&t).expect("master");
     t.post_comment(pr, "alice", "@greg please").await?;
     t.post_comment(next, "alice", "@greg please").await?;
@@ -323,8 +304,8 @@ async fn a_red_staging_build_lands_nothing_and_the_next_pull_request_goes() -> a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_takes_the_pull_request_out_of_the_queue_and_stops_its_build() -> anyhow::Result<()>
 {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     let start = master(&t).expect("master");
     t.post_comment(pr, "alice", "@greg please").await?;
     running_staging_build(&t, &head)?;
@@ -340,7 +321,7 @@ async fn cancel_takes_the_pull_request_out_of_the_queue_and_stops_its_build() ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_builds_the_staging_merge_and_lands_nothing() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
+    let mut t = GregTester::start_staging().await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
     t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
     let start = master(&t).expect("master");
@@ -384,7 +365,7 @@ async fn upstream_faults_are_retried_and_the_pull_request_lands_exactly_once() -
     .await?;
     t.set_permission("alice", Permission::Write)?;
     t.set_permission("bob", Permission::Write)?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.world.fail_next(Server::Github, "/git/refs$", 502, None)?;
     t.world.fail_next(Server::Github, "/merges$", 500, None)?;
     t.world
@@ -408,9 +389,9 @@ async fn upstream_faults_are_retried_and_the_pull_request_lands_exactly_once() -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_tree_holds_merges_below_its_priority_until_it_opens() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (low, low_head) = ready_pr(&t, "low").await?;
-    let (high, high_head) = ready_pr(&t, "high").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (low, low_head) = t.ready_pr("low").await?;
+    let (high, high_head) = t.ready_pr("high").await?;
 
     t.post_comment(low, "alice", "@greg treeclosed=5").await?;
     assert!(
@@ -443,8 +424,8 @@ async fn a_closed_tree_holds_merges_below_its_priority_until_it_opens() -> anyho
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_event_for_the_same_head_leaves_the_merge_build_alone() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     let staging = running_staging_build(&t, &head)?;
 
@@ -475,8 +456,8 @@ async fn a_staging_build_without_a_result_times_out_and_the_queue_moves_on() -> 
     .await?;
     t.set_permission("alice", Permission::Write)?;
     t.set_permission("bob", Permission::Write)?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
-    let (next, next_head) = ready_pr(&t, "next").await?;
+    let (pr, head) = t.ready_pr("feature").await?;
+    let (next, next_head) = t.ready_pr("next").await?;
     let start = master(&t).expect("master");
     t.post_comment(pr, "alice", "@greg please").await?;
     t.post_comment(next, "alice", "@greg please").await?;
@@ -501,8 +482,8 @@ async fn a_staging_build_without_a_result_times_out_and_the_queue_moves_on() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliation_drops_an_entry_whose_head_moved_without_a_webhook() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     let start = master(&t).expect("master");
     t.post_comment(pr, "alice", "@greg please").await?;
     running_staging_build(&t, &head)?;

@@ -6,31 +6,12 @@
 //! the fake GitHub and Jenkins, acts as people and Jenkins would, and checks what greg left
 //! behind.
 
-use greg_core::{BuildOutcome, BuildPhase, CommitState, Permission, PrNumber, ReviewState, Sha};
+use greg_core::{BuildOutcome, BuildPhase, CommitState, Permission, ReviewState, Sha};
 use greg_testkit::tester::{JENKINS_TOKEN, MERGE_JOB, TEST_JOB};
 use greg_testkit::world::Server;
 use greg_testkit::{GregTester, TesterOptions};
 
 const STAGING: &str = "greg/staging/master";
-
-async fn staging_tester() -> anyhow::Result<GregTester> {
-    let t = GregTester::start_with(TesterOptions {
-        repo_yaml: "    merge_mode: staging\n".to_owned(),
-        ..TesterOptions::default()
-    })
-    .await?;
-    t.set_permission("alice", Permission::Write)?;
-    t.set_permission("bob", Permission::Write)?;
-    Ok(t)
-}
-
-/// carol opens a pull request from `branch`; its test build passes and bob approves it.
-async fn ready_pr(t: &GregTester, branch: &str) -> anyhow::Result<(PrNumber, Sha)> {
-    let (pr, head) = t.open_pr("carol", branch).await?;
-    t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
-    t.approve(pr, "bob").await?;
-    Ok((pr, head))
-}
 
 fn master(t: &GregTester) -> Option<Sha> {
     t.world.branch(&t.repo, "master")
@@ -60,8 +41,8 @@ async fn forge_callback(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_success_while_jenkins_still_builds_lands_nothing() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     let build = t.running_build(MERGE_JOB)?;
     t.world.keep_running(build.job.as_str(), build.number)?;
@@ -83,8 +64,8 @@ async fn a_forged_success_while_jenkins_still_builds_lands_nothing() -> anyhow::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_success_of_a_failed_build_fails_the_merge_with_jenkins_result()
 -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     let build = t.running_build(MERGE_JOB)?;
     t.world
@@ -101,8 +82,8 @@ async fn a_forged_success_of_a_failed_build_fails_the_merge_with_jenkins_result(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_for_a_build_of_another_commit_is_ignored() -> anyhow::Result<()> {
-    let t = staging_tester().await?;
-    let (pr, _head) = ready_pr(&t, "feature").await?;
+    let t = GregTester::start_staging().await?;
+    let (pr, _head) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     let build = t.running_build(MERGE_JOB)?;
     // In Jenkins' eyes the build ran another commit (a stale or replayed build number).
@@ -128,8 +109,8 @@ async fn a_callback_for_a_build_of_another_commit_is_ignored() -> anyhow::Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dismissed_approval_takes_a_queued_pull_request_out_and_stops_its_build()
 -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     let build = t.running_build(MERGE_JOB)?;
 
@@ -160,11 +141,11 @@ async fn a_dismissed_approval_takes_a_queued_pull_request_out_and_stops_its_buil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_lgtm_takes_a_queued_pull_request_out() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
+    let mut t = GregTester::start_staging().await?;
     let (pr, _) = t.open_pr("carol", "feature").await?;
     t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
     t.post_comment(pr, "bob", "@greg lgtm").await?;
-    let (other, _) = ready_pr(&t, "other").await?;
+    let (other, _) = t.ready_pr("other").await?;
     // #2 holds the queue, #1 waits behind it.
     t.post_comment(other, "alice", "@greg please").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
@@ -182,8 +163,8 @@ async fn not_lgtm_takes_a_queued_pull_request_out() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_502_on_the_staging_ref_delete_gives_exactly_one_merged_comment() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, _) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, _) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     t.world.fail_next(
         Server::Github,
@@ -211,10 +192,10 @@ async fn a_502_on_the_staging_ref_delete_gives_exactly_one_merged_comment() -> a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_retargeted_while_queued_moves_to_the_new_base_queue() -> anyhow::Result<()>
 {
-    let mut t = staging_tester().await?;
+    let mut t = GregTester::start_staging().await?;
     let release = t.push_branch("release", "release-base").await?;
-    let (blocker, _) = ready_pr(&t, "first").await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let (blocker, _) = t.ready_pr("first").await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.post_comment(blocker, "alice", "@greg please").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     assert!(t.expect_comment(pr)?.contains("position 2"));
@@ -255,7 +236,7 @@ fn shouted(mut d: greg_testkit::WebhookDelivery) -> greg_testkit::WebhookDeliver
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_repository_under_two_spellings_is_one_lane_and_one_build() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
+    let mut t = GregTester::start_staging().await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
     // The same head, announced again with the repository spelled differently.
     let again = shouted(t.world.pull_request_webhook(&t.repo, pr, "synchronize")?);
@@ -286,10 +267,10 @@ async fn refused_then_bypassed(
     bypassed: greg_testkit::world::github::BranchProtection,
     reason: &str,
 ) -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
+    let mut t = GregTester::start_staging().await?;
     t.world.protect_branch(&t.repo, "master", protection)?;
-    let (first, head1) = ready_pr(&t, "first").await?;
-    let (second, _) = ready_pr(&t, "second").await?;
+    let (first, head1) = t.ready_pr("first").await?;
+    let (second, _) = t.ready_pr("second").await?;
     t.post_comment(first, "alice", "@greg please").await?;
     t.post_comment(second, "alice", "@greg please").await?;
     assert!(t.expect_comment(second)?.contains("position 2"));
@@ -342,13 +323,13 @@ async fn a_pull_request_only_rule_refusing_the_fast_forward_fails_once_and_the_q
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requiring_greg_merge_on_a_protected_target_lets_greg_land() -> anyhow::Result<()> {
     use greg_testkit::world::github::BranchProtection;
-    let mut t = staging_tester().await?;
+    let mut t = GregTester::start_staging().await?;
     t.world.protect_branch(
         &t.repo,
         "master",
         BranchProtection::required_checks(&["greg/merge"]),
     )?;
-    let (pr, _) = ready_pr(&t, "feature").await?;
+    let (pr, _) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     let start = master(&t);
     t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
@@ -368,8 +349,8 @@ async fn a_landing_that_keeps_failing_gives_up_after_the_retry_window_and_the_qu
     .await?;
     t.set_permission("alice", Permission::Write)?;
     t.set_permission("bob", Permission::Write)?;
-    let (first, head1) = ready_pr(&t, "first").await?;
-    let (second, _) = ready_pr(&t, "second").await?;
+    let (first, head1) = t.ready_pr("first").await?;
+    let (second, _) = t.ready_pr("second").await?;
     t.post_comment(first, "alice", "@greg please").await?;
     t.post_comment(second, "alice", "@greg please").await?;
     assert!(t.expect_comment(second)?.contains("position 2"));
@@ -404,8 +385,8 @@ async fn a_landing_that_keeps_failing_gives_up_after_the_retry_window_and_the_qu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_turned_back_into_a_draft_leaves_the_queue() -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (pr, head) = ready_pr(&t, "feature").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (pr, head) = t.ready_pr("feature").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     assert!(t.running_build(MERGE_JOB).is_ok());
     t.world.edit_pr(&t.repo, pr, |p| p.draft = true)?;
@@ -459,9 +440,9 @@ async fn a_build_jenkins_does_not_start_is_reported_with_jenkins_reason() -> any
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_already_in_the_target_leaves_the_next_entrys_staging_ref_alone()
 -> anyhow::Result<()> {
-    let mut t = staging_tester().await?;
-    let (first, head1) = ready_pr(&t, "first").await?;
-    let (second, head2) = ready_pr(&t, "second").await?;
+    let mut t = GregTester::start_staging().await?;
+    let (first, head1) = t.ready_pr("first").await?;
+    let (second, head2) = t.ready_pr("second").await?;
     // Someone pushed #1's head to master by hand: its merge has nothing to merge.
     t.world.push_branch(&t.repo, "master", &head1)?;
     // Both wait behind a closed tree, #1 first; opening it starts both in one go.

@@ -318,6 +318,28 @@ impl GregTester {
         self.settle().await
     }
 
+    /// greg with `merge_mode: staging` and the default options; alice and bob have write
+    /// permission (they command and approve in the staging tests).
+    pub async fn start_staging() -> anyhow::Result<Self> {
+        let t = Self::start_with(TesterOptions {
+            repo_yaml: "    merge_mode: staging\n".to_owned(),
+            ..TesterOptions::default()
+        })
+        .await?;
+        t.set_permission("alice", Permission::Write)?;
+        t.set_permission("bob", Permission::Write)?;
+        Ok(t)
+    }
+
+    /// carol opens a pull request from `branch`; its test build passes and bob approves it.
+    /// Returns its number and head.
+    pub async fn ready_pr(&self, branch: &str) -> anyhow::Result<(PrNumber, Sha)> {
+        let (pr, head) = self.open_pr("carol", branch).await?;
+        self.finish_build(TEST_JOB, BuildOutcome::Success).await?;
+        self.approve(pr, "bob").await?;
+        Ok((pr, head))
+    }
+
     /// Opens a pull request from `head_ref` by `author`; returns its number and head.
     pub async fn open_pr(&self, author: &str, head_ref: &str) -> anyhow::Result<(PrNumber, Sha)> {
         let head = fake_sha(&format!("{head_ref}-1"));
