@@ -33,6 +33,7 @@ mod handlers;
 pub mod inbox;
 mod lifecycle;
 mod outbox;
+pub mod pipeline;
 mod queue;
 mod redelivery;
 mod retries;
