@@ -650,6 +650,28 @@ async fn test_merged_on_bitbucket_is_refused_at_start() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A window or batch above 1 builds candidates on staging refs Bitbucket cannot make: greg
+/// refuses to start, naming the key (SPEC §10; serial staging still lands through the pull
+/// request merge).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallel_merge_queue_on_bitbucket_is_refused_at_start() -> anyhow::Result<()> {
+    for flavor in [Flavor::Cloud, Flavor::Server] {
+        for queue in ["window: 4", "batch_size: 2"] {
+            let yaml = format!("    merge_mode: staging\n    merge_queue: {{{queue}}}\n");
+            let Err(e) = Bb::start_with(flavor, &yaml, API_PASSWORD).await else {
+                panic!("{flavor:?}: greg started with merge_queue {queue}");
+            };
+            let message = format!("{e:#}");
+            assert!(message.starts_with("repos[0].merge_queue: "), "{message}");
+            assert!(
+                message.contains("use batch_size: 1 and window: 1"),
+                "{message}"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// On Cloud, greg learns its own account id at start (`GET /2.0/user`), so its own comments
 /// are never read as commands, although they mention @greg.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

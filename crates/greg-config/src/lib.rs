@@ -79,6 +79,6 @@ pub use model::{
     DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_BOT_NAME, DEFAULT_BUILD_POLL_AFTER,
     DEFAULT_BUILD_TIMEOUT, DEFAULT_DATABASE, DEFAULT_GITHUB_API_URL, DEFAULT_LISTEN,
     DEFAULT_MAX_TEST_BUILDS, DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubProviderConfig,
-    InvalidNamePattern, JenkinsBuilderConfig, JobRef, JobsConfig, MergeMode, NamePattern,
-    ProvidersConfig, RepoConfig, ServerConfig,
+    InvalidNamePattern, JenkinsBuilderConfig, JobRef, JobsConfig, MergeMode, MergeQueueConfig,
+    NamePattern, ProvidersConfig, RepoConfig, ServerConfig,
 };

@@ -302,6 +302,48 @@ pub struct RepoConfig {
     /// once per (repository, target); approved pull requests go first (default
     /// [`DEFAULT_MAX_TEST_BUILDS`]).
     pub max_test_builds: u32,
+    /// `merge_queue` (new, SPEC §10): how merge_mode staging lands many pull requests per
+    /// build (default: serial, one pull request per candidate, one candidate at a time).
+    pub merge_queue: MergeQueueConfig,
+}
+
+/// `repos[].merge_queue` (SPEC §10). Every count is from 1 to 100, and
+/// `window_min` ≤ `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeQueueConfig {
+    /// `batch_size`: pull requests tested together in one candidate (default 1).
+    pub batch_size: u32,
+    /// `window`: candidates built at once (default 1: serial, as bors); the upper bound of an
+    /// adaptive window.
+    pub window: u32,
+    /// `adaptive`: the window grows by one on each landing and halves on each failure, within
+    /// [`window_min`](Self::window_min), [`window`](Self::window) (default false).
+    pub adaptive: bool,
+    /// `window_min`: the lower bound of an adaptive window (default 1).
+    pub window_min: u32,
+    /// `optimistic`: a green candidate that contains a failed one's pull requests vindicates
+    /// it (its red build was a flake) (default false).
+    pub optimistic: bool,
+}
+
+impl Default for MergeQueueConfig {
+    fn default() -> Self {
+        MergeQueueConfig {
+            batch_size: 1,
+            window: 1,
+            adaptive: false,
+            window_min: 1,
+            optimistic: false,
+        }
+    }
+}
+
+impl MergeQueueConfig {
+    /// True when more than one pull request may be in flight at once (a batch or a window
+    /// above 1), which needs staging refs.
+    pub fn is_parallel(&self) -> bool {
+        self.batch_size > 1 || self.window > 1
+    }
 }
 
 impl Config {
@@ -527,6 +569,7 @@ mod tests {
             comments: true,
             test_merged: false,
             max_test_builds: DEFAULT_MAX_TEST_BUILDS,
+            merge_queue: MergeQueueConfig::default(),
         }
     }
 

@@ -7,12 +7,12 @@ use crate::model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
     DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_MAX_TEST_BUILDS,
     DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubProviderConfig, JenkinsBuilderConfig, JobRef,
-    JobsConfig, ProvidersConfig, RepoConfig, ServerConfig,
+    JobsConfig, MergeQueueConfig, ProvidersConfig, RepoConfig, ServerConfig,
 };
 use crate::validate::{
     Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Days, Flag, Flavor, GithubId,
-    HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, Required, Reviewer,
-    Seconds, SecretValue, checked_map,
+    HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, QueueSize, Required,
+    Reviewer, Seconds, SecretValue, checked_map,
 };
 use greg_core::{JobName, Secret};
 use serde::{Deserialize, Deserializer};
@@ -215,6 +215,50 @@ struct FileRepo {
     comments: Option<Flag>,
     test_merged: Option<Flag>,
     max_test_builds: Option<BuildCap>,
+    merge_queue: Option<FileMergeQueue>,
+}
+
+/// `repos[].merge_queue:` (SPEC §10), checked as a whole: `window_min` ≤ `window`.
+struct FileMergeQueue(MergeQueueConfig);
+
+impl<'de> Deserialize<'de> for FileMergeQueue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawMergeQueue::deserialize(d)?;
+        FileMergeQueue::try_from(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The fields of `repos[].merge_queue:` before the whole is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMergeQueue {
+    batch_size: Option<QueueSize>,
+    window: Option<QueueSize>,
+    adaptive: Option<Flag>,
+    window_min: Option<QueueSize>,
+    optimistic: Option<Flag>,
+}
+
+impl TryFrom<RawMergeQueue> for FileMergeQueue {
+    type Error = String;
+
+    fn try_from(r: RawMergeQueue) -> Result<Self, String> {
+        let d = MergeQueueConfig::default();
+        let q = MergeQueueConfig {
+            batch_size: r.batch_size.map_or(d.batch_size, |v| v.0),
+            window: r.window.map_or(d.window, |v| v.0),
+            adaptive: r.adaptive.is_some_and(|v| v.0),
+            window_min: r.window_min.map_or(d.window_min, |v| v.0),
+            optimistic: r.optimistic.is_some_and(|v| v.0),
+        };
+        if q.window_min > q.window {
+            return Err(format!(
+                "merge_queue.window_min ({}) must not be larger than merge_queue.window ({})",
+                q.window_min, q.window
+            ));
+        }
+        Ok(FileMergeQueue(q))
+    }
 }
 
 /// `repos[].jobs:`.
@@ -375,6 +419,7 @@ impl From<FileRepo> for RepoConfig {
             comments: r.comments.is_none_or(|v| v.0),
             test_merged: r.test_merged.is_some_and(|v| v.0),
             max_test_builds: r.max_test_builds.map_or(DEFAULT_MAX_TEST_BUILDS, |v| v.0),
+            merge_queue: r.merge_queue.map(|q| q.0).unwrap_or_default(),
         }
     }
 }

@@ -424,6 +424,22 @@ impl<'de> Deserialize<'de> for BuildCap {
     }
 }
 
+/// `repos[].merge_queue.{batch_size,window,window_min}`: 1 to 100.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueSize(pub u32);
+
+impl<'de> Deserialize<'de> for QueueSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = d.deserialize_any(WholeNumber {
+            min: 1,
+            max: 100,
+            unit: "pull requests or candidates",
+        })?;
+        // The visitor caps the value at 100.
+        u32::try_from(n).map(QueueSize).map_err(de::Error::custom)
+    }
+}
+
 /// `server.*_secs`: 1 second to 30 days.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Seconds(pub u64);

@@ -316,6 +316,28 @@ case!(
         "    names: [demo]\n    merge_mode: squash  # <-\n"
     )
 );
+case!(
+    merge_queue_window_zero,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    merge_queue:\n      window: 0  # <-\n"
+    )
+);
+// A check across keys is reported at the repository entry, naming the keys.
+case!(
+    merge_queue_window_min_above_window,
+    edit(
+        "  - provider: github\n    organizations: [acme]\n    names: [demo]\n",
+        "  - provider: github  # <-\n    organizations: [acme]\n    names: [demo]\n    merge_queue:\n      window: 2\n      window_min: 4\n"
+    )
+);
+case!(
+    merge_queue_unknown_key,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    merge_queue:\n      windows: 2  # <-\n"
+    )
+);
 case!(unknown_bitbucket_flavor, with_bitbucket("datacenter"));
 case!(bitbucket_server_without_api_url, with_bitbucket("server"));
 case!(

@@ -208,6 +208,16 @@ fn full_extended_config_parses_every_key() {
     assert!(demo.allow_forks);
     assert!(!demo.comments);
     assert_eq!(
+        demo.merge_queue,
+        greg_config::MergeQueueConfig {
+            batch_size: 4,
+            window: 8,
+            adaptive: true,
+            window_min: 2,
+            optimistic: true,
+        }
+    );
+    assert_eq!(
         demo.jobs.merge.as_ref().map(|j| j.name.as_str()),
         Some("folder/demo-merge")
     );
@@ -216,6 +226,9 @@ fn full_extended_config_parses_every_key() {
 
     let api = &config.repos[1];
     assert_eq!(api.jobs.test, None);
+    // Absent: the serial queue of bors.
+    assert_eq!(api.merge_queue, greg_config::MergeQueueConfig::default());
+    assert!(!api.merge_queue.is_parallel());
     assert_eq!(
         config
             .repo("bitbucket", &repo("proj", "api"))

@@ -46,7 +46,9 @@ pub type Adapters = (
 /// Errors: [`StartError::Adapter`] naming the config key (`providers.github`,
 /// `providers.bitbucket`, `builders.jenkins`); [`StartError::Unsupported`] for a
 /// `merge_mode: staging` repository whose provider can neither make staging refs nor merge a
-/// pull request at a given head, and for `test_merged` without staging refs (Bitbucket).
+/// pull request at a given head, for `test_merged` and for a `merge_queue` with a batch or
+/// a window above 1 without staging refs (Bitbucket), and for such a `merge_queue` without
+/// `merge_mode: staging`.
 pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
     Ok(build_adapters(config)?.0)
 }
@@ -101,6 +103,24 @@ fn build_adapters(
                     "merge_mode staging needs staging refs and fast-forwards, or a pull-request \
                      merge with a head precondition, through the API; {provider} offers \
                      neither; use merge_mode builder"
+                ),
+            });
+        }
+        if repo.merge_queue.is_parallel() && repo.merge_mode != greg_config::MergeMode::Staging {
+            return Err(StartError::Unsupported {
+                key: format!("repos[{i}].merge_queue"),
+                what: "batch_size or window above 1 lands through staging commits; set \
+                       merge_mode: staging, or remove merge_queue"
+                    .to_owned(),
+            });
+        }
+        if repo.merge_queue.is_parallel() && !staging_refs {
+            return Err(StartError::Unsupported {
+                key: format!("repos[{i}].merge_queue"),
+                what: format!(
+                    "batch_size or window above 1 builds each candidate on its own \
+                     greg/staging/<target>/<n> ref and fast-forwards the target to it, which \
+                     {provider} cannot do through its API; use batch_size: 1 and window: 1"
                 ),
             });
         }
