@@ -13,7 +13,7 @@
 //!   one entry cannot both move it, and the loser writes none of its effects.
 
 use crate::builds::repo_key;
-use crate::model::{BuildChange, BuildRecord, QueueChange, QueueEntry, QueueState};
+use crate::model::{BuildChange, BuildRecord, QueueChange, QueueEntry, QueueMove, QueueState};
 use crate::{Store, StoreError, row};
 use greg_core::RepoName;
 
@@ -141,7 +141,8 @@ impl Store {
     /// transaction, at `now_ms`. Returns the entry as stored afterwards, or `None` when the
     /// entry is no longer in state `from` (another step moved it first): then nothing is
     /// written. Fields of `change` left `None` keep their value; `clear_staging` empties
-    /// `base_sha`, `staging_sha` and `build_id` first. Effects whose key exists are skipped.
+    /// `base_sha`, `staging_sha`, `build_id`, `candidate` and `parent` first. Effects whose key
+    /// exists are skipped.
     ///
     /// # Errors
     /// [`StoreError::InvalidText`] for text with NUL; [`StoreError::Database`];
@@ -154,33 +155,68 @@ impl Store {
         effects: &[NewEffect],
         now_ms: i64,
     ) -> Result<Option<QueueEntry>, StoreError> {
+        let moves = [QueueMove {
+            id,
+            from,
+            change: change.clone(),
+        }];
+        let moved = self
+            .transition_queue_entries(&moves, effects, now_ms)
+            .await?;
+        Ok(moved.and_then(|m| m.into_iter().next()))
+    }
+
+    /// [`Store::transition_queue_entry`] for several entries at once (the entries of one
+    /// merge-pipeline candidate, a landed chain of candidates, or an entry that leaves its
+    /// candidate with the candidate's other entries going back to waiting): each move is a
+    /// compare-and-swap on its entry's state, and `effects` are recorded, all in one
+    /// transaction. All or nothing: when any entry is no longer in its `from` state, nothing
+    /// is written and the answer is `None`; otherwise the entries as stored afterwards, in the
+    /// order given.
+    ///
+    /// # Errors
+    /// As [`Store::transition_queue_entry`].
+    pub async fn transition_queue_entries(
+        &self,
+        moves: &[QueueMove],
+        effects: &[NewEffect],
+        now_ms: i64,
+    ) -> Result<Option<Vec<QueueEntry>>, StoreError> {
         const UPDATE: &str = concat!(
             queue_change_set!(),
-            "WHERE id = $1 AND state = $12 RETURNING ",
+            "WHERE id = $1 AND state = $15 RETURNING ",
             queue_columns!()
         );
-        let reason = change
-            .reason
-            .as_deref()
-            .map(|r| row::text("queue reason", r))
-            .transpose()?;
+        let reasons = moves
+            .iter()
+            .map(|m| {
+                m.change
+                    .reason
+                    .as_deref()
+                    .map(|r| row::text("queue reason", r))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let checked: Vec<_> = effects.iter().map(checked).collect::<Result<_, _>>()?;
-        let db = |e: sqlx::Error| StoreError::db("transition_queue_entry")(e);
+        let db = |e: sqlx::Error| StoreError::db("transition_queue_entries")(e);
         with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(db)?;
-            let updated = bind_queue_change!(sqlx::query(UPDATE), id, change, reason, now_ms)
-                .bind(from.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            let Some(updated) = updated else {
-                tx.rollback().await.map_err(db)?;
-                return Ok(None);
-            };
-            let entry = row::queue_entry(&updated)?;
+            let mut entries = Vec::with_capacity(moves.len());
+            for (m, reason) in moves.iter().zip(&reasons) {
+                let updated = bind_queue_change!(sqlx::query(UPDATE), m.id, m.change, reason, now_ms)
+                    .bind(m.from.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                let Some(updated) = updated else {
+                    tx.rollback().await.map_err(db)?;
+                    return Ok(None);
+                };
+                entries.push(row::queue_entry(&updated)?);
+            }
             insert_effects!(tx, checked, now_ms, db);
             tx.commit().await.map_err(db)?;
-            Ok(Some(entry))
+            Ok(Some(entries))
         })
     }
 

@@ -68,7 +68,8 @@ macro_rules! active_states {
 macro_rules! queue_columns {
     () => {
         "id, repo, pr, kind, target, head_sha, approver, command, priority, approved_ms, state, \
-         base_sha, staging_sha, build_id, attempts, reason, created_ms, updated_ms"
+         base_sha, staging_sha, build_id, attempts, reason, created_ms, updated_ms, candidate, \
+         parent, batch_group"
     };
 }
 
@@ -90,11 +91,14 @@ macro_rules! queue_change_set {
          build_id = COALESCE($5, CASE WHEN $9 THEN NULL ELSE build_id END), \
          priority = COALESCE($6, priority), attempts = COALESCE($7, attempts), \
          reason = COALESCE($8, reason), updated_ms = $10, \
-         finished_ms = CASE WHEN $11 THEN COALESCE(finished_ms, $10) ELSE finished_ms END "
+         finished_ms = CASE WHEN $11 THEN COALESCE(finished_ms, $10) ELSE finished_ms END, \
+         candidate = COALESCE($12, CASE WHEN $9 THEN NULL ELSE candidate END), \
+         parent = CASE WHEN $12 IS NOT NULL THEN $13 WHEN $9 THEN NULL ELSE parent END, \
+         batch_group = COALESCE($14, batch_group) "
     };
 }
 
-/// Binds `$1`..`$11` of [`queue_change_set!`] on `$query`: the entry id, then the change
+/// Binds `$1`..`$14` of [`queue_change_set!`] on `$query`: the entry id, then the change
 /// (`$reason` already checked for NUL) at `$now`.
 macro_rules! bind_queue_change {
     ($query:expr, $id:expr, $change:expr, $reason:expr, $now:expr) => {
@@ -110,6 +114,9 @@ macro_rules! bind_queue_change {
             .bind($change.clear_staging)
             .bind($now)
             .bind($change.state.is_some_and(|s| !s.is_active()))
+            .bind($change.candidate)
+            .bind($change.parent)
+            .bind($change.group)
     };
 }
 
@@ -151,6 +158,6 @@ pub use error::{StoreError, redact_url};
 pub use model::{
     BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,
     NewBuild, NewDelivery, NewQueueEntry, QueueChange, QueueEntry, QueueInsert, QueueKind,
-    QueueState, TreeClosure,
+    QueueMove, QueueState, TreeClosure,
 };
 pub use store::Store;

@@ -402,6 +402,13 @@ pub struct QueueEntry {
     pub created_ms: i64,
     /// Unix milliseconds of the last change.
     pub updated_ms: i64,
+    /// The merge-pipeline candidate (SPEC §10) the entry is in: the id of the candidate's
+    /// first entry; `None` while it waits (and for try and test entries).
+    pub candidate: Option<i64>,
+    /// The candidate that candidate is built on; `None`: the target tip.
+    pub parent: Option<i64>,
+    /// Its bisection group: the entries of one half of a split batch share it.
+    pub group: Option<i64>,
 }
 
 /// A merge or try request to put in the queue.
@@ -470,9 +477,28 @@ pub struct QueueChange {
     pub attempts: Option<i32>,
     /// The outcome, in words.
     pub reason: Option<String>,
-    /// Set `base_sha`, `staging_sha` and `build_id` to NULL (applied before the three fields
-    /// above, so a change can clear and set in one go).
+    /// Set `base_sha`, `staging_sha`, `build_id`, `candidate` and `parent` to NULL (applied
+    /// before the fields above and below, so a change can clear and set in one go).
     pub clear_staging: bool,
+    /// Puts the entry in this candidate, built on [`QueueChange::parent`].
+    pub candidate: Option<i64>,
+    /// With [`QueueChange::candidate`] only: the candidate it is built on (`None`: the target
+    /// tip).
+    pub parent: Option<i64>,
+    /// A new bisection group.
+    pub group: Option<i64>,
+}
+
+/// One entry's part of [`Store::transition_queue_entries`](crate::Store::transition_queue_entries):
+/// entry `id`, expected in state `from`, changed by `change`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMove {
+    /// The entry.
+    pub id: i64,
+    /// The state it must still be in (compare-and-swap).
+    pub from: QueueState,
+    /// What changes.
+    pub change: QueueChange,
 }
 
 /// A closed tree ("@greg treeclosed=N"): merges into `target` of priority below `priority`

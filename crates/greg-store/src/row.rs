@@ -183,6 +183,9 @@ pub(crate) fn queue_entry(row: &impl Cols) -> Result<QueueEntry, StoreError> {
         reason: row.opt_text(T, "reason")?,
         created_ms: row.int(T, "created_ms")?,
         updated_ms: row.int(T, "updated_ms")?,
+        candidate: row.opt_int(T, "candidate")?,
+        parent: row.opt_int(T, "parent")?,
+        group: row.opt_int(T, "batch_group")?,
     })
 }
 

@@ -5,7 +5,8 @@
 use crate::common::{run_on_all_backends, synchronize};
 use greg_core::Login;
 use greg_store::{
-    EffectOutcome, NewEffect, NewQueueEntry, QueueChange, QueueInsert, QueueKind, QueueState,
+    EffectOutcome, NewEffect, NewQueueEntry, QueueChange, QueueInsert, QueueKind, QueueMove,
+    QueueState,
 };
 
 fn effect(fx: &crate::common::Synchronize, key: &str) -> NewEffect {
@@ -220,6 +221,95 @@ async fn a_build_result_and_its_relay_are_written_once_while_the_build_is_active
             store.build(build.id).await.expect("read").map(|b| b.state),
             Some(greg_store::BuildRunState::Success)
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_candidate_moves_all_its_entries_or_none_and_keeps_its_place_in_the_pipeline() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let mut ids = Vec::new();
+        for pr in 1..=3u64 {
+            let new = NewQueueEntry {
+                repo: fx.repo.clone(),
+                pr: greg_core::PrNumber(pr),
+                kind: QueueKind::Merge,
+                target: fx.target.clone(),
+                head_sha: fx.head.clone(),
+                approver: Login::from("octocat"),
+                command: "please".to_owned(),
+                priority: 0,
+                now_ms: 1,
+            };
+            let QueueInsert::Created(e) = store.enqueue(&new).await.expect("enqueued") else {
+                panic!("a new entry");
+            };
+            ids.push(e.id);
+        }
+        // Entries 1 and 2 start as one candidate built on candidate 99.
+        let start = QueueChange {
+            state: Some(QueueState::Staging),
+            candidate: Some(ids[0]),
+            parent: Some(99),
+            group: Some(ids[0]),
+            ..QueueChange::default()
+        };
+        let mv = |id: i64, from: QueueState, change: &QueueChange| QueueMove {
+            id,
+            from,
+            change: change.clone(),
+        };
+        let moves = [
+            mv(ids[0], QueueState::Waiting, &start),
+            mv(ids[1], QueueState::Waiting, &start),
+        ];
+        let moved = store
+            .transition_queue_entries(&moves, &[effect(&fx, "cand:1:start")], 5)
+            .await
+            .expect("transition")
+            .expect("both were waiting");
+        assert_eq!(moved.len(), 2);
+        for e in &moved {
+            assert_eq!(
+                (e.state, e.candidate, e.parent, e.group),
+                (QueueState::Staging, Some(ids[0]), Some(99), Some(ids[0]))
+            );
+        }
+        // One of them is no longer waiting: nothing moves, no effect is written.
+        let moves = [
+            mv(ids[2], QueueState::Waiting, &start),
+            mv(ids[1], QueueState::Waiting, &start),
+        ];
+        let lost = store
+            .transition_queue_entries(&moves, &[effect(&fx, "cand:3:start")], 6)
+            .await
+            .expect("transition");
+        assert_eq!(lost, None);
+        let third = store.queue_entry(ids[2]).await.expect("read").expect("row");
+        assert_eq!((third.state, third.candidate), (QueueState::Waiting, None));
+        assert_eq!(store.effects(&fx.repo).await.expect("effects").len(), 1);
+        // Back to waiting (a reset): candidate and parent are cleared, the group stays.
+        let reset = QueueChange {
+            state: Some(QueueState::Waiting),
+            clear_staging: true,
+            ..QueueChange::default()
+        };
+        let moves = [
+            mv(ids[0], QueueState::Staging, &reset),
+            mv(ids[1], QueueState::Staging, &reset),
+        ];
+        let back = store
+            .transition_queue_entries(&moves, &[], 7)
+            .await
+            .expect("transition")
+            .expect("both were staging");
+        for e in &back {
+            assert_eq!(
+                (e.state, e.candidate, e.parent, e.group),
+                (QueueState::Waiting, None, None, Some(ids[0]))
+            );
+        }
     })
     .await;
 }
