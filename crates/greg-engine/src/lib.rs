@@ -127,6 +127,9 @@ pub(crate) struct Inner {
     stopping: AtomicBool,
     /// What GitHub redelivery did this run (`redelivery.rs`).
     redelivery: redelivery::State,
+    /// The adaptive window of each (repository key, target) merge queue (SPEC §10), in
+    /// memory: after a restart it starts again from `window_min`.
+    pub windows: std::sync::Mutex<HashMap<(String, String), pipeline::Aimd>>,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -190,6 +193,7 @@ impl Engine {
             idle: Notify::new(),
             stopping: AtomicBool::new(false),
             redelivery: redelivery::State::default(),
+            windows: std::sync::Mutex::new(HashMap::new()),
             me: me.clone(),
         });
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));

@@ -135,16 +135,12 @@ pub(crate) fn in_flight(state: QueueState) -> bool {
     )
 }
 
-/// The entries to start now, from the active entries of one (repository, target) queue in
-/// queue order (as `Store::queue` returns them), the queue's tree closure and the cap on
-/// concurrent `test` builds: every waiting `try` entry; waiting `test` entries up to the cap,
-/// those of pull requests with a `merge` entry (approved) first; and the first waiting `merge`
-/// entry allowed by the closure when no `merge` entry is in flight.
-pub(crate) fn to_start(
-    entries: &[QueueEntry],
-    closed_below: Option<i32>,
-    test_cap: usize,
-) -> Vec<i64> {
+/// The try and test entries to start now, from the active entries of one (repository, target)
+/// queue in queue order (as `Store::queue` returns them) and the cap on concurrent `test`
+/// builds: every waiting `try` entry, and waiting `test` entries up to the cap, those of pull
+/// requests with a `merge` entry (approved) first. `merge` entries start through the merge
+/// pipeline (`crate::pipeline`), which also applies the tree closure.
+pub(crate) fn to_start(entries: &[QueueEntry], test_cap: usize) -> Vec<i64> {
     let mut start: Vec<i64> = entries
         .iter()
         .filter(|e| e.kind == QueueKind::Try && e.state == QueueState::Waiting)
@@ -167,14 +163,6 @@ pub(crate) fn to_start(
             .take(test_cap.saturating_sub(running))
             .map(|e| e.id),
     );
-    let merges = || entries.iter().filter(|e| e.kind == QueueKind::Merge);
-    if !merges().any(|e| in_flight(e.state))
-        && let Some(next) = merges().find(|e| {
-            e.state == QueueState::Waiting && closed_below.is_none_or(|n| e.priority >= n)
-        })
-    {
-        start.push(next.id);
-    }
     start
 }
 
@@ -226,11 +214,16 @@ pub(crate) fn resume_step(entry: &QueueEntry) -> ResumeStep {
     }
 }
 
-/// The staging ref of an entry: `greg/staging/<target>` for merges (one per queue),
+/// The staging ref of an entry: `greg/staging/<target>/<n>` for merges, `<n>` being its
+/// candidate (SPEC §10: one ref per candidate, so candidates build side by side),
 /// `greg/try/<pr>` and `greg/test/<pr>` for try and test_merged builds (one per pull request).
 pub(crate) fn staging_branch(entry: &QueueEntry) -> String {
     match entry.kind {
-        QueueKind::Merge => format!("{STAGING_PREFIX}staging/{}", entry.target),
+        QueueKind::Merge => format!(
+            "{STAGING_PREFIX}staging/{}/{}",
+            entry.target,
+            entry.candidate.unwrap_or(entry.id)
+        ),
         QueueKind::Try => format!("{STAGING_PREFIX}try/{}", entry.pr),
         QueueKind::Test => format!("{STAGING_PREFIX}test/{}", entry.pr),
     }
@@ -265,6 +258,9 @@ mod tests {
             reason: None,
             created_ms: id * 1000,
             updated_ms: id * 1000,
+            candidate: None,
+            parent: None,
+            group: None,
         }
     }
 
@@ -341,23 +337,15 @@ mod tests {
     }
 
     #[test]
-    fn only_one_merge_is_in_flight_and_trys_start_beside_it() {
+    fn trys_start_beside_merges_and_merges_are_left_to_the_pipeline() {
         let entries = vec![
             entry(1, Merge, Building, 0),
             entry(2, Merge, Waiting, 5),
             entry(3, Try, Waiting, 0),
         ];
-        assert_eq!(to_start(&entries, None, 4), vec![3]);
+        assert_eq!(to_start(&entries, 4), vec![3]);
         let entries = vec![entry(2, Merge, Waiting, 5), entry(4, Merge, Waiting, 0)];
-        assert_eq!(to_start(&entries, None, 4), vec![2]);
-    }
-
-    #[test]
-    fn a_closed_tree_holds_merges_below_its_priority_but_not_above() {
-        let entries = vec![entry(1, Merge, Waiting, 10), entry(2, Merge, Waiting, 0)];
-        assert_eq!(to_start(&entries, Some(5), 4), vec![1]);
-        let entries = vec![entry(2, Merge, Waiting, 0), entry(3, Try, Waiting, 0)];
-        assert_eq!(to_start(&entries, Some(5), 4), vec![3]);
+        assert_eq!(to_start(&entries, 4), Vec::<i64>::new());
     }
 
     #[test]
@@ -373,10 +361,9 @@ mod tests {
             entry(4, Test, Waiting, 0),
         ];
         // Cap 3, one running: two start, the approved pull request (#3) first.
-        assert_eq!(to_start(&entries, None, 3), vec![3, 2]);
-        assert_eq!(to_start(&entries, None, 1), Vec::<i64>::new());
-        // A closed tree does not hold test builds.
-        assert_eq!(to_start(&entries, Some(100), 2), vec![3]);
+        assert_eq!(to_start(&entries, 3), vec![3, 2]);
+        assert_eq!(to_start(&entries, 1), Vec::<i64>::new());
+        assert_eq!(to_start(&entries, 2), vec![3]);
         assert_eq!(
             transition(Test, Building, QueueEvent::BuildGreen),
             Ok(Landed)
@@ -419,7 +406,7 @@ mod tests {
     fn staging_branches_are_per_queue_for_merges_and_per_pr_for_trys() {
         assert_eq!(
             staging_branch(&entry(7, Merge, Waiting, 0)),
-            "greg/staging/main"
+            "greg/staging/main/7"
         );
         assert_eq!(staging_branch(&entry(7, Try, Waiting, 0)), "greg/try/7");
     }

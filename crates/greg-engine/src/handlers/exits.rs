@@ -12,7 +12,7 @@ use crate::outbox::{Effect, Plan};
 use crate::queue::{self, QueueEvent};
 use crate::texts;
 use greg_core::{BuildContext, CommitState, Login, PrNumber, PullRequest, Sha};
-use greg_store::{BuildRunState, QueueChange, QueueEntry, QueueKind, QueueState};
+use greg_store::{BuildRunState, QueueChange, QueueEntry, QueueKind, QueueMove, QueueState};
 use std::sync::atomic::Ordering;
 
 /// The build context of an entry's staging build.
@@ -34,38 +34,79 @@ pub(crate) fn key(e: &QueueEntry, outcome: &str, what: &str) -> String {
 /// entry's state (logged at error and counted: a decision was made on a state that does not
 /// allow it) or when another step moved the entry first (the compare-and-swap lost; nothing
 /// was written). Wakes the lane so that the effects go out and the queue moves on.
+///
+/// An entry that leaves a merge-pipeline candidate of several entries (a conflict, a
+/// cancellation, a push, the rules) takes the candidate with it: its other entries go back to
+/// waiting in the same transaction, because the candidate's staging commit contains the
+/// leaving pull request and must never land.
 pub(crate) async fn record(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
     event: QueueEvent,
-    mut change: QueueChange,
+    change: QueueChange,
     plan: Plan,
 ) -> Result<Option<QueueEntry>, HandlerError> {
-    let next = match queue::transition(entry.kind, entry.state, event) {
-        Ok(next) => next,
-        Err(e) => {
-            inner.not_applicable.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(entry = entry.id, pr = %entry.pr, error = %e, "Queue event does not apply; nothing changed");
-            return Ok(None);
+    let mut moves = vec![(entry.clone(), event, change)];
+    let leaves = entry.kind == QueueKind::Merge
+        && queue::in_flight(entry.state)
+        && queue::transition(entry.kind, entry.state, event).is_ok_and(|s| !queue::in_flight(s));
+    if leaves && let Some(candidate) = entry.candidate {
+        for mate in inner.store.queue(ctx.repo, &entry.target).await? {
+            if mate.id != entry.id
+                && mate.kind == QueueKind::Merge
+                && mate.candidate == Some(candidate)
+                && queue::in_flight(mate.state)
+            {
+                let back = QueueChange {
+                    clear_staging: true,
+                    reason: Some(format!("pull request #{} left its candidate", entry.pr)),
+                    ..Default::default()
+                };
+                moves.push((mate, QueueEvent::TargetMoved, back));
+            }
         }
-    };
-    change.state = Some(next);
+    }
+    Ok(record_many(inner, ctx, moves, plan)
+        .await?
+        .and_then(|m| m.into_iter().next()))
+}
+
+/// Records several entries' events with the effects of `plan` as one all-or-nothing
+/// transaction (see [`record`]); returns the entries as stored afterwards, in order, or
+/// `None` when an event does not apply or another step moved an entry first.
+pub(crate) async fn record_many(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    moves: Vec<(QueueEntry, QueueEvent, QueueChange)>,
+    plan: Plan,
+) -> Result<Option<Vec<QueueEntry>>, HandlerError> {
+    let mut store_moves = Vec::with_capacity(moves.len());
+    for (entry, event, mut change) in moves.iter().cloned() {
+        let next = match queue::transition(entry.kind, entry.state, event) {
+            Ok(next) => next,
+            Err(e) => {
+                inner.not_applicable.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(entry = entry.id, pr = %entry.pr, error = %e, "Queue event does not apply; nothing changed");
+                return Ok(None);
+            }
+        };
+        change.state = Some(next);
+        store_moves.push(QueueMove {
+            id: entry.id,
+            from: entry.state,
+            change,
+        });
+    }
     let updated = inner
         .store
-        .transition_queue_entry(
-            entry.id,
-            entry.state,
-            &change,
-            plan.effects(),
-            inner.now_ms(),
-        )
+        .transition_queue_entries(&store_moves, plan.effects(), inner.now_ms())
         .await?;
-    match &updated {
-        Some(_) => {
-            tracing::info!(entry = entry.id, pr = %entry.pr, from = entry.state.as_str(), to = next.as_str(), ?event, "Queue entry moved");
-        }
-        None => {
+    for ((entry, event, _), m) in moves.iter().zip(&store_moves) {
+        let to = m.change.state.map_or("?", |s| s.as_str());
+        if updated.is_some() {
+            tracing::info!(entry = entry.id, pr = %entry.pr, from = entry.state.as_str(), to, ?event, candidate = ?entry.candidate, "Queue entry moved");
+        } else {
             tracing::info!(entry = entry.id, pr = %entry.pr, from = entry.state.as_str(), ?event, "Queue entry was moved by another step first; nothing changed");
         }
     }

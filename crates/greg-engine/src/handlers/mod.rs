@@ -2,6 +2,7 @@
 //! so handlers for one repository never run concurrently.
 
 mod builds;
+mod candidates;
 mod commands;
 pub(crate) mod exits;
 mod mergeable;

@@ -26,8 +26,7 @@ use crate::outbox::Plan;
 use crate::queue::{self, QueueEvent, ResumeStep};
 use crate::texts;
 use greg_core::{
-    BuildContext, BuildOutcome, CommitState, FastForward, Login, MergeResult, PrNumber,
-    PullRequest, Sha,
+    BuildContext, BuildOutcome, CommitState, Login, MergeResult, PrNumber, PullRequest, Sha,
 };
 use greg_store::{
     BuildRecord, BuildRunState, NewQueueEntry, QueueChange, QueueEntry, QueueInsert, QueueKind,
@@ -97,10 +96,11 @@ pub(crate) async fn request(
     tracing::info!(pr = %pr.number, entry = entry.id, kind = entry.kind.as_str(), target = %entry.target, priority = entry.priority, "Queued");
     let queue = inner.store.queue(ctx.repo, &entry.target).await?;
     let closure = inner.store.tree_closure(ctx.repo, &entry.target).await?;
-    let starts_now =
-        queue::to_start(&queue, closure.map(|c| c.priority), test_cap(ctx)).contains(&entry.id);
+    let position = queue::position_of(&queue, entry.id).unwrap_or(1);
+    let window = super::candidates::window(inner, ctx, &entry.target);
+    // It starts now when it fits in the window and the tree is open to it.
+    let starts_now = position <= window && closure.is_none_or(|c| entry.priority >= c.priority);
     if !starts_now && entry.kind == QueueKind::Merge {
-        let position = queue::position_of(&queue, entry.id).unwrap_or(1);
         let body = texts::queued(&entry.head_sha, &entry.target, position);
         let mut plan = Plan::default();
         plan.comment(ctx.repo, key(&entry, "queued", "comment"), entry.pr, body);
@@ -147,8 +147,7 @@ fn kick_later(inner: &Inner, ctx: &RepoCtx<'_>, delay: Duration) {
 async fn advance(inner: &Inner, ctx: &RepoCtx<'_>, target: &str) -> Result<(), HandlerError> {
     for _ in 0..MAX_STARTS_PER_ADVANCE {
         let entries = inner.store.queue(ctx.repo, target).await?;
-        let closure = inner.store.tree_closure(ctx.repo, target).await?;
-        let ids = queue::to_start(&entries, closure.map(|c| c.priority), test_cap(ctx));
+        let ids = queue::to_start(&entries, test_cap(ctx));
         if ids.is_empty() {
             return Ok(());
         }
@@ -168,7 +167,7 @@ async fn advance(inner: &Inner, ctx: &RepoCtx<'_>, target: &str) -> Result<(), H
 /// Checks SPEC §5's rules for a queued merge again. `true` when they hold; otherwise the entry
 /// left its queue with a comment saying why. Try and test entries are not checked (they land
 /// nothing).
-async fn rules_hold(
+pub(crate) async fn rules_hold(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
@@ -231,7 +230,7 @@ async fn start(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
 }
 
 /// The merge message: what landed, from which pull request, approved by whom, by which command.
-fn merge_message(ctx: &RepoCtx<'_>, entry: &QueueEntry) -> String {
+pub(crate) fn merge_message(ctx: &RepoCtx<'_>, entry: &QueueEntry) -> String {
     format!(
         "Merge pull request #{pr} into {target}\n\nPull-request: {repo}#{pr}\nHead: {head}\n\
          Approved-by: {approver}\nCommand: {command}\nMerged-by: greg (staging)",
@@ -333,7 +332,7 @@ async fn stage(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(
 
 /// Building: the staging build (found by its key when it exists, so a resume never starts a
 /// second one).
-async fn ensure_build(
+pub(crate) async fn ensure_build(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
@@ -374,6 +373,7 @@ async fn ensure_build(
             .latest_build(ctx.repo, &staging, context)
             .await?
         && !done.state.is_active()
+        && (entry.kind != QueueKind::Merge || entry.build_id == Some(done.id))
     {
         // The build finished while greg was away and its (verified) result was recorded.
         let result = if done.state == BuildRunState::Success {
@@ -475,98 +475,22 @@ pub(crate) async fn on_result(
     result: StagingResult,
 ) -> Result<(), HandlerError> {
     let url = rec.url.as_deref();
+    if entry.kind == QueueKind::Merge {
+        // The merge pipeline decides what a candidate's result means (SPEC §10).
+        return super::candidates::on_result(inner, ctx, entry, rec.id, &result).await;
+    }
     match result {
-        // Already recorded (a replayed result after a crash): the landing step goes on.
-        StagingResult::Green if entry.state == QueueState::Landing => {
-            kick(inner, ctx);
-            Ok(())
+        StagingResult::Green => {
+            exits::checked(inner, ctx, entry, BuildOutcome::Success, "passed", url).await
         }
-        StagingResult::Green => match entry.kind {
-            QueueKind::Merge => {
-                let change = QueueChange {
-                    build_id: Some(rec.id),
-                    ..Default::default()
-                };
-                exits::record(
-                    inner,
-                    ctx,
-                    entry,
-                    QueueEvent::BuildGreen,
-                    change,
-                    Plan::default(),
-                )
-                .await?;
-                Ok(())
-            }
-            QueueKind::Try | QueueKind::Test => {
-                exits::checked(inner, ctx, entry, BuildOutcome::Success, "passed", url).await
-            }
-        },
         StagingResult::Red(words) => {
-            if entry.kind != QueueKind::Merge {
-                let outcome = if words.contains("aborted") {
-                    BuildOutcome::Aborted
-                } else {
-                    BuildOutcome::Failure
-                };
-                return exits::checked(inner, ctx, entry, outcome, &words, url).await;
-            }
-            let staging = entry.staging_sha.clone().unwrap_or_else(|| rec.sha.clone());
-            let body = texts::staging_failed(&entry.head_sha, &staging, &words, url);
-            exits::fail(inner, ctx, entry, QueueEvent::BuildRed, &words, &body).await
+            let outcome = if words.contains("aborted") {
+                BuildOutcome::Aborted
+            } else {
+                BuildOutcome::Failure
+            };
+            exits::checked(inner, ctx, entry, outcome, &words, url).await
         }
-    }
-}
-
-/// Landing: the target already at the staging commit (a crash after the fast-forward) →
-/// landed; otherwise the rules once more, the staging commit's status, then the
-/// compare-and-swap fast-forward of the target. A refusal fails the entry with the
-/// provider's reason.
-async fn land(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<(), HandlerError> {
-    let p = &ctx.provider;
-    let Some(staging) = entry.staging_sha.clone() else {
-        return Ok(());
-    };
-    let url = match entry.build_id {
-        Some(id) => inner.store.build(id).await?.and_then(|b| b.url),
-        None => None,
-    };
-    if api_merge(ctx) {
-        return land_through_api(inner, ctx, entry, url.as_deref()).await;
-    }
-    let tip = p
-        .branch_tip(ctx.repo, &entry.target)
-        .await
-        .map_err(backend(p))?;
-    if tip.as_ref() == Some(&staging) {
-        return exits::landed(inner, ctx, entry, &staging, url.as_deref()).await;
-    }
-    if tip != entry.base_sha {
-        return exits::target_moved(inner, ctx, entry).await;
-    }
-    if !rules_hold(inner, ctx, entry).await? {
-        return Ok(());
-    }
-    set_status(
-        inner,
-        ctx,
-        &staging,
-        BuildContext::Merge,
-        CommitState::Success,
-        "staging build passed",
-        url.as_deref(),
-    )
-    .await?;
-    match p.fast_forward(ctx.repo, &entry.target, &staging).await {
-        Ok(FastForward::Done) => exits::landed(inner, ctx, entry, &staging, url.as_deref()).await,
-        Ok(FastForward::Moved) => exits::target_moved(inner, ctx, entry).await,
-        Err(greg_core::Error::Refused { message }) => {
-            tracing::warn!(entry = entry.id, pr = %entry.pr, target = %entry.target, %message, "The provider refused the fast-forward");
-            let body = texts::landing_refused(&entry.head_sha, &entry.target, &message);
-            let reason = format!("{} refused the fast-forward: {message}", ctx.provider);
-            exits::fail(inner, ctx, entry, QueueEvent::Refused, &reason, &body).await
-        }
-        Err(e) => Err(backend(p)(e)),
     }
 }
 
@@ -574,7 +498,7 @@ async fn land(inner: &Inner, ctx: &RepoCtx<'_>, entry: &QueueEntry) -> Result<()
 /// tip the build merged with, then the pull request is merged through the API with its head
 /// as precondition. Accepted race (no compare-and-swap on the target in Bitbucket's API): a
 /// push to the target between the check and the merge lands a merge that was not built.
-async fn land_through_api(
+pub(crate) async fn land_through_api(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
@@ -634,28 +558,15 @@ async fn land_through_api(
     }
 }
 
-/// A push to a branch. greg's own staging refs are ignored; a push to a target whose in-flight
-/// merge was staged on another tip sends that entry back to be merged again.
+/// A push to a branch: for a merge queue's target, see
+/// [`candidates::on_target_push`](super::candidates::on_target_push).
 pub(crate) async fn on_target_push(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     branch: &str,
     head: &Sha,
 ) -> Result<(), HandlerError> {
-    let entries = inner.store.queue(ctx.repo, branch).await?;
-    for entry in entries
-        .iter()
-        .filter(|e| e.kind == QueueKind::Merge && queue::in_flight(e.state))
-    {
-        let ours =
-            entry.staging_sha.as_ref() == Some(head) || entry.base_sha.as_ref() == Some(head);
-        // Landing re-checks the tip itself; Staging is being made right now by this lane.
-        if ours || entry.state != QueueState::Building {
-            continue;
-        }
-        exits::target_moved(inner, ctx, entry).await?;
-    }
-    Ok(())
+    super::candidates::on_target_push(inner, ctx, branch, head).await
 }
 
 /// "@greg p=N": re-orders a waiting entry. Returns the entry's new position, `None` when the
@@ -828,7 +739,7 @@ pub(crate) async fn recheck(
 }
 
 /// What [`step`] did with a step's result.
-async fn step<F>(
+pub(crate) async fn step<F>(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
@@ -885,8 +796,10 @@ where
     Ok(false)
 }
 
-/// Drives the repository's queues: redoes the step of each in-flight entry from its stored
-/// state, then lets every queue start what it can. Each step ends: see [`step`].
+/// Drives the repository's queues: the merge pipeline of each target
+/// ([`candidates::drive`](super::candidates::drive)), and for try and test entries, redoes
+/// the step of each in-flight one from its stored state, then starts what may start. Each
+/// step ends: see [`step`].
 pub(crate) async fn resume(inner: &Inner, ctx: &RepoCtx<'_>) -> Result<(), HandlerError> {
     let entries: Vec<QueueEntry> = inner
         .store
@@ -900,8 +813,11 @@ pub(crate) async fn resume(inner: &Inner, ctx: &RepoCtx<'_>) -> Result<(), Handl
         if !targets.contains(&entry.target) {
             targets.push(entry.target.clone());
         }
+        if entry.kind == QueueKind::Merge {
+            continue;
+        }
         match queue::resume_step(entry) {
-            ResumeStep::Wait => {}
+            ResumeStep::Wait | ResumeStep::Land => {}
             ResumeStep::Restage => {
                 tracing::info!(entry = entry.id, pr = %entry.pr, "Resuming: making the staging commit again");
                 step(inner, ctx, entry, stage(inner, ctx, entry)).await?;
@@ -909,12 +825,10 @@ pub(crate) async fn resume(inner: &Inner, ctx: &RepoCtx<'_>) -> Result<(), Handl
             ResumeStep::EnsureBuild => {
                 step(inner, ctx, entry, ensure_build(inner, ctx, entry, false)).await?;
             }
-            ResumeStep::Land => {
-                step(inner, ctx, entry, land(inner, ctx, entry)).await?;
-            }
         }
     }
     for target in targets {
+        super::candidates::drive(inner, ctx, &target).await?;
         advance(inner, ctx, &target).await?;
     }
     Ok(())
