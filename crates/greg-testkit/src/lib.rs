@@ -41,6 +41,9 @@
 //!   `config.xml` read and write (parameters and notification endpoints are re-read from it),
 //!   folder jobs, and Notification-plugin callbacks (QUEUED and STARTED when a build starts,
 //!   COMPLETED and FINALIZED when it ends; field list per tests/data/SOURCES.md).
+//! - Automatic CI ([`World::auto_ci`]): every build of a job finishes by itself after a fixed
+//!   wall-clock duration, failing when its `COMMIT` contains a breaking head; and the history
+//!   of every GitHub branch ([`World::branch_history`]).
 //! - Faults: one-shot 500/502/403-rate-limit/429 answers ([`World::fail_next`]); lost
 //!   callbacks ([`World::drop_callbacks`]); held queues ([`World::hold_queue`]).
 //!
@@ -82,8 +85,8 @@ pub use world::bitbucket::{
 pub use world::github::{fake_sha, user_id};
 pub use world::jenkins::GREG_PARAMETERS;
 pub use world::{
-    Comment, Delivery, FakeBuild, FakePullRequest, FakeReview, HoldMode, LoggedRequest, NewPr,
-    Outcome, QueueItem, SentNotification, Server, Status, World, WorldError, WorldState,
+    AutoCi, Comment, Delivery, FakeBuild, FakePullRequest, FakeReview, HoldMode, LoggedRequest,
+    NewPr, Outcome, QueueItem, SentNotification, Server, Status, World, WorldError, WorldState,
 };
 
 /// Installs rustls' ring crypto provider as the process default if none is installed yet

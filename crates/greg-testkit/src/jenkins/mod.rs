@@ -3,7 +3,8 @@
 //!
 //! The server's thread also runs a driver task: it sleeps out the start and run delays of
 //! [`crate::world::JenkinsTiming`] and then calls [`World::start_queued`] and
-//! [`World::finish_build`], and it delivers notifications one at a time, in the order they
+//! [`World::finish_build`] (after an auto CI job's duration for its builds, see
+//! [`World::auto_ci`]), and it delivers notifications one at a time, in the order they
 //! were recorded, as `POST` with `Content-Type: application/json;charset=UTF-8` (what the
 //! plugin's `Protocol.java` sends).
 
@@ -112,6 +113,14 @@ async fn drive(world: World, mut rx: UnboundedReceiver<DriverCmd>) {
                     // left alone.
                     let _ = w.finish_scheduled(&job, number, result);
                     w.update(|s| s.jenkins.done_in_flight());
+                });
+            }
+            DriverCmd::AutoFinish(job, number, result, delay) => {
+                let w = world.clone();
+                actix_web::rt::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    // A build stopped, finished or kept running meanwhile is left alone.
+                    let _ = w.finish_scheduled(&job, number, result);
                 });
             }
             DriverCmd::Deliver(seq) => {

@@ -138,8 +138,8 @@ pub struct Repo {
     pub name: RepoName,
     /// The default branch (`master` unless created otherwise).
     pub default_branch: String,
-    /// Branch name (without `refs/heads/`) → tip.
-    pub branches: BTreeMap<String, Sha>,
+    /// Branch name (without `refs/heads/`) → tip, with every value each branch had.
+    pub branches: Branches,
     /// Every commit the model knows, with its parents.
     pub commits: HashMap<Sha, FakeCommit>,
     /// Pull requests by number.
@@ -162,6 +162,50 @@ pub struct Repo {
     pub protections: BTreeMap<String, BranchProtection>,
     /// Every delivery sent to one of `hooks`, oldest first ([`World::send_to_hook`]).
     pub deliveries: Vec<HookDelivery>,
+}
+
+/// The branches of a repository: name (without `refs/heads/`) → tip, and every value each
+/// branch had, in order. Reads go through `Deref` to the map of tips; every change goes through
+/// [`Branches::insert`] or [`Branches::remove`], which record it, so every way a branch moves
+/// (a test's push, a pull request's head, `PATCH .../git/refs` fast-forward or force, a merge)
+/// shows in [`Branches::history`].
+#[derive(Debug, Clone, Default)]
+pub struct Branches {
+    tips: BTreeMap<String, Sha>,
+    history: HashMap<String, Vec<Sha>>,
+}
+
+impl std::ops::Deref for Branches {
+    type Target = BTreeMap<String, Sha>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tips
+    }
+}
+
+impl Branches {
+    /// Moves (or creates) `branch` to `tip`; returns the old tip. The history records `tip`
+    /// unless the branch already pointed at it.
+    pub fn insert(&mut self, branch: String, tip: Sha) -> Option<Sha> {
+        let history = self.history.entry(branch.clone()).or_default();
+        let old = self.tips.insert(branch, tip.clone());
+        if old.as_ref() != Some(&tip) {
+            history.push(tip);
+        }
+        old
+    }
+
+    /// Deletes `branch`; returns its last tip. Its history stays (a branch created again
+    /// continues it).
+    pub fn remove(&mut self, branch: &str) -> Option<Sha> {
+        self.tips.remove(branch)
+    }
+
+    /// Every value `branch` had, oldest first (its creation included, deletions left out);
+    /// empty for a branch that never existed.
+    pub fn history(&self, branch: &str) -> &[Sha] {
+        self.history.get(branch).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The protection of one branch, as GitHub enforces it on `PATCH .../git/refs/heads/{branch}`
@@ -531,7 +575,7 @@ impl World {
                 id,
                 name: repo.clone(),
                 default_branch: default_branch.to_owned(),
-                branches: BTreeMap::new(),
+                branches: Branches::default(),
                 commits: HashMap::new(),
                 pulls: BTreeMap::new(),
                 comments: Vec::new(),
@@ -598,6 +642,18 @@ impl World {
             r.branches
                 .remove(branch)
                 .ok_or_else(|| WorldError::UnknownBranch(repo.clone(), branch.to_owned()))
+        })
+    }
+
+    /// Every value `branch` of `repo` had, oldest first: its creation, then every push,
+    /// fast-forward, force move and merge, in order (deletions left out; see
+    /// [`Branches::history`]). Empty for an unknown repository or a branch that never existed.
+    pub fn branch_history(&self, repo: &RepoName, branch: &str) -> Vec<Sha> {
+        self.read(|s| {
+            s.github
+                .repos
+                .get(repo)
+                .map_or_else(Vec::new, |r| r.branches.history(branch).to_vec())
         })
     }
 
@@ -868,5 +924,83 @@ impl World {
             .into_iter()
             .rev()
             .find(|s| s.context == context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FakeGithub;
+
+    async fn patch_ref(url: &str, branch: &str, sha: &Sha, force: bool) -> u16 {
+        crate::install_crypto_provider();
+        let resp = reqwest::Client::new()
+            .patch(format!("{url}/repos/acme/demo/git/refs/heads/{branch}"))
+            .header("authorization", "token t")
+            .json(&serde_json::json!({"sha": sha.as_str(), "force": force}))
+            .send()
+            .await
+            .expect("send");
+        resp.status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn a_branch_history_records_pushes_merges_fast_forwards_and_force_moves_in_order() {
+        let world = World::default();
+        let github = FakeGithub::start(world.clone()).expect("github");
+        let repo = RepoName::new("acme", "demo");
+        world.create_repo(&repo).expect("repo");
+        let start = world.branch(&repo, "master").expect("master");
+
+        let pushed = fake_sha("pushed");
+        world.push_branch(&repo, "master", &pushed).expect("push");
+        // A push of the tip it already has is no move.
+        world.push_branch(&repo, "master", &pushed).expect("push");
+        let merged = world
+            .update(|s| s.github.repo_mut(&repo)?.merge("master", &start, "no-op"))
+            .expect("merge");
+        assert_eq!(merged, None, "an ancestor merges as nothing");
+        let side = fake_sha("side");
+        world.push_branch(&repo, "side", &side).expect("side");
+        let merge = world
+            .update(|s| {
+                s.github
+                    .repo_mut(&repo)?
+                    .merge("master", &side, "merge side")
+            })
+            .expect("merge")
+            .expect("a merge commit");
+
+        // Over HTTP: a fast-forward, a refused non-fast-forward, a force move.
+        let ahead = fake_sha("ahead");
+        world
+            .update(|s| {
+                s.github
+                    .repo_mut(&repo)
+                    .map(|r| r.add_commit(&ahead, vec![merge.clone()], "ahead"))
+            })
+            .expect("commit");
+        assert_eq!(patch_ref(&github.url, "master", &ahead, false).await, 200);
+        assert_eq!(patch_ref(&github.url, "master", &start, false).await, 422);
+        assert_eq!(patch_ref(&github.url, "master", &start, true).await, 200);
+
+        assert_eq!(
+            world.branch_history(&repo, "master"),
+            vec![start.clone(), pushed, merge, ahead, start]
+        );
+        assert_eq!(world.branch_history(&repo, "side"), vec![side.clone()]);
+
+        // A deleted branch keeps its history; created again, it continues it.
+        world.delete_branch(&repo, "side").expect("delete");
+        assert_eq!(world.branch_history(&repo, "side"), vec![side.clone()]);
+        let again = fake_sha("side-2");
+        world.push_branch(&repo, "side", &again).expect("push");
+        assert_eq!(world.branch_history(&repo, "side"), vec![side, again]);
+        assert!(world.branch_history(&repo, "never").is_empty());
+        assert!(
+            world
+                .branch_history(&RepoName::new("acme", "unknown"), "master")
+                .is_empty()
+        );
     }
 }

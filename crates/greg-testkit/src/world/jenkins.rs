@@ -20,7 +20,10 @@
 //! callbacks said: [`World::keep_running`], [`World::finish_build_quietly`],
 //! [`World::set_build_param`]; a forged callback needs no verb (a test POSTs it to greg).
 
+mod auto_ci;
 mod own_view;
+
+pub use auto_ci::AutoCi;
 
 use super::config_xml::{config_xml_for, declared_endpoints, declared_parameters, event_matches};
 use super::{World, WorldError};
@@ -230,6 +233,9 @@ pub(crate) enum DriverCmd {
     Start(QueueItemId, Duration),
     /// Finish the build with this outcome after `timing.run_for`.
     Finish(JobName, BuildNumber, BuildOutcome, Duration),
+    /// Finish the build with this outcome after its auto CI duration; not counted in
+    /// `in_flight` ([`World::auto_ci`]).
+    AutoFinish(JobName, BuildNumber, BuildOutcome, Duration),
     /// POST notification `seq`.
     Deliver(usize),
 }
@@ -269,6 +275,8 @@ pub struct JenkinsState {
     pub notifications: Vec<SentNotification>,
     /// Running builds whose scheduled completion is skipped ([`World::keep_running`]).
     pub kept_running: BTreeSet<(JobName, u64)>,
+    /// Jobs under the automatic CI model ([`World::auto_ci`]), with what each has seen.
+    pub(crate) auto_ci: BTreeMap<JobName, auto_ci::AutoCiRun>,
     pub(crate) driver: Option<UnboundedSender<DriverCmd>>,
     /// Timers and deliveries not done yet; see [`World::settle`].
     pub(crate) in_flight: usize,
@@ -292,6 +300,7 @@ impl Default for JenkinsState {
             queue: BTreeMap::new(),
             notifications: Vec::new(),
             kept_running: BTreeSet::new(),
+            auto_ci: BTreeMap::new(),
             driver: None,
             in_flight: 0,
             next_queue_id: 100,
@@ -590,7 +599,8 @@ impl World {
     }
 
     /// Takes a waiting queue item out of the queue and starts its build (notifications QUEUED
-    /// and STARTED); unless its scripted outcome is `Manual`, schedules its completion.
+    /// and STARTED); when its job runs under auto CI ([`World::auto_ci`]), or else unless its
+    /// scripted outcome is `Manual`, schedules its completion.
     pub fn start_queued(&self, id: QueueItemId) -> Result<FakeBuild, WorldError> {
         self.update(|s| {
             let now = s.tick();
@@ -626,6 +636,12 @@ impl World {
             j.notify(&build, BuildPhase::Queued, item.in_queue_since);
             j.notify(&build, BuildPhase::Started, now);
             let commit = build.param("COMMIT");
+            if let Some((result, delay)) = auto_ci::decide(s, &item.job, commit) {
+                let cmd = DriverCmd::AutoFinish(item.job.clone(), number, result, delay);
+                s.jenkins.schedule_auto_finish(cmd);
+                return Ok(build);
+            }
+            let j = &mut s.jenkins;
             if let Some(result) = j.scripted_outcome(&item.job, commit).result() {
                 let delay = j.timing.run_for;
                 j.schedule(DriverCmd::Finish(item.job.clone(), number, result, delay));

@@ -21,12 +21,12 @@ pub mod jenkins;
 mod log;
 
 pub use github::{
-    Comment, FakeCommit, FakePullRequest, FakeReview, GithubState, NewPr, Repo, Status,
+    Branches, Comment, FakeCommit, FakePullRequest, FakeReview, GithubState, NewPr, Repo, Status,
 };
 pub use hooks::FakeHook;
 pub use jenkins::{
-    Delivery, FakeBuild, JenkinsState, JenkinsTiming, Job, Outcome, QueueItem, ScriptedOutcome,
-    SentNotification,
+    AutoCi, Delivery, FakeBuild, JenkinsState, JenkinsTiming, Job, Outcome, QueueItem,
+    ScriptedOutcome, SentNotification,
 };
 pub use log::{Fault, Hold, HoldMode, HoldState, LoggedRequest, Server};
 
