@@ -22,7 +22,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const STAGING: &str = "greg/staging/master";
+/// The staging refs of master's merge queue (`greg/staging/master/<candidate>`, SPEC §10).
+const STAGING: &str = "greg/staging/master/";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A `greg serve` child process and how to reach it.
@@ -256,7 +257,7 @@ impl Rig {
         loop {
             let merged = self.world.pull_request(&self.repo, pr).map(|p| p.state)
                 == Some(PullRequestState::Merged);
-            let staging_gone = self.branch(STAGING).is_none();
+            let staging_gone = newest_staging_ref(&self.world, &self.repo).is_none();
             let comment = self.merged_comments(pr) > 0;
             if merged && staging_gone && comment && self.running_merges().is_empty() {
                 return Ok(());
@@ -323,7 +324,7 @@ impl Rig {
                 })
         });
         assert!(green, "master's commit was built green");
-        assert_eq!(self.branch(STAGING), None, "no staging ref left behind");
+        assert_eq!(newest_staging_ref(&self.world, &self.repo), None, "no staging ref left behind");
         assert_eq!(
             self.world.pull_request(&self.repo, pr).map(|p| p.state),
             Some(PullRequestState::Merged)
@@ -547,4 +548,21 @@ async fn a_webhook_sent_while_greg_is_down_is_redelivered_at_start() -> anyhow::
         "missed, then redelivered"
     );
     greg.kill()
+}
+
+/// The newest staging ref of master's merge queue (the highest candidate number), if any.
+fn newest_staging_ref(
+    world: &greg_testkit::World,
+    repo: &greg_core::RepoName,
+) -> Option<greg_core::Sha> {
+    world
+        .branches_under(repo, STAGING)
+        .into_iter()
+        .max_by_key(|(name, _)| {
+            name.rsplit('/')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .map(|(_, tip)| tip)
 }

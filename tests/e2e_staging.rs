@@ -11,14 +11,15 @@ use greg_testkit::world::Server;
 use greg_testkit::{GregTester, TesterOptions};
 use std::collections::HashSet;
 
-const STAGING: &str = "greg/staging/master";
+/// The staging refs of master's merge queue (`greg/staging/master/<candidate>`, SPEC §10).
+const STAGING: &str = "greg/staging/master/";
 
 fn master(t: &GregTester) -> Option<Sha> {
     t.world.branch(&t.repo, "master")
 }
 
 fn staging_ref(t: &GregTester) -> Option<Sha> {
-    t.world.branch(&t.repo, STAGING)
+    newest_staging_ref(&t.world, &t.repo)
 }
 
 fn state(t: &GregTester, sha: &Sha, context: &str) -> Option<CommitState> {
@@ -507,4 +508,21 @@ async fn reconciliation_drops_an_entry_whose_head_moved_without_a_webhook() -> a
     t.finish_build(MERGE_JOB, BuildOutcome::Success).await.ok();
     assert_eq!(master(&t), Some(start), "the unapproved head never lands");
     t.finish().await
+}
+
+/// The newest staging ref of master's merge queue (the highest candidate number), if any.
+fn newest_staging_ref(
+    world: &greg_testkit::World,
+    repo: &greg_core::RepoName,
+) -> Option<greg_core::Sha> {
+    world
+        .branches_under(repo, STAGING)
+        .into_iter()
+        .max_by_key(|(name, _)| {
+            name.rsplit('/')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .map(|(_, tip)| tip)
 }

@@ -11,7 +11,8 @@ use greg_testkit::tester::{JENKINS_TOKEN, MERGE_JOB, TEST_JOB};
 use greg_testkit::world::Server;
 use greg_testkit::{GregTester, TesterOptions};
 
-const STAGING: &str = "greg/staging/master";
+/// The staging refs of master's merge queue (`greg/staging/master/<candidate>`, SPEC §10).
+const STAGING: &str = "greg/staging/master/";
 
 fn master(t: &GregTester) -> Option<Sha> {
     t.world.branch(&t.repo, "master")
@@ -135,7 +136,7 @@ async fn a_dismissed_approval_takes_a_queued_pull_request_out_and_stops_its_buil
         .find(|b| b.number == build.number)
         .expect("the build");
     assert!(!stopped.building, "its merge build was stopped");
-    assert_eq!(t.world.branch(&t.repo, STAGING), None);
+    assert_eq!(newest_staging_ref(&t.world, &t.repo), None);
     t.finish().await
 }
 
@@ -168,7 +169,7 @@ async fn a_502_on_the_staging_ref_delete_gives_exactly_one_merged_comment() -> a
     t.post_comment(pr, "alice", "@greg please").await?;
     t.world.fail_next(
         Server::Github,
-        "/git/refs/heads/greg/staging/master$",
+        "/git/refs/heads/greg/staging/master/[0-9]+$",
         502,
         None,
     )?;
@@ -176,14 +177,14 @@ async fn a_502_on_the_staging_ref_delete_gives_exactly_one_merged_comment() -> a
     assert!(t.expect_comment(pr)?.contains("Merged"));
     t.expect_no_comment(pr)?;
     assert_eq!(
-        t.world.branch(&t.repo, STAGING),
+        newest_staging_ref(&t.world, &t.repo),
         None,
         "the delete was retried"
     );
     let deletes = t.world.requests_matching(
         Server::Github,
         "DELETE",
-        "/git/refs/heads/greg/staging/master$",
+        "/git/refs/heads/greg/staging/master/[0-9]+$",
     );
     assert_eq!(deletes.len(), 2, "one refused, one retried");
     t.finish().await
@@ -462,7 +463,7 @@ async fn a_head_already_in_the_target_leaves_the_next_entrys_staging_ref_alone()
     let build = t.running_build(MERGE_JOB)?;
     let commit = build.param("COMMIT").map(str::to_owned);
     assert_eq!(
-        t.world.branch(&t.repo, STAGING).map(|s| s.to_string()),
+        newest_staging_ref(&t.world, &t.repo).map(|s| s.to_string()),
         commit,
         "the staging ref carries #2's staging commit"
     );
@@ -470,4 +471,21 @@ async fn a_head_already_in_the_target_leaves_the_next_entrys_staging_ref_alone()
     assert!(t.expect_comment(second)?.contains("Merged"));
     let _ = head2;
     t.finish().await
+}
+
+/// The newest staging ref of master's merge queue (the highest candidate number), if any.
+fn newest_staging_ref(
+    world: &greg_testkit::World,
+    repo: &greg_core::RepoName,
+) -> Option<greg_core::Sha> {
+    world
+        .branches_under(repo, STAGING)
+        .into_iter()
+        .max_by_key(|(name, _)| {
+            name.rsplit('/')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .map(|(_, tip)| tip)
 }

@@ -662,6 +662,20 @@ impl World {
         self.read(|s| s.github.repos.get(repo)?.branches.get(branch).cloned())
     }
 
+    /// The branches whose names start with `prefix` (`greg/staging/master/`: the staging refs
+    /// of one merge queue), by name, with their tips.
+    pub fn branches_under(&self, repo: &RepoName, prefix: &str) -> Vec<(String, Sha)> {
+        self.read(|s| {
+            s.github.repos.get(repo).map_or_else(Vec::new, |r| {
+                r.branches
+                    .iter()
+                    .filter(|(name, _)| name.starts_with(prefix))
+                    .map(|(name, tip)| (name.clone(), tip.clone()))
+                    .collect()
+            })
+        })
+    }
+
     /// Opens a pull request. The head commit is recorded (parent: the base tip) and, for a
     /// same-repository pull request, the head branch is moved to it. Errors on an unknown
     /// repository or base branch, or a number already taken.
