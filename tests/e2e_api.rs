@@ -63,6 +63,18 @@ async fn the_api_shows_the_queue_builds_reviews_and_passing_heads() -> anyhow::R
     assert_eq!(entries[1]["state"], "waiting");
     assert_eq!(entries[1]["priority"], 3);
     assert_eq!(entries[1]["approved_by"], "alice");
+    // The serial queue: one candidate in flight, on the target tip, holding #1.
+    let candidates = q["candidates"].as_array().cloned().unwrap_or_default();
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(candidates[0]["id"], entries[0]["candidate"]);
+    assert_eq!(candidates[0]["parent"], Value::Null);
+    assert_eq!(candidates[0]["pull_requests"], serde_json::json!([one.0]));
+    assert_eq!(candidates[0]["staging"], entries[0]["staging"]);
+    assert_eq!(
+        candidates[0]["staging_ref"],
+        format!("greg/staging/master/{}", candidates[0]["id"])
+    );
+    assert_eq!(candidates[0]["build"]["state"], "running");
 
     let (status, st) = get(&t, "/api/status").await?;
     assert_eq!(status, 200);

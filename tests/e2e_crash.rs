@@ -324,7 +324,11 @@ impl Rig {
                 })
         });
         assert!(green, "master's commit was built green");
-        assert_eq!(newest_staging_ref(&self.world, &self.repo), None, "no staging ref left behind");
+        assert_eq!(
+            newest_staging_ref(&self.world, &self.repo),
+            None,
+            "no staging ref left behind"
+        );
         assert_eq!(
             self.world.pull_request(&self.repo, pr).map(|p| p.state),
             Some(PullRequestState::Merged)

@@ -121,6 +121,39 @@ async fn play(s: &Scenario) -> anyhow::Result<(GregTester, Vec<Pr>)> {
         last_approval = Instant::now();
         t.post_comment(pr.number, "bob", "@greg please").await?;
     }
+    // While they build, /api/queue shows the candidates in flight and what each contains
+    // (item 8): more than one at a time, each with its own staging ref, the first on the
+    // target tip and each later one on the one before.
+    let queue: serde_json::Value = t
+        .client()
+        .get(format!("{}/api/queue/{}", t.url, t.repo))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let candidates = queue["queues"][0]["candidates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        candidates.len() > 1,
+        "several candidates in flight: {queue}"
+    );
+    assert_eq!(candidates[0]["parent"], serde_json::Value::Null);
+    for pair in candidates.windows(2) {
+        assert_eq!(pair[1]["parent"], pair[0]["id"], "a chain: {queue}");
+        assert!(
+            pair[1]["staging_ref"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("greg/staging/master/")),
+            "{queue}"
+        );
+    }
+    let listed: usize = candidates
+        .iter()
+        .map(|c| c["pull_requests"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(listed >= candidates.len(), "{queue}");
     let repo = t.repo.clone();
     let outcome = t
         .world

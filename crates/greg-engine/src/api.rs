@@ -77,6 +77,32 @@ pub struct QueueEntryView {
     pub staging: Option<Sha>,
     /// The staging build, when one exists.
     pub build: Option<BuildView>,
+    /// The merge-pipeline candidate it is in (SPEC §10; see [`QueueView::candidates`]).
+    pub candidate: Option<i64>,
+}
+
+/// A candidate of the merge pipeline (SPEC §10): pull requests built together on one staging
+/// commit, on top of its parent candidate's commit (or the target tip).
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateView {
+    /// Its id: its first entry's id, the `<n>` of its staging ref.
+    pub id: i64,
+    /// `greg/staging/<target>/<n>`.
+    pub staging_ref: String,
+    /// The candidate it is built on; `None`: the target tip.
+    pub parent: Option<i64>,
+    /// Its own pull requests, in queue order (it also contains every pull request of its
+    /// parents).
+    pub pull_requests: Vec<PrNumber>,
+    /// `staging`, `building` or `landing` (built green, landing when the candidates before it
+    /// have).
+    pub state: &'static str,
+    /// The commit it was built on.
+    pub base: Option<Sha>,
+    /// Its staging commit.
+    pub staging: Option<Sha>,
+    /// Its build, when one was started.
+    pub build: Option<BuildView>,
 }
 
 /// The merge queue of one (repository, target branch).
@@ -88,9 +114,11 @@ pub struct QueueView {
     pub target: String,
     /// `@greg treeclosed=N`: merges below this priority wait.
     pub tree_closed_below: Option<i32>,
-    /// By position: the merge in flight first, then the waiting merges in queue order, then
+    /// By position: the merges in flight first, then the waiting merges in queue order, then
     /// try and test_merged entries.
     pub entries: Vec<QueueEntryView>,
+    /// The candidates in flight, oldest first.
+    pub candidates: Vec<CandidateView>,
 }
 
 /// What greg is doing for one pull request.
@@ -172,7 +200,43 @@ impl Engine {
             base: e.base_sha.clone(),
             staging: e.staging_sha.clone(),
             build,
+            candidate: e.candidate,
         })
+    }
+
+    /// The candidates in flight among one queue's active `entries`, oldest first.
+    async fn candidate_views(
+        &self,
+        target: &str,
+        entries: &[QueueEntry],
+    ) -> Result<Vec<CandidateView>, StoreError> {
+        let mut out: Vec<CandidateView> = Vec::new();
+        for e in entries
+            .iter()
+            .filter(|e| e.kind == greg_store::QueueKind::Merge && queue::in_flight(e.state))
+        {
+            let id = e.candidate.unwrap_or(e.id);
+            if let Some(c) = out.iter_mut().find(|c| c.id == id) {
+                c.pull_requests.push(e.pr);
+                continue;
+            }
+            let build = match e.build_id {
+                Some(b) => self.store().build(b).await?.as_ref().map(BuildView::from),
+                None => None,
+            };
+            out.push(CandidateView {
+                id,
+                staging_ref: format!("{}staging/{target}/{id}", queue::STAGING_PREFIX),
+                parent: e.candidate.and(e.parent),
+                pull_requests: vec![e.pr],
+                state: e.state.as_str(),
+                base: e.base_sha.clone(),
+                staging: e.staging_sha.clone(),
+                build,
+            });
+        }
+        out.sort_by_key(|c| c.id);
+        Ok(out)
     }
 
     /// The merge queues of `repo`, one per target branch with active entries.
@@ -196,11 +260,13 @@ impl Engine {
             }
             // By position (the merge in flight first), then try and test entries.
             list.sort_by_key(|e| e.position.unwrap_or(usize::MAX));
+            let candidates = self.candidate_views(&target, &entries).await?;
             views.push(QueueView {
                 repo: repo.to_string(),
                 tree_closed_below: store.tree_closure(repo, &target).await?.map(|c| c.priority),
                 target,
                 entries: list,
+                candidates,
             });
         }
         Ok(views)
