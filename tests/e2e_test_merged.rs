@@ -91,7 +91,7 @@ async fn the_test_build_builds_the_head_merged_with_the_target() -> anyhow::Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_target_sends_statuses_back_to_pending_and_retests_approved_first()
 -> anyhow::Result<()> {
-    let t = GregTester::start_with(TesterOptions {
+    let mut t = GregTester::start_with(TesterOptions {
         repo_yaml: "    merge_mode: staging\n    test_merged: true\n    max_test_builds: 1\n"
             .to_owned(),
         ..TesterOptions::default()
@@ -116,10 +116,13 @@ async fn a_moved_target_sends_statuses_back_to_pending_and_retests_approved_firs
     assert_eq!(state(&t, &head1), Some(CommitState::Success));
     assert_eq!(state(&t, &head2), Some(CommitState::Success));
 
-    // #2 is approved and asked to merge: it holds the merge queue.
+    // #2 is approved and asked to merge behind a closed tree: it waits in the merge queue
+    // (open, it would land at once on its green tested merge, built once).
+    t.post_comment(two, "alice", "@greg treeclosed=100").await?;
     t.approve(two, "bob").await?;
     t.post_comment(two, "alice", "@greg please").await?;
-    assert!(t.running_build(MERGE_JOB).is_ok());
+    assert!(t.builds(MERGE_JOB).is_empty());
+    while t.expect_comment(two).is_ok() {}
 
     // Someone pushes to master: both statuses go pending, the approved #2 is tested first.
     let moved = t.push_branch("master", "hotfix").await?;
@@ -140,5 +143,41 @@ async fn a_moved_target_sends_statuses_back_to_pending_and_retests_approved_firs
     assert_eq!(state(&t, &head1), Some(CommitState::Failure));
     assert_eq!(state(&t, &head2), Some(CommitState::Success));
     assert!(t.world.pull_request(&t.repo, one).is_some());
+    t.finish().await
+}
+
+/// No build twice for one tree (SPEC §10): a pull request whose test_merged build of its head
+/// on the current tip is green lands on that very commit, without a merge build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_green_test_of_the_merge_on_the_current_tip_lands_without_building_again()
+-> anyhow::Result<()> {
+    let mut t = GregTester::start_with(TesterOptions {
+        repo_yaml: "    merge_mode: staging\n    test_merged: true\n".to_owned(),
+        ..TesterOptions::default()
+    })
+    .await?;
+    t.set_permission("alice", Permission::Write)?;
+    t.set_permission("bob", Permission::Write)?;
+    let tip = t.world.branch(&t.repo, "master").expect("master");
+    let (pr, head) = t.open_pr("carol", "fix").await?;
+    let tested = running_test_commit(&t)?;
+    finish_merged_test(&t, BuildOutcome::Success).await?;
+    assert_eq!(state(&t, &head), Some(CommitState::Success));
+
+    t.approve(pr, "bob").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    t.settle().await?;
+    assert!(t.builds(MERGE_JOB).is_empty(), "no merge build was started");
+    assert_eq!(
+        t.world.branch(&t.repo, "master"),
+        Some(tested.clone()),
+        "master is the commit the test build built green"
+    );
+    assert_eq!(parents(&t, &tested), Some(vec![tip, head.clone()]));
+    assert!(t.expect_comment(pr)?.contains("Merged"));
+    assert_eq!(
+        t.status(&head, "greg/merge").map(|s| s.state),
+        Some(CommitState::Success)
+    );
     t.finish().await
 }

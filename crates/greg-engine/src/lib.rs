@@ -130,6 +130,8 @@ pub(crate) struct Inner {
     /// The adaptive window of each (repository key, target) merge queue (SPEC §10), in
     /// memory: after a restart it starts again from `window_min`.
     pub windows: std::sync::Mutex<HashMap<(String, String), pipeline::Aimd>>,
+    /// Merge builds not started because a green build of the same tree existed (SPEC §10).
+    pub builds_reused: AtomicU64,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -194,6 +196,7 @@ impl Engine {
             stopping: AtomicBool::new(false),
             redelivery: redelivery::State::default(),
             windows: std::sync::Mutex::new(HashMap::new()),
+            builds_reused: AtomicU64::new(0),
             me: me.clone(),
         });
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));
@@ -314,6 +317,13 @@ impl Engine {
     /// (each is logged at error; a non-zero count is a bug or an unexpected race).
     pub fn not_applicable_count(&self) -> u64 {
         self.inner.not_applicable.load(Ordering::Relaxed)
+    }
+
+    /// Merge builds not started since this process started because a green build of the same
+    /// tree existed (a test_merged or try build of the head on the same target tip, or the
+    /// same staging commit built before; SPEC §10).
+    pub fn builds_reused(&self) -> u64 {
+        self.inner.builds_reused.load(Ordering::Relaxed)
     }
 
     /// True when effects decided earlier (comments, statuses, ...) wait to be performed, for

@@ -553,7 +553,18 @@ async fn stage(
             }
         },
     };
-    let staged = if staging::api_merge(ctx) {
+    // A green build of the same tree needs no second build (SPEC §10, "no build twice for
+    // one tree"): a try or test_merged build of this head on this base.
+    let mut reused: Option<i64> = None;
+    let staged = if let Some((commit, build)) = reusable(inner, ctx, c, &base).await? {
+        let branch = queue::staging_branch(&leader);
+        p.set_branch(ctx.repo, &branch, &commit)
+            .await
+            .map_err(backend(p))?;
+        tracing::info!(candidate = c.id, base = %base, staging = %commit, build, "Reusing a green build of the same merge instead of building it again");
+        reused = Some(build);
+        commit
+    } else if staging::api_merge(ctx) {
         // No staging refs (Bitbucket, serial only): the job builds the approved head merged
         // with TARGET, and greg merges the pull request through the API if the target is
         // still `base`.
@@ -602,6 +613,16 @@ async fn stage(
             }
         }
         tracing::info!(candidate = c.id, base = %base, staging = %at, branch, "Staging commit made");
+        // The same commit was built green already (a candidate made again).
+        if let Some(b) = inner
+            .store
+            .latest_build(ctx.repo, &at, BuildContext::Merge)
+            .await?
+            && b.state == BuildRunState::Success
+        {
+            tracing::info!(candidate = c.id, staging = %at, build = b.id, "This staging commit was built green already; reusing its build");
+            reused = Some(b.id);
+        }
         at
     };
     let mut plan = Plan::default();
@@ -626,6 +647,7 @@ async fn stage(
         let change = QueueChange {
             base_sha: Some(base.clone()),
             staging_sha: Some(staged.clone()),
+            build_id: reused,
             ..Default::default()
         };
         moves.push((e.clone(), QueueEvent::Staged, change));
@@ -633,10 +655,61 @@ async fn stage(
     let Some(moved) = exits::record_many(inner, ctx, moves, plan).await? else {
         return Ok(());
     };
-    match moved.first() {
-        Some(leader) => staging::ensure_build(inner, ctx, leader, true).await,
-        None => Ok(()),
+    match (moved.first(), reused) {
+        (Some(leader), Some(build)) => {
+            inner
+                .builds_reused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            on_green(inner, ctx, leader, build).await
+        }
+        (Some(leader), None) => staging::ensure_build(inner, ctx, leader, true).await,
+        (None, _) => Ok(()),
     }
+}
+
+/// A green build of exactly what candidate `c` would build on `base`, if any: for a single
+/// pull request on the target tip, a finished try or test_merged build of the same head
+/// merged into the same tip (the same tree). Returns its staging commit and build id.
+async fn reusable(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    c: &Stored,
+    base: &Sha,
+) -> Result<Option<(Sha, i64)>, HandlerError> {
+    let ([e], None) = (c.members.as_slice(), c.parent) else {
+        return Ok(None);
+    };
+    if staging::api_merge(ctx) {
+        return Ok(None);
+    }
+    // Builds of the last day: an older one is on a tip long gone anyway.
+    let since = inner.now_ms().saturating_sub(86_400_000);
+    for done in inner
+        .store
+        .finished_queue_entries(ctx.repo, since, 500)
+        .await?
+    {
+        if done.pr != e.pr
+            || done.state != QueueState::Landed
+            || !matches!(done.kind, QueueKind::Try | QueueKind::Test)
+            || done.head_sha != e.head_sha
+            || done.base_sha.as_ref() != Some(base)
+        {
+            continue;
+        }
+        let Some(commit) = done.staging_sha else {
+            continue;
+        };
+        if let Some(b) = inner
+            .store
+            .latest_build(ctx.repo, &commit, context_of(done.kind))
+            .await?
+            && b.state == BuildRunState::Success
+        {
+            return Ok(Some((commit, b.id)));
+        }
+    }
+    Ok(None)
 }
 
 /// A candidate's build finished green (read from the builder): its entries move to Landing
