@@ -130,8 +130,12 @@ pub(crate) struct Inner {
     /// The adaptive window of each (repository key, target) merge queue (SPEC §10), in
     /// memory: after a restart it starts again from `window_min`.
     pub windows: std::sync::Mutex<HashMap<(String, String), pipeline::Aimd>>,
-    /// Merge builds not started because a green build of the same tree existed (SPEC §10).
+    /// Merge builds not started because a build of the same tree existed (SPEC §10).
     pub builds_reused: AtomicU64,
+    /// Failed merge builds by (repository key, candidate content: the tip its chain starts
+    /// from and its heads in order), so bisection does not build a known failure again. In
+    /// memory, at most 10,000 (then cleared).
+    pub known_red: std::sync::Mutex<HashMap<(String, String), i64>>,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -197,6 +201,7 @@ impl Engine {
             redelivery: redelivery::State::default(),
             windows: std::sync::Mutex::new(HashMap::new()),
             builds_reused: AtomicU64::new(0),
+            known_red: std::sync::Mutex::new(HashMap::new()),
             me: me.clone(),
         });
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));
@@ -319,9 +324,10 @@ impl Engine {
         self.inner.not_applicable.load(Ordering::Relaxed)
     }
 
-    /// Merge builds not started since this process started because a green build of the same
-    /// tree existed (a test_merged or try build of the head on the same target tip, or the
-    /// same staging commit built before; SPEC §10).
+    /// Merge builds not started since this process started because a build of the same tree
+    /// existed (a green test_merged or try build of the head on the same target tip, the same
+    /// staging commit built green before, or the same pull requests on the same tip built red
+    /// before, during bisection; SPEC §10).
     pub fn builds_reused(&self) -> u64 {
         self.inner.builds_reused.load(Ordering::Relaxed)
     }

@@ -237,6 +237,13 @@ async fn snapshot(
             QueueState::Building => match c.leader().and_then(|e| e.build_id) {
                 Some(id) => match inner.store.build(id).await? {
                     Some(b) if !b.state.is_active() && b.state != BuildRunState::Success => {
+                        // A real failure (not a build greg stopped) is remembered for
+                        // bisection.
+                        if b.state == BuildRunState::Failure
+                            && let Some(base) = c.base_sha()
+                        {
+                            remember_red(inner, ctx, content_key(c, candidates, base), b.id);
+                        }
                         Build::Red
                     }
                     _ => Build::Running,
@@ -555,14 +562,14 @@ async fn stage(
     };
     // A green build of the same tree needs no second build (SPEC §10, "no build twice for
     // one tree"): a try or test_merged build of this head on this base.
-    let mut reused: Option<i64> = None;
+    let mut reused: Option<(i64, bool)> = None;
     let staged = if let Some((commit, build)) = reusable(inner, ctx, c, &base).await? {
         let branch = queue::staging_branch(&leader);
         p.set_branch(ctx.repo, &branch, &commit)
             .await
             .map_err(backend(p))?;
         tracing::info!(candidate = c.id, base = %base, staging = %commit, build, "Reusing a green build of the same merge instead of building it again");
-        reused = Some(build);
+        reused = Some((build, true));
         commit
     } else if staging::api_merge(ctx) {
         // No staging refs (Bitbucket, serial only): the job builds the approved head merged
@@ -621,7 +628,15 @@ async fn stage(
             && b.state == BuildRunState::Success
         {
             tracing::info!(candidate = c.id, staging = %at, build = b.id, "This staging commit was built green already; reusing its build");
-            reused = Some(b.id);
+            reused = Some((b.id, true));
+        } else if !strategy(ctx).optimistic
+            && let Some(failed) = known_red(inner, ctx, &content_key(c, candidates, &base))
+        {
+            // The same pull requests on the same tip failed before (the second half of a
+            // bisected batch, built on a green first half, is the batch again): that result
+            // stands. Not with `optimistic`, which assumes red builds may be flakes.
+            tracing::info!(candidate = c.id, staging = %at, build = failed, "These pull requests on this tip failed before; reusing that result");
+            reused = Some((failed, false));
         }
         at
     };
@@ -647,7 +662,7 @@ async fn stage(
         let change = QueueChange {
             base_sha: Some(base.clone()),
             staging_sha: Some(staged.clone()),
-            build_id: reused,
+            build_id: reused.map(|(b, _)| b),
             ..Default::default()
         };
         moves.push((e.clone(), QueueEvent::Staged, change));
@@ -655,15 +670,62 @@ async fn stage(
     let Some(moved) = exits::record_many(inner, ctx, moves, plan).await? else {
         return Ok(());
     };
+    if reused.is_some() {
+        inner
+            .builds_reused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     match (moved.first(), reused) {
-        (Some(leader), Some(build)) => {
-            inner
-                .builds_reused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            on_green(inner, ctx, leader, build).await
+        (Some(leader), Some((build, true))) => on_green(inner, ctx, leader, build).await,
+        // A known failure: the plan blames it (or waits for the candidates ahead).
+        (Some(_), Some((_, false))) => {
+            staging::kick(inner, ctx);
+            Ok(())
         }
         (Some(leader), None) => staging::ensure_build(inner, ctx, leader, true).await,
         (None, _) => Ok(()),
+    }
+}
+
+/// What candidate `c`, built on `base`, contains: the tip its chain starts from and every
+/// head of the chain in order (`<root base>:<head>,<head>,...`). Two candidates with the same
+/// key build the same tree, however the pull requests were split into candidates.
+fn content_key(c: &Stored, all: &[Stored], base: &Sha) -> String {
+    let mut chain = vec![c];
+    let mut root_base = base.clone();
+    let mut at = c.parent;
+    while let Some(p) = at.and_then(|id| all.iter().find(|x| x.id == id)) {
+        if chain.len() > all.len() || chain.iter().any(|x| x.id == p.id) {
+            break;
+        }
+        chain.push(p);
+        if let Some(b) = p.base_sha() {
+            root_base = b.clone();
+        }
+        at = p.parent;
+    }
+    let heads: Vec<&str> = chain
+        .iter()
+        .rev()
+        .flat_map(|x| x.members.iter().map(|e| e.head_sha.as_str()))
+        .collect();
+    format!("{root_base}:{}", heads.join(","))
+}
+
+/// The failed build of candidates with content `key` (see [`content_key`]), if one is known.
+fn known_red(inner: &Inner, ctx: &RepoCtx<'_>, key: &str) -> Option<i64> {
+    let known = inner.known_red.lock().ok()?;
+    known.get(&(ctx.repo.key(), key.to_owned())).copied()
+}
+
+/// Remembers that candidates with content `key` failed in build `build` (in memory, bounded:
+/// an optimisation, lost on restart).
+fn remember_red(inner: &Inner, ctx: &RepoCtx<'_>, key: String, build: i64) {
+    if let Ok(mut known) = inner.known_red.lock() {
+        if known.len() >= 10_000 {
+            known.clear();
+        }
+        known.insert((ctx.repo.key(), key), build);
     }
 }
 
