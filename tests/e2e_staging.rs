@@ -515,14 +515,5 @@ fn newest_staging_ref(
     world: &greg_testkit::World,
     repo: &greg_core::RepoName,
 ) -> Option<greg_core::Sha> {
-    world
-        .branches_under(repo, STAGING)
-        .into_iter()
-        .max_by_key(|(name, _)| {
-            name.rsplit('/')
-                .next()
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0)
-        })
-        .map(|(_, tip)| tip)
+    world.newest_branch_under(repo, STAGING)
 }

@@ -662,6 +662,20 @@ impl World {
         self.read(|s| s.github.repos.get(repo)?.branches.get(branch).cloned())
     }
 
+    /// The tip of the newest branch under `prefix` (the one whose name ends in the highest
+    /// number: with `greg/staging/master/`, the newest candidate's staging ref), if any.
+    pub fn newest_branch_under(&self, repo: &RepoName, prefix: &str) -> Option<Sha> {
+        self.branches_under(repo, prefix)
+            .into_iter()
+            .max_by_key(|(name, _)| {
+                name.rsplit('/')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .map(|(_, tip)| tip)
+    }
+
     /// The branches whose names start with `prefix` (`greg/staging/master/`: the staging refs
     /// of one merge queue), by name, with their tips.
     pub fn branches_under(&self, repo: &RepoName, prefix: &str) -> Vec<(String, Sha)> {
