@@ -180,12 +180,14 @@ async fn play(s: &Scenario) -> anyhow::Result<(GregTester, Vec<Pr>)> {
     let good = prs.iter().filter(|p| !p.breaks).count();
     eprintln!(
         "merge_queue {}: {} pull requests ({} breaking) in {elapsed:?} from the last approval \
-         ({:.1} builds of {RUN:?}); {builds} merge builds started, {:.2} builds per merge",
+         ({:.1} builds of {RUN:?}); {builds} merge builds started, {:.2} builds per merge, \
+         {} builds saved (a build of the same tree reused)",
         s.merge_queue,
         s.prs,
         s.breaking.len(),
         elapsed.as_secs_f64() / RUN.as_secs_f64(),
         builds as f64 / good as f64,
+        t.engine.builds_reused(),
     );
     outcome?;
     t.settle().await?;
@@ -311,5 +313,11 @@ async fn batches_of_four_bisect_down_to_the_one_breaking_pull_request() -> anyho
     })
     .await?;
     assert_eq!(prs.iter().filter(|p| !p.breaks).count(), 11);
+    // Bisection: the second half of the red batch, on its green first half, is the batch
+    // again; its known result is reused, not built a second time.
+    assert!(
+        t.engine.builds_reused() >= 1,
+        "a known failure was reused during bisection"
+    );
     t.finish().await
 }
