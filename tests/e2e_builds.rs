@@ -612,10 +612,12 @@ async fn a_build_recorded_but_never_triggered_before_a_crash_is_triggered_after_
     store.close().await;
 
     let t = GregTester::start_greg(world, github, jenkins, database, opts).await?;
-    assert!(t.builds(TEST_JOB).is_empty());
+    // Builds last heard of before the start are looked at right away, so the trigger may go
+    // out at start or at the first poll (which one depends on scheduling): either way once.
     clock.advance(2_000);
     t.poll_builds().await?;
     let build = t.running_build(TEST_JOB)?;
+    assert_eq!(t.builds(TEST_JOB).len(), 1, "triggered once");
     assert_eq!(build.param("COMMIT"), Some(head.as_str()));
     assert_eq!(build.param("BRANCH"), Some("fix"));
     assert_eq!(build.param("CONTEXT"), Some("test"));
