@@ -81,7 +81,10 @@ pub async fn run(args: &Args, config: &std::path::Path) -> ExitCode {
     }
     let params = params(args);
     let report = simulate(&params);
-    print!("{}", table(args, &[(label(&params.strategy), report.clone())]));
+    print!(
+        "{}",
+        table(args, &[(label(&params.strategy), report.clone())])
+    );
     violations(&[&report])
 }
 
@@ -97,7 +100,9 @@ fn check(a: &Args) -> Option<String> {
     if !(a.ci_minutes > 0.0 && a.ci_minutes.is_finite()) || !(a.ci_sigma >= 0.0) {
         return Some("--ci-minutes must be positive and --ci-sigma not negative".into());
     }
-    if a.arrivals_per_hour.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+    if a.arrivals_per_hour
+        .is_some_and(|r| !(r > 0.0 && r.is_finite()))
+    {
         return Some("--arrivals-per-hour must be positive".into());
     }
     if a.prs == 0 {

@@ -26,8 +26,9 @@ pub struct History {
     /// Merge requests that failed for good (not landed later with the same head), per
     /// finished one: the estimate of P(break).
     pub p_break: f64,
-    /// Red merge builds whose commit built green later, and failed requests whose head
-    /// landed later, per finished merge build: the estimate of the flake rate.
+    /// Flakes per finished merge build: the estimate of the flake rate. A flake shows as a red
+    /// merge build whose commit built green later, or as a failed request whose head landed
+    /// later; one flake often shows both ways, so the larger of the two counts is taken.
     pub flake: f64,
 }
 
@@ -36,8 +37,7 @@ pub fn estimate(entries: &[QueueEntry], builds: &[BuildRecord]) -> History {
     let entries: Vec<&QueueEntry> = entries
         .iter()
         .filter(|e| {
-            e.kind == QueueKind::Merge
-                && matches!(e.state, QueueState::Landed | QueueState::Failed)
+            e.kind == QueueKind::Merge && matches!(e.state, QueueState::Landed | QueueState::Failed)
         })
         .collect();
     let mut arrivals: Vec<i64> = entries.iter().map(|e| e.created_ms).collect();
@@ -88,7 +88,7 @@ pub fn estimate(entries: &[QueueEntry], builds: &[BuildRecord]) -> History {
         median_minutes: quantile(&minutes, 0.5).unwrap_or(30.0),
         p90_minutes: quantile(&minutes, 0.9).unwrap_or(30.0),
         p_break: ratio(failed.len() - failed_then_landed, entries.len()),
-        flake: ratio(red_then_green + failed_then_landed, finished.len()).min(1.0),
+        flake: ratio(red_then_green.max(failed_then_landed), finished.len()).min(1.0),
     }
 }
 
@@ -175,9 +175,11 @@ pub fn recommend<'a>(h: &History, outs: &'a [Outcome]) -> Option<&'a Outcome> {
     };
     let fits: Vec<&Outcome> = outs.iter().filter(enough).collect();
     if fits.is_empty() {
-        return outs
-            .iter()
-            .max_by(|a, b| a.capacity.merged_per_t().total_cmp(&b.capacity.merged_per_t()));
+        return outs.iter().max_by(|a, b| {
+            a.capacity
+                .merged_per_t()
+                .total_cmp(&b.capacity.merged_per_t())
+        });
     }
     fits.into_iter().min_by(|a, b| {
         a.observed

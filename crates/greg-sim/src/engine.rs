@@ -388,7 +388,8 @@ impl Sim {
             Action::Fail { candidate, entry } => {
                 self.aimd.on_blamed(&s);
                 let Some(c) = self.take_candidate(candidate) else {
-                    self.report.violation(format!("fail of {candidate}, not in flight"));
+                    self.report
+                        .violation(format!("fail of {candidate}, not in flight"));
                     return;
                 };
                 if c.pipeline.build != Build::Red || c.pipeline.entries != [entry] {
@@ -436,8 +437,7 @@ impl Sim {
         };
         let mut content = Vec::new();
         let mut built_on = self.target_version;
-        if let Some(p) = parent.and_then(|p| self.candidates.iter().find(|c| c.pipeline.id == p))
-        {
+        if let Some(p) = parent.and_then(|p| self.candidates.iter().find(|c| c.pipeline.id == p)) {
             content.extend_from_slice(&p.content);
             built_on = p.built_on;
         }

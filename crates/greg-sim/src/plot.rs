@@ -29,7 +29,11 @@ pub fn svg(cells: &[Cell], flake: f64) -> Result<String, String> {
             names.push(c.name);
         }
     }
-    let p_max = cells.iter().map(|c| c.p_break).fold(0.0, f64::max).max(0.01);
+    let p_max = cells
+        .iter()
+        .map(|c| c.p_break)
+        .fold(0.0, f64::max)
+        .max(0.01);
     let y_max = cells
         .iter()
         .map(|c| c.report.merged_per_t())

@@ -73,13 +73,7 @@ pub struct Cell {
 
 /// Runs `strategies` at every p in `ps` and flake rate in `flakes`, each on an always-full
 /// queue with fixed 1 T builds, until `prs` pull requests are done, with `seed`.
-pub fn sweep(
-    strategies: &[Named],
-    ps: &[f64],
-    flakes: &[f64],
-    prs: usize,
-    seed: u64,
-) -> Vec<Cell> {
+pub fn sweep(strategies: &[Named], ps: &[f64], flakes: &[f64], prs: usize, seed: u64) -> Vec<Cell> {
     let mut out = Vec::new();
     for n in strategies {
         for &flake in flakes {

@@ -89,7 +89,11 @@ fn no_invariant_is_violated_across_seeds_strategies_and_models() {
                         prs: 300,
                         seed: seed * 1000 + i as u64,
                     });
-                    assert_eq!(r.violations, 0, "{s:?} {p} {flake}: {:?}", r.first_violation);
+                    assert_eq!(
+                        r.violations, 0,
+                        "{s:?} {p} {flake}: {:?}",
+                        r.first_violation
+                    );
                     // Done: at least 300 (a landing batch may overshoot), every arrival for
                     // Poisson arrivals (they stop at 300).
                     let done = r.landed + r.failed_bad + r.failed_good;
