@@ -97,7 +97,8 @@ fn check(a: &Args) -> Option<String> {
     if !prob(a.p) || !prob(a.flake) {
         return Some("--p and --flake are probabilities, in [0, 1]".into());
     }
-    if !(a.ci_minutes > 0.0 && a.ci_minutes.is_finite()) || !(a.ci_sigma >= 0.0) {
+    let positive = |x: f64| x > 0.0 && x.is_finite();
+    if !positive(a.ci_minutes) || !(a.ci_sigma == 0.0 || positive(a.ci_sigma)) {
         return Some("--ci-minutes must be positive and --ci-sigma not negative".into());
     }
     if a.arrivals_per_hour
