@@ -59,6 +59,9 @@ pub enum Command {
         #[arg(required = true, value_name = "SEQ")]
         seqs: Vec<String>,
     },
+    /// Simulate the merge queue under a virtual clock: merged pull requests per CI run,
+    /// builds per merge, time to land (`--sweep`, `--plot FILE.svg`, `--from-history REPO`).
+    Simulate(crate::simulate::Args),
     /// Play two pull requests through greg, a fake provider and a fake Jenkins on loopback.
     #[cfg(feature = "demo")]
     Demo {
@@ -114,6 +117,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(config) => crate::check_config::run(&cli.config, &config).await,
             Err(code) => code,
         },
+        Command::Simulate(args) => crate::simulate::run(&args, &cli.config).await,
         #[cfg(feature = "demo")]
         Command::Demo { provider } => crate::demo::run(provider).await,
     }

@@ -1,5 +1,5 @@
 //! The `greg` binary: `greg serve`, `greg check-config`, `greg fix-hooks`, `greg redeliver`,
-//! `greg demo`.
+//! `greg simulate`, `greg demo`.
 //!
 //! Exit codes (SPEC §7): 0 success, 1 failure, 2 bad usage or bad configuration.
 
@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod fix_hooks;
 mod redeliver;
+mod simulate;
 mod wiring;
 
 use clap::Parser;

@@ -146,6 +146,7 @@ mod builds;
 mod deliveries;
 mod effects;
 mod error;
+mod history;
 mod model;
 mod queue;
 mod row;
