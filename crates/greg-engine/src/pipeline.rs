@@ -220,12 +220,20 @@ impl<'a> Tree<'a> {
 }
 
 /// The adaptive window (additive increase, multiplicative decrease), as Zuul's dependent
-/// pipeline: +1 per landed candidate, halved per blamed one, within
+/// pipeline: +1 per landed candidate, halved on a failure, within
 /// [`Strategy::window_min`, `Strategy::window`]. Starts at `window_min`. Held in memory by its
 /// owner: after a restart it starts again from `window_min`.
+///
+/// One halving per round, as TCP halves once per window of data however many packets of it
+/// were lost: after a halving, the failures among the next `window` outcomes (candidates
+/// landed or blamed, most of them already in flight when the window was halved) do not halve
+/// it again. Halving on each of them would shrink the window to a few candidates whenever
+/// failures are common (p ≥ 0.1), where the window matters most (docs/benchmarks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Aimd {
     current: usize,
+    /// Outcomes still to come before a failure may halve the window again.
+    hold: usize,
 }
 
 impl Aimd {
@@ -233,6 +241,7 @@ impl Aimd {
     pub fn new(s: &Strategy) -> Self {
         Aimd {
             current: s.window_min.clamp(1, s.window.max(1)),
+            hold: 0,
         }
     }
 
@@ -247,14 +256,21 @@ impl Aimd {
 
     /// `landed` candidates landed.
     pub fn on_landed(&mut self, s: &Strategy, landed: usize) {
+        self.hold = self.hold.saturating_sub(landed);
         self.current = self
             .current
             .saturating_add(landed)
             .clamp(s.window_min.max(1), s.window.max(1));
     }
 
-    /// A candidate was blamed (failed alone, or split).
+    /// A candidate was blamed (failed alone, or split): the window halves, unless it already
+    /// halved this round.
     pub fn on_blamed(&mut self, s: &Strategy) {
+        if self.hold > 0 {
+            self.hold -= 1;
+            return;
+        }
+        self.hold = self.current;
         self.current = (self.current / 2).clamp(s.window_min.max(1), s.window.max(1));
     }
 }
@@ -748,9 +764,20 @@ mod tests {
         assert_eq!(w.window(&s), 8);
         w.on_blamed(&s);
         assert_eq!(w.window(&s), 4);
-        w.on_blamed(&s);
+        // Once per round: the failures of the 8 outcomes after a halving do not halve again.
+        for _ in 0..7 {
+            w.on_blamed(&s);
+        }
+        assert_eq!(w.window(&s), 4);
+        w.on_landed(&s, 1);
+        assert_eq!(w.window(&s), 5);
         w.on_blamed(&s);
         assert_eq!(w.window(&s), 2);
+        w.on_blamed(&s);
+        assert_eq!(w.window(&s), 2, "held for this round");
+        let mut low = Aimd::new(&s);
+        low.on_blamed(&s);
+        assert_eq!(low.window(&s), 2, "never below window_min");
         assert_eq!(Aimd::new(&s).window(&Strategy::SERIAL), 1);
     }
 }
