@@ -170,17 +170,25 @@ fn table(a: &Args, rows: &[(String, Report)]) -> String {
         }
     );
     s += &format!(
-        "{:<40} {:>10} {:>10} {:>8} {:>8} {:>8} {:>16}\n",
-        "settings", "merged/T", "merged/h", "builds", "b/merge", "failed", "land p50/p95 min"
+        "{:<40} {:>10} {:>10} {:>8} {:>8} {:>6} {:>8} {:>16}\n",
+        "settings",
+        "merged/T",
+        "merged/h",
+        "builds",
+        "b/merge",
+        "saved",
+        "failed",
+        "land p50/p95 min"
     );
     for (name, r) in rows {
         s += &format!(
-            "{:<40} {:>10.2} {:>10.1} {:>8} {:>8.2} {:>8} {:>16}\n",
+            "{:<40} {:>10.2} {:>10.1} {:>8} {:>8.2} {:>6} {:>8} {:>16}\n",
             name,
             r.merged_per_t(),
             r.merged_per_t() * 60.0 / a.ci_minutes,
             r.builds,
             r.builds_per_merge(),
+            r.builds_saved,
             r.failed_bad + r.failed_good,
             format!(
                 "{:.0} / {:.0}",
