@@ -97,9 +97,10 @@ pub(crate) async fn request(
     let queue = inner.store.queue(ctx.repo, &entry.target).await?;
     let closure = inner.store.tree_closure(ctx.repo, &entry.target).await?;
     let position = queue::position_of(&queue, entry.id).unwrap_or(1);
-    let window = super::candidates::window(inner, ctx, &entry.target);
-    // It starts now when it fits in the window and the tree is open to it.
-    let starts_now = position <= window && closure.is_none_or(|c| entry.priority >= c.priority);
+    // It starts now when it fits in the window's candidates and the tree is open to it.
+    let slots = super::candidates::window(inner, ctx, &entry.target)
+        .saturating_mul(super::candidates::strategy(ctx).batch_size);
+    let starts_now = position <= slots && closure.is_none_or(|c| entry.priority >= c.priority);
     if !starts_now && entry.kind == QueueKind::Merge {
         let body = texts::queued(&entry.head_sha, &entry.target, position);
         let mut plan = Plan::default();
