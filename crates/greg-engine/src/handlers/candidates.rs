@@ -374,18 +374,7 @@ async fn cleanup(
     let Some(sha) = c.staging_sha() else {
         return Ok(());
     };
-    if let Some(b) = inner
-        .store
-        .latest_build(ctx.repo, sha, BuildContext::Merge)
-        .await?
-        && b.state.is_active()
-    {
-        let effect = Effect::StopBuild {
-            build_id: b.id,
-            mark: mark.as_str().to_owned(),
-        };
-        plan.add(ctx.repo, format!("build:{}:stop", b.id), &effect);
-    }
+    exits::stop_build_of(inner, ctx, sha, BuildContext::Merge, mark, plan).await?;
     if !staging::api_merge(ctx)
         && let Some(leader) = c.leader()
     {

@@ -122,11 +122,25 @@ async fn stop_build(
     mark: BuildRunState,
     plan: &mut Plan,
 ) -> Result<(), HandlerError> {
-    if let Some(staging) = &entry.staging_sha
-        && let Some(b) = inner
-            .store
-            .latest_build(ctx.repo, staging, context_of(entry.kind))
-            .await?
+    match &entry.staging_sha {
+        Some(staging) => {
+            stop_build_of(inner, ctx, staging, context_of(entry.kind), mark, plan).await
+        }
+        None => Ok(()),
+    }
+}
+
+/// Adds the stop of the active `context` build of commit `sha`, if any, marked `mark` (one
+/// effect per build: keyed `build:<id>:stop`).
+pub(crate) async fn stop_build_of(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    sha: &Sha,
+    context: BuildContext,
+    mark: BuildRunState,
+    plan: &mut Plan,
+) -> Result<(), HandlerError> {
+    if let Some(b) = inner.store.latest_build(ctx.repo, sha, context).await?
         && b.state.is_active()
     {
         let effect = Effect::StopBuild {
