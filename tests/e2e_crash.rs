@@ -10,11 +10,11 @@
 //! releases the request as never received (`HoldMode::Drop`) or as done by the vendor with
 //! the answer lost (`HoldMode::Apply`).
 
-#[path = "common/crash_rig.rs"]
-mod crash_rig;
+#[path = "common/greg_rig.rs"]
+mod greg_rig;
 
-use crash_rig::{Rig, WAIT};
 use greg_core::{BuildOutcome, PullRequestState};
+use greg_rig::{Rig, WAIT};
 use greg_testkit::tester::{GITHUB_TOKEN, MERGE_JOB, TEST_JOB, WEBHOOK_SECRET};
 use greg_testkit::{HoldMode, NewPr, Server, TesterOptions, fake_sha};
 use std::time::Duration;

@@ -13,10 +13,10 @@
 //! first matching request, greg is killed while it waits on it, and the request is released
 //! as never received (`HoldMode::Drop`) or as done with the answer lost (`HoldMode::Apply`).
 
-#[path = "common/crash_rig.rs"]
-mod crash_rig;
+#[path = "common/greg_rig.rs"]
+mod greg_rig;
 
-use crash_rig::{Rig, STAGING, WAIT};
+use greg_rig::{Rig, STAGING, WAIT};
 use greg_testkit::tester::MERGE_JOB;
 use greg_testkit::{HoldMode, Server};
 use std::time::Duration;

@@ -11,11 +11,11 @@
 //! Not covered: a request that times out on greg's side (the GitHub and Jenkins clients wait
 //! 30 s, too long for this suite); the slow answer stays under that.
 
-#[path = "common/crash_rig.rs"]
-mod crash_rig;
+#[path = "common/greg_rig.rs"]
+mod greg_rig;
 
-use crash_rig::{WAIT, assert_pipeline_outcome};
 use greg_core::{CommitState, Permission, PullRequestState};
+use greg_rig::{WAIT, assert_pipeline_outcome};
 use greg_testkit::tester::MERGE_JOB;
 use greg_testkit::{AutoCi, GregTester, HoldMode, Server, TesterOptions, fake_sha};
 use std::time::Duration;
@@ -101,7 +101,7 @@ async fn window_4_batches_of_2_land_the_good_and_fail_the_bad_through_5xx_429_an
             let clean = !r
                 .branches
                 .iter()
-                .any(|(name, _)| name.starts_with(crash_rig::STAGING));
+                .any(|(name, _)| name.starts_with(greg_rig::STAGING));
             (landed && failed && clean).then_some(())
         })
         .await;

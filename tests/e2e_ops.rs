@@ -3,232 +3,23 @@
 //! same SQLite file processes every accepted delivery exactly once); `greg redeliver` runs a
 //! dead letter again through the admin API.
 
-use greg_core::{Permission, PrNumber, RepoName};
-use greg_testkit::tester::{
-    GITHUB_TOKEN, JENKINS_TOKEN, MERGE_JOB, TEST_JOB, WEBHOOK_SECRET, tester_config_yaml,
-};
-use greg_testkit::{
-    FakeGithub, FakeJenkins, GREG_PARAMETERS, HoldMode, NewPr, Outcome, Server, TesterOptions,
-    World, fake_sha,
-};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+#[path = "common/greg_rig.rs"]
+mod greg_rig;
+
+use greg_rig::Rig;
+use greg_testkit::{HoldMode, Server, TesterOptions};
+use std::process::Command;
 use std::time::Duration;
 
 const ADMIN_TOKEN: &str = "adm1n-t0ken";
 
-/// A `greg serve` child process.
-struct Greg {
-    child: Child,
-    url: String,
-}
-
-impl Greg {
-    /// Sends SIGTERM and waits (at most 30 s) for the exit code.
-    fn terminate(mut self) -> anyhow::Result<Option<i32>> {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
-        anyhow::ensure!(sent.success(), "kill -TERM {pid} failed");
-        for _ in 0..3000 {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status.code());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        anyhow::bail!("greg did not exit within 30 s of SIGTERM")
-    }
-}
-
-impl Drop for Greg {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The fakes, the configuration file and the database greg restarts on.
-struct Rig {
-    world: World,
-    _github: FakeGithub,
-    _jenkins: FakeJenkins,
-    repo: RepoName,
-    dir: PathBuf,
-    config: PathBuf,
-    database: String,
-    log: PathBuf,
-    client: reqwest::Client,
-    port: u16,
-}
-
-impl Rig {
-    fn new(name: &str) -> anyhow::Result<Self> {
-        greg_testkit::install_crypto_provider();
-        let world = World::new("greg-bot");
-        let github = FakeGithub::start(world.clone())?;
-        let jenkins = FakeJenkins::start(world.clone())?;
-        let opts = TesterOptions::default();
-        let repo = opts.repo.clone();
-        world.create_repo(&repo)?;
-        world.create_job(TEST_JOB, GREG_PARAMETERS)?;
-        world.create_job(MERGE_JOB, GREG_PARAMETERS)?;
-        world.set_jenkins_credentials(Some(("greg", "jenkins-api-token")));
-        world.script_outcome(TEST_JOB, None, Outcome::Manual);
-        world.script_outcome(MERGE_JOB, None, Outcome::Manual);
-        world.set_permission(&repo, "alice", Permission::Write)?;
-        let dir = std::env::temp_dir().join(format!(
-            "greg-ops-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let database = format!("sqlite://{}", dir.join("greg.db").display());
-        let yaml = tester_config_yaml(&github.url, &jenkins.url, &database, &opts)
-            .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
-            .replacen(
-                "server:\n",
-                &format!(
-                    "server:\n  admin_token: {ADMIN_TOKEN}\n  public_url: http://127.0.0.1:{port}\n  shutdown_grace_secs: 20\n"
-                ),
-                1,
-            );
-        let config = dir.join("config.yaml");
-        std::fs::write(&config, yaml)?;
-        world.set_notification_url(Some(&format!(
-            "http://127.0.0.1:{port}/build?builder=jenkins&token={JENKINS_TOKEN}"
-        )));
-        Ok(Self {
-            world,
-            _github: github,
-            _jenkins: jenkins,
-            repo,
-            log: dir.join("greg.log"),
-            dir,
-            config,
-            database,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()?,
-            port,
-        })
-    }
-
-    /// Starts `greg serve` and waits until `/healthz` answers.
-    async fn start_greg(&self) -> anyhow::Result<Greg> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_greg"))
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .env_remove("GREG_CONFIG")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        let greg = Greg {
-            child,
-            url: format!("http://127.0.0.1:{}", self.port),
-        };
-        for _ in 0..500 {
-            if let Ok(r) = self
-                .client
-                .get(format!("{}/healthz", greg.url))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return Ok(greg);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        anyhow::bail!("greg did not start; log: {}", self.log_text())
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Posts a comment as `author` and delivers its webhook; checks the 202.
-    async fn comment(
-        &self,
-        greg: &Greg,
-        pr: PrNumber,
-        author: &str,
-        body: &str,
-    ) -> anyhow::Result<()> {
-        let c = self.world.comment(&self.repo, pr, author, body)?;
-        let d = self.world.comment_webhook(&self.repo, &c)?;
-        let url = format!("{}/repo?provider=github&token={GITHUB_TOKEN}", greg.url);
-        let resp = d.send(&self.client, &url, Some(WEBHOOK_SECRET)).await?;
-        anyhow::ensure!(
-            resp.status().as_u16() == 202,
-            "greg answered {}",
-            resp.status()
-        );
-        Ok(())
-    }
-
-    fn open_pr(&self) -> anyhow::Result<PrNumber> {
-        Ok(self
-            .world
-            .open_pr(
-                &self.repo,
-                NewPr::new("carol", "feature", fake_sha("feature-1")),
-            )?
-            .number)
-    }
-
-    fn bot_comments(&self, pr: PrNumber) -> Vec<String> {
-        self.world
-            .bot_comments(&self.repo, pr)
-            .into_iter()
-            .map(|c| c.body)
-            .collect()
-    }
-
-    /// Waits until greg has posted `n` comments on `pr`.
-    async fn wait_comments(&self, pr: PrNumber, n: usize) -> anyhow::Result<()> {
-        for _ in 0..1500 {
-            if self.bot_comments(pr).len() >= n {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        anyhow::bail!(
-            "greg posted {} comments, not {n}; log: {}",
-            self.bot_comments(pr).len(),
-            self.log_text()
-        )
-    }
-
-    /// Runs `greg` with `args` and this rig's configuration; returns (exit code, stdout, stderr).
-    fn greg(&self, args: &[&str]) -> anyhow::Result<(i32, String, String)> {
-        let out = Command::new(env!("CARGO_BIN_EXE_greg"))
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("GREG_CONFIG")
-            .env("RUST_LOG", "warn")
-            .output()?;
-        Ok((
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ))
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// A rig for greg in builder mode with an admin token and a 20-second shutdown grace.
+fn ops_rig(name: &str) -> anyhow::Result<Rig> {
+    Rig::with_server_yaml(
+        name,
+        TesterOptions::default(),
+        &format!("  admin_token: {ADMIN_TOKEN}\n  shutdown_grace_secs: 20\n"),
+    )
 }
 
 #[test]
@@ -350,7 +141,7 @@ repos:
 async fn sigterm_under_load_exits_0_and_a_restart_processes_every_delivery_once()
 -> anyhow::Result<()> {
     const N: usize = 30;
-    let rig = Rig::new("sigterm")?;
+    let rig = ops_rig("sigterm")?;
     let pr = rig.open_pr()?;
     let greg = rig.start_greg().await?;
     // The first answer greg posts is held: its lane is busy when SIGTERM arrives, with every
@@ -403,7 +194,7 @@ async fn sigterm_under_load_exits_0_and_a_restart_processes_every_delivery_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn greg_redeliver_runs_a_dead_letter_again() -> anyhow::Result<()> {
-    let rig = Rig::new("redeliver")?;
+    let rig = ops_rig("redeliver")?;
     let pr = rig.open_pr()?;
     let greg = rig.start_greg().await?;
     // GitHub refuses greg's credentials once (401: not retryable): "@greg ok" is

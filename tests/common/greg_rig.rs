@@ -1,9 +1,10 @@
-//! The crash rig shared by the crash suites (`e2e_crash.rs`, `e2e_crash_pipeline.rs`): the
-//! real `greg` binary as a child process on a configuration file and a SQLite database that
-//! survive it, the fake GitHub and Jenkins it talks to, and the domain verbs the crash tests
-//! speak (approve a pull request, "@greg please", finish merge builds, check the landing).
+//! The rig for tests on the real `greg` binary (`e2e_crash.rs`, `e2e_crash_pipeline.rs`,
+//! `e2e_faults_pipeline.rs`, `e2e_ops.rs`): `greg serve` as a child process on a configuration
+//! file and a SQLite database that survive it, the fake GitHub and Jenkins it talks to, and
+//! the domain verbs these tests speak (comment, approve a pull request, "@greg please",
+//! finish merge builds, check the landing, SIGKILL or SIGTERM greg, run another subcommand).
 //!
-//! Each test binary includes it with `#[path = "common/crash_rig.rs"] mod crash_rig;` and uses
+//! Each test binary includes it with `#[path = "common/greg_rig.rs"] mod greg_rig;` and uses
 //! only part of it.
 #![allow(dead_code)]
 
@@ -38,6 +39,20 @@ impl Greg {
         self.child.wait()?;
         Ok(())
     }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the exit code.
+    pub fn terminate(mut self) -> anyhow::Result<Option<i32>> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
+        anyhow::ensure!(sent.success(), "kill -TERM {pid} failed");
+        for _ in 0..3000 {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.code());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        anyhow::bail!("greg did not exit within 30 s of SIGTERM")
+    }
 }
 
 impl Drop for Greg {
@@ -47,12 +62,15 @@ impl Drop for Greg {
     }
 }
 
-/// The fakes, the configuration file and the database greg restarts on.
+/// The fakes, the configuration file and the database greg restarts on, in a directory of
+/// their own (removed when the rig is dropped).
 pub struct Rig {
     pub world: World,
     _github: FakeGithub,
     _jenkins: FakeJenkins,
     pub repo: RepoName,
+    pub dir: PathBuf,
+    pub database: String,
     pub config: PathBuf,
     pub log: PathBuf,
     pub client: reqwest::Client,
@@ -78,6 +96,16 @@ impl Rig {
     }
 
     pub fn with_options(name: &str, opts: TesterOptions) -> anyhow::Result<Self> {
+        Self::with_server_yaml(name, opts, "")
+    }
+
+    /// A rig with `opts` whose `server:` section also gets `server_yaml` (lines indented 2
+    /// spaces, e.g. `  admin_token: ...`).
+    pub fn with_server_yaml(
+        name: &str,
+        opts: TesterOptions,
+        server_yaml: &str,
+    ) -> anyhow::Result<Self> {
         greg_testkit::install_crypto_provider();
         let world = World::new("greg-bot");
         let github = FakeGithub::start(world.clone())?;
@@ -92,7 +120,7 @@ impl Rig {
         world.set_permission(&repo, "alice", Permission::Write)?;
         world.set_permission(&repo, "bob", Permission::Write)?;
         let dir = std::env::temp_dir().join(format!(
-            "greg-crash-{name}-{}-{}",
+            "greg-rig-{name}-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -104,10 +132,12 @@ impl Rig {
             .local_addr()?
             .port();
         let database = format!("sqlite://{}", dir.join("greg.db").display());
-        let yaml = tester_config_yaml(&github.url, &jenkins.url, &database, &opts).replace(
-            "listen: 127.0.0.1:0",
-            &format!("listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}"),
-        );
+        let yaml = tester_config_yaml(&github.url, &jenkins.url, &database, &opts)
+            .replace(
+                "listen: 127.0.0.1:0",
+                &format!("listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}"),
+            )
+            .replacen("server:\n", &format!("server:\n{server_yaml}"), 1);
         let config = dir.join("config.yaml");
         std::fs::write(&config, yaml)?;
         world.set_notification_url(Some(&format!(
@@ -118,8 +148,10 @@ impl Rig {
             _github: github,
             _jenkins: jenkins,
             repo,
-            config,
             log: dir.join("greg.log"),
+            dir,
+            database,
+            config,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()?,
@@ -162,6 +194,70 @@ impl Rig {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs `greg` with `args` and this rig's configuration; returns (exit code, stdout, stderr).
+    pub fn greg(&self, args: &[&str]) -> anyhow::Result<(i32, String, String)> {
+        let out = Command::new(env!("CARGO_BIN_EXE_greg"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("GREG_CONFIG")
+            .env("RUST_LOG", "warn")
+            .output()?;
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// Posts a comment as `author` and delivers its webhook; checks the 202.
+    pub async fn comment(
+        &self,
+        greg: &Greg,
+        pr: PrNumber,
+        author: &str,
+        body: &str,
+    ) -> anyhow::Result<()> {
+        let c = self.world.comment(&self.repo, pr, author, body)?;
+        self.send(greg, self.world.comment_webhook(&self.repo, &c)?)
+            .await
+    }
+
+    /// carol's pull request from `feature` (head `fake_sha("feature-1")`), no webhook sent.
+    pub fn open_pr(&self) -> anyhow::Result<PrNumber> {
+        Ok(self
+            .world
+            .open_pr(
+                &self.repo,
+                NewPr::new("carol", "feature", fake_sha("feature-1")),
+            )?
+            .number)
+    }
+
+    /// The bodies of greg's comments on `pr`, oldest first.
+    pub fn bot_comments(&self, pr: PrNumber) -> Vec<String> {
+        self.world
+            .bot_comments(&self.repo, pr)
+            .into_iter()
+            .map(|c| c.body)
+            .collect()
+    }
+
+    /// Waits (at most 30 s) until greg has posted `n` comments on `pr`.
+    pub async fn wait_comments(&self, pr: PrNumber, n: usize) -> anyhow::Result<()> {
+        for _ in 0..1500 {
+            if self.bot_comments(pr).len() >= n {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::bail!(
+            "greg posted {} comments, not {n}; log: {}",
+            self.bot_comments(pr).len(),
+            self.log_text()
+        )
     }
 
     pub async fn send(
@@ -252,11 +348,7 @@ impl Rig {
     }
 
     pub async fn please(&self, greg: &Greg, pr: PrNumber) -> anyhow::Result<()> {
-        let c = self
-            .world
-            .comment(&self.repo, pr, "alice", "@greg please")?;
-        self.send(greg, self.world.comment_webhook(&self.repo, &c)?)
-            .await
+        self.comment(greg, pr, "alice", "@greg please").await
     }
 
     /// The running merge builds.
@@ -365,6 +457,12 @@ impl Rig {
         );
         assert_eq!(self.status(head, "greg/merge"), Some(CommitState::Success));
         assert_eq!(self.merged_comments(pr), 1, "one 'Merged' comment");
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
