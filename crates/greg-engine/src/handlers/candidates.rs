@@ -181,13 +181,24 @@ async fn repair(
                 return Ok(true);
             }
             QueueState::Building => {
-                staging::step(
-                    inner,
-                    ctx,
-                    leader,
-                    staging::ensure_build(inner, ctx, leader, false),
-                )
-                .await?;
+                // A build Jenkins has accepted is followed by the build poller: nothing to
+                // redo. One never triggered (pending), never recorded, or finished while its
+                // result was not taken (a crash) is seen to here.
+                let accepted = match leader.build_id {
+                    Some(id) => inner.store.build(id).await?.is_some_and(|b| {
+                        matches!(b.state, BuildRunState::Queued | BuildRunState::Running)
+                    }),
+                    None => false,
+                };
+                if !accepted {
+                    staging::step(
+                        inner,
+                        ctx,
+                        leader,
+                        staging::ensure_build(inner, ctx, leader, false),
+                    )
+                    .await?;
+                }
             }
             _ => {}
         }
@@ -879,15 +890,7 @@ async fn landed(
         cleanup(inner, ctx, c, BuildRunState::Success, &mut plan).await?;
         for e in &c.members {
             let desc = format!("merged into {} as {}", e.target, staging.short());
-            plan.status(
-                ctx.repo,
-                key(e, "finish", "status"),
-                &e.head_sha,
-                context_of(e.kind),
-                CommitState::Success,
-                &desc,
-                url,
-            );
+            exits::finish_status(&mut plan, ctx, e, CommitState::Success, &desc, url);
             let body = texts::landed(&e.head_sha, &e.target, staging, url);
             plan.comment(ctx.repo, key(e, "finish", "comment"), e.pr, body);
             let change = QueueChange {
@@ -937,15 +940,7 @@ async fn refused(
     for c in chain {
         cleanup(inner, ctx, c, BuildRunState::Aborted, &mut plan).await?;
         for e in &c.members {
-            plan.status(
-                ctx.repo,
-                key(e, "finish", "status"),
-                &e.head_sha,
-                context_of(e.kind),
-                CommitState::Failure,
-                &reason,
-                None,
-            );
+            exits::finish_status(&mut plan, ctx, e, CommitState::Failure, &reason, None);
             let body = texts::landing_refused(&e.head_sha, &e.target, message);
             plan.comment(ctx.repo, key(e, "finish", "comment"), e.pr, body);
             let change = QueueChange {

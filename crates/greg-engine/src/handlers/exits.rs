@@ -343,7 +343,7 @@ pub(crate) async fn withdraw(
 
 /// The status on the head that announces how the entry finished (one per entry: keyed
 /// `queue:<id>:finish:status`).
-fn finish_status(
+pub(crate) fn finish_status(
     plan: &mut Plan,
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
