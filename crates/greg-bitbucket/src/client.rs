@@ -485,6 +485,23 @@ impl Provider for BitbucketProvider {
         }
     }
 
+    /// Cloud: one `PUT`. Server: read the comment's version, `PUT` with it, and on a 409 (the
+    /// comment changed in between) read and try once more.
+    async fn edit_comment(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        id: CommentId,
+        body: &str,
+    ) -> Result<()> {
+        match self.update_comment(repo, pr, id, body).await {
+            Err(greg_core::Error::Conflict { .. }) if self.flavor == Flavor::Server => {
+                self.update_comment(repo, pr, id, body).await
+            }
+            other => other,
+        }
+    }
+
     /// A build status keyed by `status.context`: a later status with the same context replaces
     /// the earlier one, as on GitHub.
     async fn set_status(&self, repo: &RepoName, sha: &Sha, status: &CommitStatus) -> Result<()> {

@@ -27,7 +27,7 @@ pub use ids::{
     BuildNumber, CommentId, DeliveryId, JobName, Login, PrNumber, QueueItemId, RepoName, Sha,
 };
 pub use provider::{
-    Builder, Capabilities, CommitState, CommitStatus, FastForward, Headers, MergeResult,
+    Builder, Capabilities, Comment, CommitState, CommitStatus, FastForward, Headers, MergeResult,
     Permission, Provider, PullRequest, PullRequestState, Review, WebhookDelivery, WebhookError,
 };
 pub use secret::Secret;

@@ -204,6 +204,17 @@ pub struct WebhookDelivery {
     pub redelivery: bool,
 }
 
+/// A comment on a pull request, as [`Provider::comments`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    /// The provider's id of the comment.
+    pub id: CommentId,
+    /// Who wrote it.
+    pub author: Login,
+    /// The Markdown body.
+    pub body: String,
+}
+
 /// The error the default staging operations return.
 fn not_supported<T>(operation: &'static str) -> Result<T> {
     Err(crate::Error::NotSupported {
@@ -342,6 +353,40 @@ pub trait Provider: Send + Sync + fmt::Display {
     async fn webhook_deliveries(&self, repo: &RepoName, url: &str) -> Result<Vec<WebhookDelivery>> {
         let _ = (repo, url);
         not_supported("listing webhook deliveries")
+    }
+
+    /// Replaces the body of comment `id` on pull request `pr` (the report comment of SPEC §8,
+    /// edited in place). [`crate::Error::NotFound`] when the comment is gone (deleted by a
+    /// person): the caller posts a new one. Bitbucket Server locks comments by version; its
+    /// adapter reads the current version first and retries once on a version conflict.
+    async fn edit_comment(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        id: CommentId,
+        body: &str,
+    ) -> Result<()> {
+        let _ = (repo, pr, id, body);
+        not_supported("editing a comment")
+    }
+
+    /// The comments on pull request `pr`, oldest first (all pages), so that greg finds its own
+    /// report comment again by its hidden marker when the stored id is lost.
+    async fn comments(&self, repo: &RepoName, pr: PrNumber) -> Result<Vec<Comment>> {
+        let _ = (repo, pr);
+        not_supported("listing comments")
+    }
+
+    /// The pull requests whose head is `sha` (open ones first). GitHub answers it in one call
+    /// (`GET /repos/{owner}/{repo}/commits/{sha}/pulls`); the default scans
+    /// [`Provider::open_pull_requests`] for a head equal to `sha`, as notify_pr did.
+    async fn pull_requests_for_commit(
+        &self,
+        repo: &RepoName,
+        sha: &Sha,
+    ) -> Result<Vec<PullRequest>> {
+        let open = self.open_pull_requests(repo).await?;
+        Ok(open.into_iter().filter(|p| &p.head_sha == sha).collect())
     }
 
     /// Asks the provider to send delivery `delivery_id` of webhook `hook_id` again (GitHub:

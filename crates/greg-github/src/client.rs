@@ -13,9 +13,9 @@ use crate::webhook;
 use crate::wire::{self, User, WirePullRequest};
 use async_trait::async_trait;
 use greg_core::{
-    Capabilities, CommentId, CommitState, CommitStatus, Error, FastForward, Headers, Inbound,
-    Login, MergeResult, Permission, PrNumber, Provider, PullRequest, RepoName, Result, Review,
-    Secret, Sha, WebhookDelivery, WebhookError,
+    Capabilities, Comment, CommentId, CommitState, CommitStatus, Error, FastForward, Headers,
+    Inbound, Login, MergeResult, Permission, PrNumber, Provider, PullRequest, PullRequestState,
+    RepoName, Result, Review, Secret, Sha, WebhookDelivery, WebhookError,
 };
 use http::{HeaderMap, Method};
 use octocrab::Octocrab;
@@ -370,6 +370,71 @@ impl Provider for GithubProvider {
         Ok(())
     }
 
+    async fn edit_comment(
+        &self,
+        repo: &RepoName,
+        _pr: PrNumber,
+        id: CommentId,
+        body: &str,
+    ) -> Result<()> {
+        self.update_comment(repo, id, body).await
+    }
+
+    async fn comments(&self, repo: &RepoName, pr: PrNumber) -> Result<Vec<Comment>> {
+        let what = format!("comments of {repo}#{pr}");
+        let mut comments = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let reply = self
+                .send(
+                    &what,
+                    Method::GET,
+                    &routes::issue_comments_page(repo, pr, page),
+                    None::<&()>,
+                )
+                .await?;
+            let items: Vec<WireComment> = decode(&what, &reply.body)?;
+            let on_page = items.len();
+            comments.extend(items.into_iter().map(|c| Comment {
+                id: CommentId(c.id),
+                author: c.user.into_login(),
+                body: c.body.unwrap_or_default(),
+            }));
+            if on_page == 0 || !routes::has_next_page(reply.link(), on_page) {
+                return Ok(comments);
+            }
+        }
+        Err(protocol(&what, &format!("more than {MAX_PAGES} pages")))
+    }
+
+    async fn pull_requests_for_commit(
+        &self,
+        repo: &RepoName,
+        sha: &Sha,
+    ) -> Result<Vec<PullRequest>> {
+        let what = format!("pull requests of {repo}@{}", sha.short());
+        let mut pulls = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let reply = self
+                .send(
+                    &what,
+                    Method::GET,
+                    &routes::commit_pulls(repo, sha, page),
+                    None::<&()>,
+                )
+                .await?;
+            let items: Vec<WirePullRequest> = decode(&what, &reply.body)?;
+            let on_page = items.len();
+            pulls.extend(items.into_iter().map(WirePullRequest::into_core));
+            if on_page == 0 || !routes::has_next_page(reply.link(), on_page) {
+                // GitHub lists every pull request that contains the commit; the ones it heads
+                // come first, open before closed.
+                pulls.sort_by_key(|p| (&p.head_sha != sha, p.state != PullRequestState::Open));
+                return Ok(pulls);
+            }
+        }
+        Err(protocol(&what, &format!("more than {MAX_PAGES} pages")))
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             fast_forward: true,
@@ -564,6 +629,15 @@ fn permission_level(raw: &str) -> Option<Permission> {
 #[derive(Debug, Deserialize)]
 struct WireCreated {
     id: u64,
+}
+
+/// An issue comment as listed by `GET .../issues/{n}/comments`; `body` may be absent with
+/// some media types.
+#[derive(Debug, Deserialize)]
+struct WireComment {
+    id: u64,
+    user: User,
+    body: Option<String>,
 }
 
 /// `GET .../commits/{ref}/status`.

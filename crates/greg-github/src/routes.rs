@@ -41,6 +41,24 @@ pub(crate) fn issue_comments(repo: &RepoName, pr: PrNumber) -> String {
     format!("{}/issues/{pr}/comments", repo_root(repo))
 }
 
+/// `GET /repos/{owner}/{repo}/issues/{issue_number}/comments?per_page=100&page={page}`.
+pub(crate) fn issue_comments_page(repo: &RepoName, pr: PrNumber, page: usize) -> String {
+    format!(
+        "{}/issues/{pr}/comments?per_page={PER_PAGE}&page={page}",
+        repo_root(repo)
+    )
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls?per_page=100&page={page}`: the pull
+/// requests whose head contains the commit (open ones first).
+pub(crate) fn commit_pulls(repo: &RepoName, sha: &Sha, page: usize) -> String {
+    format!(
+        "{}/commits/{}/pulls?per_page={PER_PAGE}&page={page}",
+        repo_root(repo),
+        sha.as_str()
+    )
+}
+
 /// `PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}`
 pub(crate) fn issue_comment(repo: &RepoName, id: CommentId) -> String {
     format!("{}/issues/comments/{id}", repo_root(repo))
@@ -351,6 +369,8 @@ mod tests {
             ("get", permission(&repo(), &Login::from("octocat"))),
             ("post", issue_comments(&repo(), PrNumber(5))),
             ("patch", issue_comment(&repo(), CommentId(1))),
+            ("get", issue_comments_page(&repo(), PrNumber(5), 1)),
+            ("get", commit_pulls(&repo(), &sha(), 1)),
             ("post", statuses(&repo(), &sha())),
             ("get", combined_status(&repo(), sha().as_str(), 1)),
             ("get", repository(&repo())),

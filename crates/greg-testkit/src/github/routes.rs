@@ -102,6 +102,7 @@ pub(super) fn route(world: &World, req: &Request) -> Reply {
             number(n).and_then(|n| create_comment(world, &repo, PrNumber(n), req))
         }
         ("POST", ["statuses", sha]) => Some(create_status(world, &repo, sha, req)),
+        ("GET", ["commits", sha, "pulls"]) => commit_pulls(world, &repo, sha, req),
         ("GET", ["commits", r @ .., "status"]) if !r.is_empty() => {
             Some(combined_status(world, &repo, &r.join("/")))
         }
@@ -205,6 +206,33 @@ fn list_pulls(world: &World, repo: &RepoName, req: &Request) -> Option<Reply> {
             })
             .collect();
         pulls.sort_by_key(|p| std::cmp::Reverse(p.created_at));
+        let items = pulls
+            .iter()
+            .map(|p| json::pull_request(api, r, p))
+            .collect();
+        Some(paginate(api, req, items))
+    })
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls`: the fake keeps no ancestry per pull
+/// request, so it lists the pull requests whose head is the commit, open ones first (GitHub:
+/// "If the commit is not present in the default branch, will only return open pull requests
+/// associated with the commit").
+fn commit_pulls(world: &World, repo: &RepoName, sha: &str, req: &Request) -> Option<Reply> {
+    world.read(|s| {
+        let r = s.github.repos.get(repo)?;
+        let api = &s.github.api_url;
+        let mut pulls: Vec<_> = r
+            .pulls
+            .values()
+            .filter(|p| p.head_sha.as_str() == sha)
+            .collect();
+        pulls.sort_by_key(|p| {
+            (
+                p.state != PullRequestState::Open,
+                std::cmp::Reverse(p.created_at),
+            )
+        });
         let items = pulls
             .iter()
             .map(|p| json::pull_request(api, r, p))
