@@ -149,6 +149,7 @@ mod error;
 mod history;
 mod model;
 mod queue;
+mod reports;
 mod row;
 mod statuses;
 mod store;
@@ -159,6 +160,10 @@ pub use error::{StoreError, redact_url};
 pub use model::{
     BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,
     NewBuild, NewDelivery, NewQueueEntry, QueueChange, QueueEntry, QueueInsert, QueueKind,
-    QueueMove, QueueState, TreeClosure,
+    QueueMove, QueueState, ReportId, TreeClosure,
+};
+pub use reports::{
+    LeaseRelease, NewReport, PrunedReports, ReportCommentRow, ReportLease, ReportMetadata,
+    StoredReport,
 };
 pub use store::Store;
