@@ -16,6 +16,12 @@
 //!   cancelled) never becomes active again. The store keeps the entries; the order and the
 //!   transitions are decided by the engine's pure queue state machine. Plus **tree
 //!   closures** ("@greg treeclosed=N"), one per `(repo, target)`.
+//! - **CI reports** (`greg report`, SPEC §8): every job result in arrival order per commit
+//!   ([`StoredReport`], opaque JSON), the **metadata files** they carry, one per
+//!   `(repo, sha, file)` (a later file replaces the earlier), and one **report comment** row
+//!   per pull request ([`ReportCommentRow`]): how many reports it received (`wanted`), how
+//!   many the comment shows (`done`), the comment id and body hash, and the **lease** on
+//!   rendering it with its fencing token.
 //!
 //! # Design
 //! - One concrete [`Store`], no trait (STYLE.md: the store has one implementation with two
@@ -35,6 +41,17 @@
 //!   which WAL lets run beside the writer. `sqlite::memory:` uses a single connection.
 //! - Times are unix milliseconds passed in by the caller: the store never reads the clock.
 //! - Ids are `u64` in greg-core and BIGINT here; the conversions are checked both ways.
+//!
+//! - The report-comment lease (details in `reports.rs`). Properties: at most one renderer
+//!   per pull request across processes (taking it is one atomic `UPDATE ... WHERE free or
+//!   expired or mine ... RETURNING`); no report left unshown (a report bumps `wanted` in the
+//!   transaction that stores it, a release is refused while `done < wanted`, and the sweeper
+//!   lists rows behind with no live lease). Invariants: `done <= wanted`; `lease_seq` only
+//!   grows, bumped at every take; every write by a holder is a compare-and-swap on
+//!   `(holder, lease_seq)`, so a holder that lost its lease changes nothing. Races accepted:
+//!   a fenced-out holder may have edited the comment once more for nothing, and one that
+//!   outlived its lease while creating the comment may leave a second one (the hidden
+//!   marker finds it again); expiry is judged on the callers' clocks.
 //!
 //! Architecture invariant: no SQL outside this crate, and no type of this crate's driver in
 //! its public API except inside [`StoreError`].
@@ -149,6 +166,7 @@ mod error;
 mod history;
 mod model;
 mod queue;
+mod reports;
 mod row;
 mod statuses;
 mod store;
@@ -159,6 +177,10 @@ pub use error::{StoreError, redact_url};
 pub use model::{
     BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,
     NewBuild, NewDelivery, NewQueueEntry, QueueChange, QueueEntry, QueueInsert, QueueKind,
-    QueueMove, QueueState, TreeClosure,
+    QueueMove, QueueState, ReportId, TreeClosure,
+};
+pub use reports::{
+    LeaseRelease, NewReport, PrunedReports, ReportCommentRow, ReportLease, ReportMetadata,
+    StoredReport,
 };
 pub use store::Store;

@@ -1,5 +1,5 @@
 //! The records the store reads and writes: deliveries of the durable inbox, builds, and the
-//! merge queue's entries and tree closures.
+//! merge queue's entries and tree closures, and the ids of CI reports.
 
 use crate::StoreError;
 use greg_core::{BuildContext, BuildNumber, JobName, PrNumber, QueueItemId};
@@ -515,6 +515,18 @@ pub struct TreeClosure {
     pub closed_by: Login,
     /// Unix milliseconds of the (last) closing.
     pub since_ms: i64,
+}
+
+/// The id of a stored CI report (`greg report`): its arrival order, unique across
+/// repositories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ReportId(pub u64);
+
+impl std::fmt::Display for ReportId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 #[cfg(test)]

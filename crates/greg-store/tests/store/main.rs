@@ -8,3 +8,4 @@ mod connect;
 mod deliveries;
 mod effects;
 mod queue;
+mod reports;
