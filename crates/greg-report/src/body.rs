@@ -206,7 +206,8 @@ fn validate(body: &ReportBody) -> Result<(), BodyError> {
             format!("{:?} is neither github nor bitbucket", shorten(provider)),
         ));
     }
-    let sha_ok = (7..=64).contains(&body.sha.len()) && body.sha.bytes().all(|b| b.is_ascii_hexdigit());
+    let sha_ok =
+        (7..=64).contains(&body.sha.len()) && body.sha.bytes().all(|b| b.is_ascii_hexdigit());
     if !sha_ok {
         return Err(invalid(
             "sha",
@@ -376,22 +377,61 @@ mod tests {
         let summary = "x".repeat(MAX_SUMMARY_BYTES + 1);
         let long_job = "j".repeat(201);
         let cases: Vec<(serde_json::Value, &str)> = vec![
-            (json!("nope"), ".: invalid type: string \"nope\", expected struct ReportBody at line 1 column 6"),
-            (with("status", json!("passed")), "status: unknown variant `passed`, expected one of `success`, `failure`, `error`, `pending` at line 1 column 1"),
-            (with("junit", json!([42])), "junit[0]: data did not match any variant of untagged enum JunitFile at line 1 column 1"),
-            (with("repo", json!("widgets")), "repo: \"widgets\" is not owner/name"),
-            (with("repo", json!("a/b/c")), "repo: \"a/b/c\" is not owner/name"),
-            (with("provider", json!("gitlab")), "provider: \"gitlab\" is neither github nor bitbucket"),
-            (with("sha", json!("abc12")), "sha: \"abc12\" is not 7 to 64 hex digits"),
-            (with("sha", json!("zzzzzzzz")), "sha: \"zzzzzzzz\" is not 7 to 64 hex digits"),
+            (
+                json!("nope"),
+                ".: invalid type: string \"nope\", expected struct ReportBody at line 1 column 6",
+            ),
+            (
+                with("status", json!("passed")),
+                "status: unknown variant `passed`, expected one of `success`, `failure`, `error`, `pending` at line 1 column 1",
+            ),
+            (
+                with("junit", json!([42])),
+                "junit[0]: data did not match any variant of untagged enum JunitFile at line 1 column 1",
+            ),
+            (
+                with("repo", json!("widgets")),
+                "repo: \"widgets\" is not owner/name",
+            ),
+            (
+                with("repo", json!("a/b/c")),
+                "repo: \"a/b/c\" is not owner/name",
+            ),
+            (
+                with("provider", json!("gitlab")),
+                "provider: \"gitlab\" is neither github nor bitbucket",
+            ),
+            (
+                with("sha", json!("abc12")),
+                "sha: \"abc12\" is not 7 to 64 hex digits",
+            ),
+            (
+                with("sha", json!("zzzzzzzz")),
+                "sha: \"zzzzzzzz\" is not 7 to 64 hex digits",
+            ),
             (with("pr", json!(0)), "pr: 0 is not a pull request number"),
             (with("job", json!("  ")), "job: empty"),
-            (with("job", json!(long_job)), "job: 201 characters, more than 200"),
+            (
+                with("job", json!(long_job)),
+                "job: 201 characters, more than 200",
+            ),
             (with("job", json!("a\nb")), "job: has a control character"),
-            (with("build_url", json!("javascript:alert(1)")), "build_url: \"javascript:alert(1)\" is not an http(s) URL"),
-            (with("summary_md", json!(summary)), "summary_md: 262145 bytes, more than 262144"),
-            (with("metadata", json!({"../x.json": 1})), "metadata.\"../x.json\": not a plain file name ending in .json"),
-            (with("metadata", json!({"notes.txt": 1})), "metadata.\"notes.txt\": not a plain file name ending in .json"),
+            (
+                with("build_url", json!("javascript:alert(1)")),
+                "build_url: \"javascript:alert(1)\" is not an http(s) URL",
+            ),
+            (
+                with("summary_md", json!(summary)),
+                "summary_md: 262145 bytes, more than 262144",
+            ),
+            (
+                with("metadata", json!({"../x.json": 1})),
+                "metadata.\"../x.json\": not a plain file name ending in .json",
+            ),
+            (
+                with("metadata", json!({"notes.txt": 1})),
+                "metadata.\"notes.txt\": not a plain file name ending in .json",
+            ),
         ];
         for (body, want) in cases {
             let got = err(body);
@@ -414,10 +454,19 @@ mod tests {
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(
             parse_body(&big).unwrap_err().to_string(),
-            format!("body: {} bytes, more than the {} allowed", MAX_BODY_BYTES + 1, MAX_BODY_BYTES)
+            format!(
+                "body: {} bytes, more than the {} allowed",
+                MAX_BODY_BYTES + 1,
+                MAX_BODY_BYTES
+            )
         );
         let mut two = ok_body().to_string();
         two.push_str(" {}");
-        assert!(parse_body(two.as_bytes()).unwrap_err().to_string().starts_with(".: trailing characters"));
+        assert!(
+            parse_body(two.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .starts_with(".: trailing characters")
+        );
     }
 }

@@ -144,9 +144,15 @@ pub fn render_comment(input: &CommentInput, limit_chars: usize) -> RenderedComme
         let steps: [(&'static str, bool, fn(&mut Options)); 5] = [
             ("failed_output", has_output, |o| o.output = false),
             ("summaries", has_summaries, |o| o.summaries = false),
-            ("flaky_details", !view.flaky.is_empty(), |o| o.flaky_details = false),
-            ("failed_tail", view.failed.len() > FAILED_HEAD, |o| o.failed_tail = false),
-            ("failed_tests", !view.failed.is_empty(), |o| o.failed = false),
+            ("flaky_details", !view.flaky.is_empty(), |o| {
+                o.flaky_details = false
+            }),
+            ("failed_tail", view.failed.len() > FAILED_HEAD, |o| {
+                o.failed_tail = false
+            }),
+            ("failed_tests", !view.failed.is_empty(), |o| {
+                o.failed = false
+            }),
         ];
         let mut done = false;
         for (name, relevant, apply) in steps {
@@ -322,7 +328,10 @@ fn render(input: &CommentInput, view: &View, opts: Options, limit_chars: usize) 
 }
 
 fn context(input: &CommentInput, view: &View, opts: Options, limit_chars: usize) -> Ctx {
-    let shown = opts.job_rows.unwrap_or(view.latest.len()).min(view.latest.len());
+    let shown = opts
+        .job_rows
+        .unwrap_or(view.latest.len())
+        .min(view.latest.len());
     let jobs = view.latest[..shown]
         .iter()
         .map(|r| JobRow {
@@ -400,7 +409,10 @@ fn change_line(now: Totals, b: &Baseline) -> String {
     let delta = now.tests as i128 - b.totals.tests as i128;
     if delta != 0 {
         let sign = if delta > 0 { "+" } else { "−" };
-        parts.push(format!("{sign}{} tests", md::number(delta.unsigned_abs() as u64)));
+        parts.push(format!(
+            "{sign}{} tests",
+            md::number(delta.unsigned_abs() as u64)
+        ));
     }
     for (name, before, after) in [
         ("failed", b.totals.failed, now.failed),
@@ -408,7 +420,11 @@ fn change_line(now: Totals, b: &Baseline) -> String {
         ("skipped", b.totals.skipped, now.skipped),
     ] {
         if before != after {
-            parts.push(format!("{name} {} → {}", md::number(before), md::number(after)));
+            parts.push(format!(
+                "{name} {} → {}",
+                md::number(before),
+                md::number(after)
+            ));
         }
     }
     if parts.is_empty() {
@@ -447,13 +463,19 @@ fn failed_section(view: &View, opts: Options) -> Option<FailedSection> {
                 "<code>{}</code> · {}{kind}{}",
                 md::html(&id),
                 md::html(job),
-                message.as_deref().map(|m| format!(": {}", md::html(m))).unwrap_or_default()
+                message
+                    .as_deref()
+                    .map(|m| format!(": {}", md::html(m)))
+                    .unwrap_or_default()
             );
             let bullet = format!(
                 "{} · {}{kind}{}",
                 md::code(&id),
                 md::text(job),
-                message.as_deref().map(|m| format!(": {}", md::text(m))).unwrap_or_default()
+                message
+                    .as_deref()
+                    .map(|m| format!(": {}", md::text(m)))
+                    .unwrap_or_default()
             );
             let output = f
                 .output

@@ -14,8 +14,17 @@
 //! of the above including the flaky and rerun elements; this module maps its tree to greg's
 //! model. Counts come from the `<testcase>` elements, not from the `tests=`/`failures=`
 //! attributes, which some writers get wrong.
+//!
+//! One pass of greg's own comes first ([`entities_to_cdata`]): junit-parser 1.7 on quick-xml
+//! 0.42 drops entity references in element text (`&lt;`, `&apos;`, `&#10;` arrive as separate
+//! `GeneralRef` events it ignores) and splits the text around them, so a failure text with an
+//! entity is turned into a CDATA section holding the resolved text before junit-parser reads it.
+//! The same pass finds malformed XML.
 
+use std::borrow::Cow;
 use std::io::Cursor;
+
+use quick_xml::events::Event;
 
 use junit_parser::{TestCase, TestStatus, TestSuite};
 
@@ -51,10 +60,21 @@ pub fn parse_junit(file_name: &str, xml: &str) -> Result<TestRun, JunitError> {
     if xml.trim().is_empty() {
         return Err(fail("empty file".to_string()));
     }
-    let suites = junit_parser::from_reader(Cursor::new(xml.as_bytes())).map_err(|e| fail(reason(&e)))?;
+    let xml = entities_to_cdata(xml).map_err(|e| fail(one_line(&format!("malformed XML: {e}"))))?;
+    let suites =
+        junit_parser::from_reader(Cursor::new(xml.as_bytes())).map_err(|e| fail(reason(&e)))?;
     let mut run = TestRun::default();
-    let mut seconds = if suites.time > 0.0 { Some(suites.time) } else { None };
-    let top_level_time: f64 = suites.suites.iter().map(|s| s.time).filter(|t| *t > 0.0).sum();
+    let mut seconds = if suites.time > 0.0 {
+        Some(suites.time)
+    } else {
+        None
+    };
+    let top_level_time: f64 = suites
+        .suites
+        .iter()
+        .map(|s| s.time)
+        .filter(|t| *t > 0.0)
+        .sum();
     if seconds.is_none() && top_level_time > 0.0 {
         seconds = Some(top_level_time);
     }
@@ -63,6 +83,74 @@ pub fn parse_junit(file_name: &str, xml: &str) -> Result<TestRun, JunitError> {
     }
     run.duration_ms = seconds.and_then(seconds_to_ms);
     Ok(run)
+}
+
+/// Rewrites every run of element text that holds an entity or character reference as one CDATA
+/// section of the resolved text (`]]>` split across sections); everything else is copied byte
+/// for byte. Unknown named entities are kept as written. Borrowed when there is no reference.
+pub fn entities_to_cdata(xml: &str) -> Result<Cow<'_, str>, quick_xml::Error> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out = String::new();
+    // (start of the text run in `xml`, its resolved text, whether it holds a reference)
+    let mut run: Option<(usize, String, bool)> = None;
+    let mut copied = 0usize;
+    let mut any_ref = false;
+    loop {
+        let start = offset(&reader);
+        let event = reader.read_event()?;
+        match event {
+            Event::Text(t) => {
+                let raw = t.into_inner();
+                match &mut run {
+                    Some((_, text, _)) => text.push_str(&raw),
+                    None => run = Some((start, raw.into_owned(), false)),
+                }
+            }
+            Event::GeneralRef(r) => {
+                any_ref = true;
+                let resolved = match r.resolve_char_ref()? {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let name = r.into_inner();
+                        match quick_xml::escape::resolve_xml_entity(&name) {
+                            Some(s) => s.to_string(),
+                            None => format!("&{name};"),
+                        }
+                    }
+                };
+                match &mut run {
+                    Some((_, text, has_ref)) => {
+                        text.push_str(&resolved);
+                        *has_ref = true;
+                    }
+                    None => run = Some((start, resolved, true)),
+                }
+            }
+            other => {
+                if let Some((run_start, text, has_ref)) = run.take()
+                    && has_ref
+                {
+                    out.push_str(&xml[copied..run_start]);
+                    out.push_str("<![CDATA[");
+                    out.push_str(&text.replace("]]>", "]]]]><![CDATA[>"));
+                    out.push_str("]]>");
+                    copied = start;
+                }
+                if matches!(other, Event::Eof) {
+                    break;
+                }
+            }
+        }
+    }
+    if !any_ref {
+        return Ok(Cow::Borrowed(xml));
+    }
+    out.push_str(&xml[copied..]);
+    Ok(Cow::Owned(out))
+}
+
+fn offset(reader: &quick_xml::Reader<&[u8]>) -> usize {
+    usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
 }
 
 fn reason(e: &junit_parser::Error) -> String {
@@ -235,5 +323,23 @@ fn truncate_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_text_becomes_cdata_and_the_rest_is_kept() {
+        let xml = "<a x=\"&lt;\"><b>it&apos;s ]]&gt; &#10;&nope;</b><c>plain</c></a>";
+        assert_eq!(
+            entities_to_cdata(xml).unwrap(),
+            "<a x=\"&lt;\"><b><![CDATA[it's ]]]]><![CDATA[> \n&nope;]]></b><c>plain</c></a>"
+        );
+        assert!(matches!(
+            entities_to_cdata("<a>plain</a>").unwrap(),
+            Cow::Borrowed(_)
+        ));
     }
 }

@@ -114,9 +114,7 @@ pub fn summary(s: &str) -> String {
             }
             match open {
                 None => open = Some((ch, n)),
-                Some((och, on)) if och == ch && n >= on && t[n..].trim().is_empty() => {
-                    open = None
-                }
+                Some((och, on)) if och == ch && n >= on && t[n..].trim().is_empty() => open = None,
                 Some(_) => {}
             }
         }

@@ -95,7 +95,10 @@ pub fn latest_per_job(reports: &[JobReport]) -> Vec<&JobReport> {
             order.push(r.job.as_str());
         }
     }
-    order.iter().filter_map(|job| last.get(job).copied()).collect()
+    order
+        .iter()
+        .filter_map(|job| last.get(job).copied())
+        .collect()
 }
 
 impl<'a> View<'a> {
@@ -122,7 +125,13 @@ impl<'a> View<'a> {
             Overall::Success
         };
         let totals = if latest.iter().any(|r| r.tests.is_some()) {
-            Some(latest.iter().filter_map(|r| r.tests.as_ref()).map(|t| t.totals).sum())
+            Some(
+                latest
+                    .iter()
+                    .filter_map(|r| r.tests.as_ref())
+                    .map(|t| t.totals)
+                    .sum(),
+            )
         } else {
             None
         };
