@@ -116,6 +116,10 @@ struct Options {
     footer: bool,
 }
 
+/// A section the budget can drop: its name in [`RenderedComment::dropped`], whether this
+/// comment has it, and how to turn it off.
+type DropStep = (&'static str, bool, fn(&mut Options));
+
 impl Options {
     const ALL: Options = Options {
         marker: true,
@@ -136,12 +140,12 @@ pub fn render_comment(input: &CommentInput, limit_chars: usize) -> RenderedComme
     let fits = |s: &str| s.chars().count() <= limit_chars;
     let mut opts = Options::ALL;
     let mut dropped = Vec::new();
-    let mut body = render(input, &view, opts, limit_chars);
+    let mut body = render(input, &view, opts);
     if !fits(&body) {
         opts.footer = true;
         let has_output = view.failed.iter().any(|(_, f)| f.output.is_some());
         let has_summaries = view.latest.iter().any(|r| r.summary_md.is_some());
-        let steps: [(&'static str, bool, fn(&mut Options)); 5] = [
+        let steps: [DropStep; 5] = [
             ("failed_output", has_output, |o| o.output = false),
             ("summaries", has_summaries, |o| o.summaries = false),
             ("flaky_details", !view.flaky.is_empty(), |o| {
@@ -161,7 +165,7 @@ pub fn render_comment(input: &CommentInput, limit_chars: usize) -> RenderedComme
             }
             apply(&mut opts);
             dropped.push(name);
-            body = render(input, &view, opts, limit_chars);
+            body = render(input, &view, opts);
             if fits(&body) {
                 done = true;
                 break;
@@ -174,18 +178,18 @@ pub fn render_comment(input: &CommentInput, limit_chars: usize) -> RenderedComme
             while lo < hi {
                 let mid = (lo + hi).div_ceil(2);
                 opts.job_rows = Some(mid);
-                if fits(&render(input, &view, opts, limit_chars)) {
+                if fits(&render(input, &view, opts)) {
                     lo = mid;
                 } else {
                     hi = mid - 1;
                 }
             }
             opts.job_rows = Some(lo);
-            body = render(input, &view, opts, limit_chars);
+            body = render(input, &view, opts);
         }
         if !fits(&body) {
             dropped.push("truncated");
-            body = hard_truncate(&body, &footer(input, limit_chars), limit_chars);
+            body = hard_truncate(&body, &footer(input), limit_chars);
         }
     }
     let hash = hex::encode(Sha256::digest(body.as_bytes()));
@@ -203,7 +207,7 @@ pub fn render_full(input: &CommentInput) -> String {
         marker: false,
         ..Options::ALL
     };
-    render(input, &view, opts, GITHUB_COMMENT_LIMIT)
+    render(input, &view, opts)
 }
 
 /// The commit status for repositories with `comments: false`.
@@ -228,8 +232,10 @@ pub fn summarize(input: &CommentInput) -> StatusSummary {
     }
 }
 
-fn footer(input: &CommentInput, limit_chars: usize) -> String {
-    let limit = md::number(limit_chars as u64);
+/// The last line when sections were left out; it names GitHub's limit whatever `limit_chars`
+/// the caller chose (a smaller one leaves room for a margin).
+fn footer(input: &CommentInput) -> String {
+    let limit = md::number(GITHUB_COMMENT_LIMIT as u64);
     match input.full_report_url {
         Some(url) => format!(
             "Some sections were left out to fit GitHub's {limit}-character limit: see the [full report]({}).",
@@ -308,8 +314,8 @@ struct SummaryRow {
     body: String,
 }
 
-fn render(input: &CommentInput, view: &View, opts: Options, limit_chars: usize) -> String {
-    let ctx = context(input, view, opts, limit_chars);
+fn render(input: &CommentInput, view: &View, opts: Options) -> String {
+    let ctx = context(input, view, opts);
     let mut env = Environment::new();
     let mut syntax = SyntaxConfig::builder();
     syntax.trim_blocks(true).lstrip_blocks(true);
@@ -327,7 +333,7 @@ fn render(input: &CommentInput, view: &View, opts: Options, limit_chars: usize) 
     }
 }
 
-fn context(input: &CommentInput, view: &View, opts: Options, limit_chars: usize) -> Ctx {
+fn context(input: &CommentInput, view: &View, opts: Options) -> Ctx {
     let shown = opts
         .job_rows
         .unwrap_or(view.latest.len())
@@ -400,7 +406,7 @@ fn context(input: &CommentInput, view: &View, opts: Options, limit_chars: usize)
         } else {
             Vec::new()
         },
-        footer: opts.footer.then(|| footer(input, limit_chars)),
+        footer: opts.footer.then(|| footer(input)),
     }
 }
 
