@@ -220,7 +220,7 @@ pub fn summarize(input: &CommentInput) -> StatusSummary {
             parts.push(format!("{} failed", md::number(t.failed)));
         }
         if t.errors > 0 {
-            parts.push(format!("{} errors", md::number(t.errors)));
+            parts.push(format!("{} errored", md::number(t.errors)));
         }
     }
     if !view.flaky.is_empty() {

@@ -65,7 +65,7 @@ fn three_jobs() -> Vec<JobReport> {
     let mut unit = report("unit", JobStatus::Failure, 3);
     unit.summary_md = Some("Coverage: **83%** <sub>(+1%)</sub>\n\n```\nunclosed fence".to_string());
     unit.tests = Some(TestRun {
-        totals: totals(1204, 1190, 2, 0, 12),
+        totals: totals(1204, 1189, 2, 1, 12),
         duration_ms: Some(250_000),
         failures: vec![
             failure(
@@ -79,11 +79,13 @@ fn three_jobs() -> Vec<JobReport> {
                 message: Some("connection refused\nsecond line".to_string()),
                 output: Some("Error: connection refused (os error 111)".to_string()),
             },
+            failure("ui::snapshot_*header*", "snapshot differs", None),
         ],
         cases: vec![
             case("net::retry", Outcome::Passed),
             case("parser::tests::pipes|and`ticks`", Outcome::Failed),
             case("db::migrate", Outcome::Error),
+            case("ui::snapshot_*header*", Outcome::Failed),
         ],
         flaky: vec!["cache::evict".to_string()],
     });
@@ -153,7 +155,7 @@ fn status_summary() {
     let expected = expected();
     let summary = summarize(&input(&reports, &expected));
     assert_eq!(summary.state, CommitState::Failure);
-    insta::assert_snapshot!(summary.description, @"3/4 jobs, 1,204 tests, 2 failed, 2 flaky");
+    insta::assert_snapshot!(summary.description, @"3/4 jobs, 1,204 tests, 2 failed, 1 errored, 2 flaky");
 
     let green = [report("unit", JobStatus::Success, 1)];
     let s = summarize(&input(&green, &[]));
@@ -178,7 +180,7 @@ fn status_summary() {
 fn baseline_totals_sum_the_latest_report_of_each_job() {
     let reports = three_jobs();
     // unit's second report replaces its first; lint and integration have no tests.
-    assert_eq!(baseline_totals(&reports), totals(1204, 1190, 2, 0, 12));
+    assert_eq!(baseline_totals(&reports), totals(1204, 1189, 2, 1, 12));
     assert_eq!(baseline_totals(&[]), Totals::default());
 }
 
