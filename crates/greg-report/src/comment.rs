@@ -2,7 +2,7 @@
 //! the commit-status summary for repositories with `comments: false`.
 //!
 //! Rendering goes through a minijinja template (`templates/comment.md.j2`, embedded); every
-//! user-provided value is escaped here before it reaches the template ([`crate::markdown`]).
+//! user-provided value is escaped here before it reaches the template (`src/markdown.rs`).
 //!
 //! Budget: GitHub refuses a comment over 65,536 characters
 //! (<https://docs.github.com/en/rest/issues/comments#create-an-issue-comment>, "body" limit).

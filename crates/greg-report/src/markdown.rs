@@ -95,12 +95,12 @@ pub fn url(s: &str) -> String {
 }
 
 /// A job's summary, which is Markdown by design (HTML such as `<b>` stays): made safe to put
-/// inside `<details>`. A closing `</details>` is neutralized, the report marker cannot be
-/// repeated, and an unclosed code fence is closed so it cannot swallow the rest of the comment.
+/// inside `<details>`. Its own `<details>` blocks are balanced (a `</details>` without an
+/// opening one is neutralized, an unclosed one is closed), HTML comments are neutralized so the
+/// report marker cannot be repeated, and an unclosed code fence is closed so it cannot swallow
+/// the rest of the comment.
 pub fn summary(s: &str) -> String {
-    let mut out = s
-        .replace("</details", "&lt;/details")
-        .replace("<!--", "&lt;!--");
+    let mut out = balance_details(&s.replace("<!--", "&lt;!--"));
     let mut open: Option<(char, usize)> = None;
     for line in out.lines() {
         let t = line.trim_start();
@@ -124,6 +124,33 @@ pub fn summary(s: &str) -> String {
             out.push('\n');
         }
         out.push_str(&ch.to_string().repeat(n));
+    }
+    out
+}
+
+fn balance_details(s: &str) -> String {
+    // ASCII lower-casing keeps byte offsets, so positions in `lower` index `s`.
+    let lower = s.to_ascii_lowercase();
+    let mut out = String::with_capacity(s.len());
+    let mut depth = 0usize;
+    let mut copied = 0;
+    for (i, _) in lower.match_indices('<') {
+        let rest = &lower[i..];
+        if rest.starts_with("</details") {
+            if depth == 0 {
+                out.push_str(&s[copied..i]);
+                out.push_str("&lt;");
+                copied = i + 1;
+            } else {
+                depth -= 1;
+            }
+        } else if rest.starts_with("<details") {
+            depth += 1;
+        }
+    }
+    out.push_str(&s[copied..]);
+    for _ in 0..depth {
+        out.push_str("\n\n</details>");
     }
     out
 }
@@ -199,6 +226,9 @@ mod tests {
         assert_eq!(summary("a\n```rust\nlet x;"), "a\n```rust\nlet x;\n```");
         assert_eq!(summary("```\nok\n```"), "```\nok\n```");
         assert_eq!(summary("x</details>"), "x&lt;/details>");
+        let own = "<details><summary>a</summary>\n\nb\n</DETAILS>";
+        assert_eq!(summary(own), own);
+        assert_eq!(summary("<details>\nopen"), "<details>\nopen\n\n</details>");
         assert_eq!(summary("<!-- greg:report -->"), "&lt;!-- greg:report -->");
     }
 
