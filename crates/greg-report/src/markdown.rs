@@ -100,7 +100,7 @@ pub fn url(s: &str) -> String {
 /// report marker cannot be repeated, and an unclosed code fence is closed so it cannot swallow
 /// the rest of the comment.
 pub fn summary(s: &str) -> String {
-    let mut out = balance_details(&s.replace("<!--", "&lt;!--"));
+    let mut out = s.replace("<!--", "&lt;!--");
     let mut open: Option<(char, usize)> = None;
     for line in out.lines() {
         let t = line.trim_start();
@@ -125,7 +125,7 @@ pub fn summary(s: &str) -> String {
         }
         out.push_str(&ch.to_string().repeat(n));
     }
-    out
+    balance_details(&out)
 }
 
 fn balance_details(s: &str) -> String {

@@ -357,3 +357,44 @@ proptest! {
         prop_assert!(summary.description.chars().count() <= 140);
     }
 }
+
+#[test]
+fn hostile_names_keep_the_tables_and_blocks_intact() {
+    use pulldown_cmark::{Event, Options as MdOptions, Parser, Tag, TagEnd};
+    let mut a = report("a|b `x` <i>", JobStatus::Failure, 1);
+    a.build_url = Some("https://ci.example/a|b/".to_string());
+    a.summary_md = Some("</details>\n<details>\n```\nopen".to_string());
+    a.tests = Some(TestRun {
+        totals: totals(1, 0, 1, 0, 0),
+        duration_ms: None,
+        failures: vec![failure("t|1`", "m|</summary>", Some("````\n</details>"))],
+        cases: vec![case("t|1`", Outcome::Failed)],
+        flaky: vec![],
+    });
+    let reports = [a, report("c", JobStatus::Success, 2)];
+    let no_expected: Vec<String> = Vec::new();
+    let body = render_comment(&input(&reports, &no_expected), GITHUB_COMMENT_LIMIT).body;
+    let mut rows = Vec::new();
+    let mut cells = 0;
+    let mut tables = 0;
+    let (mut opens, mut closes) = (0, 0);
+    for event in Parser::new_ext(&body, MdOptions::ENABLE_TABLES) {
+        match event {
+            // Outside code: the HTML GitHub would see.
+            Event::Html(h) | Event::InlineHtml(h) => {
+                opens += h.matches("<details>").count();
+                closes += h.matches("</details>").count();
+            }
+            Event::Start(Tag::Table(_)) => tables += 1,
+            Event::Start(Tag::TableCell) => cells += 1,
+            Event::End(TagEnd::TableRow) | Event::End(TagEnd::TableHead) => {
+                rows.push(cells);
+                cells = 0;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(tables, 2, "jobs and totals:\n{body}");
+    assert_eq!(rows, [4, 4, 4, 5, 5], "every row keeps its cells:\n{body}");
+    assert_eq!((opens, closes), (3, 3), "{body}");
+}
