@@ -24,10 +24,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The user-metadata key carrying an object's expiry, in Unix seconds (S3:
-/// `x-amz-meta-greg_expires`, Azure: `x-ms-meta-greg_expires`, GCS: `x-goog-meta-greg_expires`;
-/// an underscore, since Azure metadata names must be C# identifiers).
-pub const EXPIRES_METADATA: &str = "greg_expires";
+/// The user-metadata key carrying an object's expiry, in Unix seconds, on S3 and GCS
+/// (`x-amz-meta-greg-expires`, `x-goog-meta-greg-expires`). Azure metadata names must be C#
+/// identifiers, so there it is [`EXPIRES_METADATA_AZURE`].
+pub const EXPIRES_METADATA: &str = "greg-expires";
+
+/// [`EXPIRES_METADATA`] on Azure (`x-ms-meta-greg_expires`).
+pub const EXPIRES_METADATA_AZURE: &str = "greg_expires";
 
 /// The longest a presigned link may live (S3's limit for SigV4, 7 days).
 pub const MAX_SIGNED_LINK: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -145,6 +148,8 @@ pub struct Store {
     signer: Option<Arc<dyn Signer>>,
     /// The folder of a `file` store.
     root: Option<PathBuf>,
+    /// The metadata key of the expiry on this backend.
+    expires_key: &'static str,
     prefix: String,
     public_url: Option<String>,
     describe: String,
@@ -272,6 +277,11 @@ pub fn open(s: &StoreSettings) -> Result<Store, NotifyError> {
         inner,
         signer,
         root,
+        expires_key: if s.api == StoreApi::Azure {
+            EXPIRES_METADATA_AZURE
+        } else {
+            EXPIRES_METADATA
+        },
         prefix: s.prefix.trim_matches('/').to_owned(),
         public_url: s
             .public_url
@@ -291,6 +301,12 @@ impl Store {
             format!("{}/{key}", self.prefix)
         };
         ObjectPath::parse(&full).map_err(|e| NotifyError::Store(one_line(&e.to_string())))
+    }
+
+    /// The metadata key of the expiry on this backend ([`EXPIRES_METADATA`] or
+    /// [`EXPIRES_METADATA_AZURE`]).
+    pub fn expires_key(&self) -> &'static str {
+        self.expires_key
     }
 
     /// The underlying `object_store` (for listing and reading back in tests and tools).
@@ -323,7 +339,7 @@ impl Store {
                 AttributeValue::from(format!("public, max-age={max_age}")),
             );
             attributes.insert(
-                Attribute::Metadata(EXPIRES_METADATA.into()),
+                Attribute::Metadata(self.expires_key.into()),
                 AttributeValue::from(expires_unix.to_string()),
             );
         }
@@ -403,7 +419,7 @@ impl Store {
             .map_err(store_error)?;
         Ok(head
             .attributes
-            .get(&Attribute::Metadata(EXPIRES_METADATA.into()))
+            .get(&Attribute::Metadata(self.expires_key.into()))
             .and_then(|v| parse_expiry(v.as_ref())))
     }
 
