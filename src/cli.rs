@@ -65,7 +65,7 @@ pub enum Command {
     /// Post a CI run's summary on the pull request whose head is the commit, with links to its
     /// detail files uploaded to an object store (notify_pr; `greg notify prune` deletes
     /// expired uploads). No greg server needed.
-    Notify(crate::notify::Args),
+    Notify(Box<crate::notify::Args>),
     /// Play two pull requests through greg, a fake provider and a fake Jenkins on loopback.
     #[cfg(feature = "demo")]
     Demo {

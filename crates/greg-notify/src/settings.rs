@@ -150,9 +150,20 @@ pub enum SettingsError {
 }
 
 /// The values one source gave (the INI file or the flags), by key. Empty values count as
-/// not given.
-#[derive(Debug, Clone, Default)]
+/// not given. `Debug` prints `***` for the secrets.
+#[derive(Clone, Default)]
 pub struct Values(BTreeMap<Key, String>);
+
+impl fmt::Debug for Values {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if k.is_secret() { "***" } else { v.as_str() };
+                (k.ini_name(), shown)
+            }))
+            .finish()
+    }
+}
 
 impl Values {
     /// No values.

@@ -52,7 +52,7 @@ fn notify_pr_ini_is_read() {
     assert_eq!(s.store.bucket, "ci-logs");
     assert_eq!(s.store.prefix, "notify");
     assert_eq!(s.retention_days, 3);
-    let debug = format!("{s:?}");
+    let debug = format!("{s:?} {:?}", ini(FULL_INI));
     assert!(!debug.contains("ghp_secret_value") && !debug.contains("s3-secret-value"));
 }
 
