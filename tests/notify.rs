@@ -331,3 +331,41 @@ fn prune_deletes_what_has_expired_and_prints_counts() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn notify_on_bitbucket_server_through_its_adapter() -> TestResult {
+    let world = World::new("greg-bot");
+    let fake = greg_testkit::FakeBitbucketServer::start(world.clone())?;
+    let bb = world.bitbucket();
+    let repo = RepoName::new("PRJ", "widgets");
+    bb.create_repo(&repo)?;
+    bb.set_password(Some(TOKEN));
+    let head = fake_sha("bb-head");
+    let pr = bb
+        .open_pr(&repo, NewPr::new("alice", "feature", head.clone()))?
+        .id;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("summary.md"), "All green.")?;
+    std::fs::write(dir.path().join("build.log"), "ok")?;
+    let store = dir.path().join("store");
+    let ini = dir.path().join("notify.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "provider = bitbucket\nbitbucket_flavor = server\napi_url = {api}\nusername = greg-bot\n\
+             token = {TOKEN}\nowner = PRJ\nrepo = widgets\ncommit = {head}\n\
+             summary_file = {d}/summary.md\nfull_detail_files = {d}/build.log\n\
+             store_api = file\nstore_endpoint = {s}\n",
+            api = fake.url,
+            d = dir.path().display(),
+            s = store.display(),
+        ),
+    )?;
+    let out = greg(&["notify", "--ini", &ini.display().to_string()])?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let comments: Vec<String> = bb.comments(&repo, pr).into_iter().map(|c| c.text).collect();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(comments[0].starts_with("All green."), "{}", comments[0]);
+    assert_eq!(links(&comments[0]).len(), 1);
+    Ok(())
+}
