@@ -2,7 +2,8 @@
 //! greg-testkit: the summary and working links end up in one comment on the pull request whose
 //! head is the commit (a folder store always; moto's S3 when `GREG_TEST_S3_URL` is set), flags
 //! win over the INI file, a missing key exits 2 with nothing uploaded and nothing posted, no
-//! open pull request exits 1 with nothing uploaded, and prune deletes what has expired.
+//! open pull request exits 1 with nothing uploaded, prune deletes what has expired, and
+//! Bitbucket Server goes through its adapter the same way.
 
 use greg_core::{PrNumber, RepoName, Sha};
 use greg_testkit::{FakeGithub, NewPr, Server, World, fake_sha};
