@@ -62,6 +62,10 @@ pub enum Command {
     /// Simulate the merge queue under a virtual clock: merged pull requests per CI run,
     /// builds per merge, time to land (`--sweep`, `--plot FILE.svg`, `--from-history REPO`).
     Simulate(crate::simulate::Args),
+    /// Post a CI run's summary on the pull request whose head is the commit, with links to its
+    /// detail files uploaded to an object store (notify_pr; `greg notify prune` deletes
+    /// expired uploads). No greg server needed.
+    Notify(Box<crate::notify::Args>),
     /// Play two pull requests through greg, a fake provider and a fake Jenkins on loopback.
     #[cfg(feature = "demo")]
     Demo {
@@ -118,6 +122,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(code) => code,
         },
         Command::Simulate(args) => crate::simulate::run(&args, &cli.config).await,
+        Command::Notify(args) => crate::notify::run(&args).await,
         #[cfg(feature = "demo")]
         Command::Demo { provider } => crate::demo::run(provider).await,
     }

@@ -1,5 +1,5 @@
 //! The `greg` binary: `greg serve`, `greg check-config`, `greg fix-hooks`, `greg redeliver`,
-//! `greg simulate`, `greg demo`.
+//! `greg simulate`, `greg notify`, `greg demo`.
 //!
 //! Exit codes (SPEC §7): 0 success, 1 failure, 2 bad usage or bad configuration.
 
@@ -8,6 +8,7 @@ mod cli;
 #[cfg(feature = "demo")]
 mod demo;
 mod fix_hooks;
+mod notify;
 mod redeliver;
 mod simulate;
 mod wiring;
