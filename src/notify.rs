@@ -309,9 +309,9 @@ async fn notify(flags: &Flags) -> ExitCode {
             format!("commit {:?} is not a full commit id", settings.commit),
         );
     };
-    // The open pull requests whose head is the commit, as notify_pr scanned them. To become
-    // `Provider::pull_requests_for_commit` (GitHub: the commit's pulls) once main has it.
-    let pulls = match provider.open_pull_requests(&repo).await {
+    // GitHub: the commit's pulls in one call; Bitbucket: the open pull requests whose head is
+    // the commit, as notify_pr scanned them (`Provider::pull_requests_for_commit`).
+    let pulls = match provider.pull_requests_for_commit(&repo, &sha).await {
         Ok(p) => p,
         Err(e) => {
             return fail(
