@@ -306,24 +306,13 @@ impl Provider for GithubProvider {
 
     async fn reviews(&self, repo: &RepoName, pr: PrNumber) -> Result<Vec<Review>> {
         let what = format!("reviews of {repo}#{pr}");
-        let mut reviews = Vec::new();
-        for page in 1..=MAX_PAGES {
-            let reply = self
-                .send(
-                    &what,
-                    Method::GET,
-                    &routes::reviews(repo, pr, page),
-                    None::<&()>,
-                )
-                .await?;
-            let items: Vec<WireReview> = decode(&what, &reply.body)?;
-            let on_page = items.len();
-            reviews.extend(items.into_iter().filter_map(WireReview::into_core));
-            if on_page == 0 || !routes::has_next_page(reply.link(), on_page) {
-                return Ok(reviews);
-            }
-        }
-        Err(protocol(&what, &format!("more than {MAX_PAGES} pages")))
+        let items: Vec<WireReview> = self
+            .get_all_pages(&what, |page| routes::reviews(repo, pr, page))
+            .await?;
+        Ok(items
+            .into_iter()
+            .filter_map(WireReview::into_core)
+            .collect())
     }
 
     async fn permission(&self, repo: &RepoName, user: &Login) -> Result<Permission> {
@@ -382,28 +371,17 @@ impl Provider for GithubProvider {
 
     async fn comments(&self, repo: &RepoName, pr: PrNumber) -> Result<Vec<Comment>> {
         let what = format!("comments of {repo}#{pr}");
-        let mut comments = Vec::new();
-        for page in 1..=MAX_PAGES {
-            let reply = self
-                .send(
-                    &what,
-                    Method::GET,
-                    &routes::issue_comments_page(repo, pr, page),
-                    None::<&()>,
-                )
-                .await?;
-            let items: Vec<WireComment> = decode(&what, &reply.body)?;
-            let on_page = items.len();
-            comments.extend(items.into_iter().map(|c| Comment {
+        let items: Vec<WireComment> = self
+            .get_all_pages(&what, |page| routes::issue_comments_page(repo, pr, page))
+            .await?;
+        Ok(items
+            .into_iter()
+            .map(|c| Comment {
                 id: CommentId(c.id),
                 author: c.user.into_login(),
                 body: c.body.unwrap_or_default(),
-            }));
-            if on_page == 0 || !routes::has_next_page(reply.link(), on_page) {
-                return Ok(comments);
-            }
-        }
-        Err(protocol(&what, &format!("more than {MAX_PAGES} pages")))
+            })
+            .collect())
     }
 
     async fn pull_requests_for_commit(
@@ -412,27 +390,15 @@ impl Provider for GithubProvider {
         sha: &Sha,
     ) -> Result<Vec<PullRequest>> {
         let what = format!("pull requests of {repo}@{}", sha.short());
-        let mut pulls = Vec::new();
-        for page in 1..=MAX_PAGES {
-            let reply = self
-                .send(
-                    &what,
-                    Method::GET,
-                    &routes::commit_pulls(repo, sha, page),
-                    None::<&()>,
-                )
-                .await?;
-            let items: Vec<WirePullRequest> = decode(&what, &reply.body)?;
-            let on_page = items.len();
-            pulls.extend(items.into_iter().map(WirePullRequest::into_core));
-            if on_page == 0 || !routes::has_next_page(reply.link(), on_page) {
-                // GitHub lists every pull request that contains the commit; the ones it heads
-                // come first, open before closed.
-                pulls.sort_by_key(|p| (&p.head_sha != sha, p.state != PullRequestState::Open));
-                return Ok(pulls);
-            }
-        }
-        Err(protocol(&what, &format!("more than {MAX_PAGES} pages")))
+        let items: Vec<WirePullRequest> = self
+            .get_all_pages(&what, |page| routes::commit_pulls(repo, sha, page))
+            .await?;
+        let mut pulls: Vec<PullRequest> =
+            items.into_iter().map(WirePullRequest::into_core).collect();
+        // GitHub lists every pull request that contains the commit; the ones it heads come
+        // first, open before closed.
+        pulls.sort_by_key(|p| (&p.head_sha != sha, p.state != PullRequestState::Open));
+        Ok(pulls)
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -678,6 +644,31 @@ fn commit_state(what: &str, field: &str, raw: &str) -> Result<CommitState> {
             what,
             &format!("unknown commit state {:?} in {field}", one_line(other)),
         )),
+    }
+}
+
+impl GithubProvider {
+    /// Every item of a paged list call: `GET route(page)` for pages 1, 2, … until a page is
+    /// empty or its `Link` header announces no next page, at most [`MAX_PAGES`] pages
+    /// ([`Error::Protocol`] beyond).
+    pub(crate) async fn get_all_pages<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        route: impl Fn(usize) -> String,
+    ) -> Result<Vec<T>> {
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let reply = self
+                .send(what, Method::GET, &route(page), None::<&()>)
+                .await?;
+            let items: Vec<T> = decode(what, &reply.body)?;
+            let on_page = items.len();
+            all.extend(items);
+            if on_page == 0 || !routes::has_next_page(reply.link(), on_page) {
+                return Ok(all);
+            }
+        }
+        Err(protocol(what, &format!("more than {MAX_PAGES} pages")))
     }
 }
 

@@ -4,9 +4,9 @@
 //! (<https://docs.github.com/en/rest/git/refs>, <https://docs.github.com/en/rest/branches/branches#merge-a-branch>,
 //! <https://docs.github.com/en/rest/pulls/pulls>); schemas in tests/data/github/openapi-subset.json.
 
-use super::{GithubProvider, decode, protocol};
+use super::{GithubProvider, decode};
 use crate::error::Operation;
-use crate::routes::{self, MAX_PAGES};
+use crate::routes;
 use crate::wire::WirePullRequest;
 use greg_core::{Error, FastForward, MergeResult, PrNumber, PullRequest, RepoName, Result, Sha};
 use http::Method;
@@ -63,24 +63,10 @@ struct WireCommit {
 impl GithubProvider {
     pub(super) async fn list_open_pulls(&self, repo: &RepoName) -> Result<Vec<PullRequest>> {
         let what = format!("open pull requests of {repo}");
-        let mut pulls = Vec::new();
-        for page in 1..=MAX_PAGES {
-            let reply = self
-                .send(
-                    &what,
-                    Method::GET,
-                    &routes::open_pulls(repo, page),
-                    None::<&()>,
-                )
-                .await?;
-            let items: Vec<WirePullRequest> = decode(&what, &reply.body)?;
-            let on_page = items.len();
-            pulls.extend(items.into_iter().map(WirePullRequest::into_core));
-            if on_page == 0 || !routes::has_next_page(reply.link(), on_page) {
-                return Ok(pulls);
-            }
-        }
-        Err(protocol(&what, &format!("more than {MAX_PAGES} pages")))
+        let items: Vec<WirePullRequest> = self
+            .get_all_pages(&what, |page| routes::open_pulls(repo, page))
+            .await?;
+        Ok(items.into_iter().map(WirePullRequest::into_core).collect())
     }
 
     pub(super) async fn read_branch_tip(
