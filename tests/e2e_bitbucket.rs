@@ -132,6 +132,7 @@ repos:
             max_attempts: 3,
             retry_delay: Duration::from_millis(20),
             effect_tick: Duration::from_millis(50),
+            ..EngineOptions::default()
         };
         let engine =
             greg_server::wiring::start_engine(config, Arc::new(SystemClock), options).await?;

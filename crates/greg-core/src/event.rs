@@ -37,6 +37,28 @@ pub enum Event {
     /// deduplicated like any event; the engine calls [`crate::Provider::resolve`] in the
     /// repository's lane, never in the HTTP handler.
     Unresolved(Unresolved),
+    /// A CI job's report, sent by `greg report` (SPEC §8), checked by the server and stored
+    /// in the inbox like a webhook so that it survives a restart and a provider outage.
+    Report(ReportEvent),
+}
+
+/// A CI job's report on a commit (`POST /api/reports`), as the server checked it. The
+/// delivery's source is the provider's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportEvent {
+    pub repo: RepoName,
+    /// The commit the job built.
+    pub sha: Sha,
+    /// The pull request the report named; none: the open pull requests whose head is `sha`.
+    pub pr: Option<PrNumber>,
+    /// The job's name.
+    pub job: String,
+    /// `success`, `failure`, `error` or `pending`.
+    pub status: String,
+    /// The report as greg-report's `JobReport` JSON (opaque here).
+    pub report_json: String,
+    /// Metadata files: (file name, JSON text).
+    pub metadata: Vec<(String, String)>,
 }
 
 impl Event {
@@ -50,6 +72,7 @@ impl Event {
             Event::Review(e) => Some(&e.repo),
             Event::Build(_) => None,
             Event::Unresolved(u) => Some(&u.repo),
+            Event::Report(r) => Some(&r.repo),
         }
     }
 
@@ -62,6 +85,7 @@ impl Event {
             Event::Review(_) => "review".into(),
             Event::Build(b) => format!("build.{}", b.phase.as_str()),
             Event::Unresolved(u) => u.what.clone(),
+            Event::Report(_) => "report".into(),
         }
     }
 }

@@ -20,8 +20,8 @@ pub use rules::{
 pub use build::{BuildContext, BuildOutcome, BuildParams, BuildPhase, BuildState, BuildUpdate};
 pub use error::{Error, Result};
 pub use event::{
-    CommentEvent, Event, Inbound, PullRequestAction, PullRequestEvent, PushEvent, ReviewEvent,
-    ReviewState, Unresolved,
+    CommentEvent, Event, Inbound, PullRequestAction, PullRequestEvent, PushEvent, ReportEvent,
+    ReviewEvent, ReviewState, Unresolved,
 };
 pub use ids::{
     BuildNumber, CommentId, DeliveryId, JobName, Login, PrNumber, QueueItemId, RepoName, Sha,

@@ -36,12 +36,14 @@ mod outbox;
 pub mod pipeline;
 mod queue;
 mod redelivery;
+mod reports;
 mod retries;
 pub mod texts;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use inbox::Inbox;
 pub use lifecycle::Redelivered;
+pub use reports::{REPORT_CONTEXT, ReportReceipt, ReportRefusal};
 
 use greg_config::Config;
 use greg_core::{Builder, Event, Provider};
@@ -67,6 +69,11 @@ pub struct EngineOptions {
     pub retry_delay: Duration,
     /// How often the outbox is checked for effects whose retry is due.
     pub effect_tick: Duration,
+    /// How long a replica holds a pull request's report-comment lease without renewing it;
+    /// after that another replica (or the sweeper) may render the comment.
+    pub report_lease: Duration,
+    /// How often report comments that are behind (a renderer failed or died) are looked for.
+    pub report_sweep: Duration,
 }
 
 impl Default for EngineOptions {
@@ -77,6 +84,8 @@ impl Default for EngineOptions {
             max_attempts: 5,
             retry_delay: Duration::from_millis(500),
             effect_tick: Duration::from_secs(1),
+            report_lease: Duration::from_secs(30),
+            report_sweep: Duration::from_secs(10),
         }
     }
 }
@@ -136,6 +145,8 @@ pub(crate) struct Inner {
     /// from and its heads in order), so bisection does not build a known failure again. In
     /// memory, at most 10,000 (then cleared).
     pub known_red: std::sync::Mutex<HashMap<(String, String), i64>>,
+    /// This process's name as a lease holder: unique per process (`<host>:<pid>:<start ms>`).
+    pub holder: String,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -166,6 +177,16 @@ impl Inner {
             tracing::error!("Dispatcher has stopped; work dropped (it stays in the store)");
         }
     }
+}
+
+/// A lease holder name unique per process: the host (`$HOSTNAME`, else `greg`), the process id
+/// and the start time in milliseconds.
+fn holder_name(started_ms: i64) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "greg".to_owned());
+    format!("{host}:{}:{started_ms}", std::process::id())
 }
 
 impl Engine {
@@ -202,6 +223,7 @@ impl Engine {
             windows: std::sync::Mutex::new(HashMap::new()),
             builds_reused: AtomicU64::new(0),
             known_red: std::sync::Mutex::new(HashMap::new()),
+            holder: holder_name(started_ms),
             me: me.clone(),
         });
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));
@@ -219,6 +241,7 @@ impl Engine {
         tokio::spawn(dispatch::reconciler(Arc::downgrade(&engine.inner)));
         tokio::spawn(retries::timer(Arc::downgrade(&engine.inner)));
         tokio::spawn(lifecycle::pruner(Arc::downgrade(&engine.inner)));
+        tokio::spawn(reports::sweeper(Arc::downgrade(&engine.inner)));
         Ok(engine)
     }
 

@@ -114,7 +114,31 @@ async fn prune(inner: &Inner) -> Result<u64, EngineError> {
             "Pruned processed deliveries past their retention"
         );
     }
+    prune_reports(inner).await?;
     Ok(pruned)
+}
+
+/// Deletes reports, their metadata files and settled report-comment rows older than
+/// `server.report_retention_days` (SPEC §8).
+async fn prune_reports(inner: &Inner) -> Result<(), EngineError> {
+    let days: u64 = 90; // SHIM until config merge: inner.config.server.report_retention_days
+    let now = u64::try_from(inner.now_ms()).unwrap_or(0);
+    let before = now.saturating_sub(days.saturating_mul(24 * 3600 * 1000));
+    let pruned = inner
+        .store
+        .prune_reports(before)
+        .await
+        .map_err(|e| EngineError::Store(e.to_string()))?;
+    if pruned != greg_store::PrunedReports::default() {
+        tracing::info!(
+            reports = pruned.reports,
+            metadata = pruned.metadata,
+            comments = pruned.comments,
+            days,
+            "Pruned reports past their retention"
+        );
+    }
+    Ok(())
 }
 
 /// Prunes at start and every [`PRUNE_INTERVAL`] until the engine stops.

@@ -7,6 +7,7 @@
 //! - [`body`]: the JSON body of `POST /api/reports` ([`ReportBody`], [`parse_body`]).
 //! - [`junit`]: JUnit XML of the common flavors into a [`TestRun`] ([`parse_junit`]).
 //! - [`model`]: what the server stores per received report ([`JobReport`], [`job_report`]).
+//! - [`page`]: the full report as an HTML page ([`render_full_html`]).
 //! - [`comment`]: the pull-request comment, its budget, the full report and the commit-status
 //!   summary ([`render_comment`], [`render_full`], [`summarize`]).
 //!
@@ -18,6 +19,7 @@ pub mod comment;
 pub mod junit;
 mod markdown;
 pub mod model;
+pub mod page;
 mod view;
 
 pub use body::{BodyError, JobStatus, JunitFile, MAX_BODY_BYTES, ReportBody, parse_body};
@@ -26,6 +28,7 @@ pub use comment::{
     baseline_totals, render_comment, render_full, summarize,
 };
 pub use junit::{JunitError, parse_junit};
+pub use page::render_full_html;
 pub use model::{
     CaseOutcome, FailedTest, FailureKind, JobReport, Outcome, TestRun, Totals, job_report,
 };

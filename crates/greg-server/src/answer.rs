@@ -22,7 +22,7 @@ impl Answer {
     /// The longest reason, in bytes, before it is cut (with `…` appended).
     pub const MAX_REASON_BYTES: usize = 400;
 
-    fn new(status: StatusCode, reason: impl AsRef<str>) -> Self {
+    pub(crate) fn new(status: StatusCode, reason: impl AsRef<str>) -> Self {
         Self {
             status,
             reason: one_line(reason.as_ref()),

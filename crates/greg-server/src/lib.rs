@@ -7,6 +7,7 @@
 
 mod answer;
 mod api;
+mod reports;
 mod routes;
 pub mod wiring;
 

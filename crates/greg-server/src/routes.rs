@@ -36,13 +36,14 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/repo", web::post().to(repo_hook))
         .route("/build", web::post().to(build_hook))
-        .configure(crate::api::configure);
+        .configure(crate::api::configure)
+        .configure(crate::reports::configure);
 }
 
 #[derive(serde::Deserialize)]
-struct HookQuery {
+pub(crate) struct HookQuery {
     provider: Option<String>,
-    builder: Option<String>,
+    pub(crate) builder: Option<String>,
     token: Option<String>,
 }
 
@@ -125,7 +126,7 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::
 /// The checks `/repo` and `/build` share, cheapest first: the `?token=` of the named provider
 /// or builder (`expected` is `None` for an unknown name, already answered 404 by the caller),
 /// the content type, and the body read with the size limit.
-async fn authenticate_and_read(
+pub(crate) async fn authenticate_and_read(
     req: &HttpRequest,
     query: &HookQuery,
     expected: Option<&Secret>,
@@ -321,7 +322,7 @@ fn store_failed(e: &greg_engine::EngineError, source: &str, delivery: &str) -> A
 }
 
 /// 404 for a `?provider=` / `?builder=` (`what`) that is absent or names nothing configured.
-fn unknown(what: &str, name: Option<&str>) -> Answer {
+pub(crate) fn unknown(what: &str, name: Option<&str>) -> Answer {
     match name {
         None => Answer::not_found(&format!("missing ?{what}=")),
         Some(name) => Answer::not_found(&format!("unknown {what} `{}`", printable(name))),
@@ -329,7 +330,7 @@ fn unknown(what: &str, name: Option<&str>) -> Answer {
 }
 
 /// At most 64 printable characters of user input, for answers and logs.
-fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 

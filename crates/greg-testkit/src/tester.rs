@@ -68,6 +68,8 @@ impl Default for TesterOptions {
                 max_attempts: 3,
                 retry_delay: Duration::from_millis(20),
                 effect_tick: Duration::from_millis(50),
+                report_lease: Duration::from_secs(2),
+                report_sweep: Duration::from_millis(200),
             },
             build_poll_after_secs: 1,
             build_timeout_secs: None,

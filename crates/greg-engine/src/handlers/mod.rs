@@ -156,6 +156,7 @@ pub(crate) async fn handle(inner: &Inner, source: &str, event: &Event) -> Result
             }
         },
         Event::Comment(c) => commands::on_comment(inner, &ctx, c).await,
+        Event::Report(r) => crate::reports::on_report(inner, &ctx, r).await,
         Event::Review(r) => {
             tracing::info!(reviewer = %r.reviewer, state = ?r.state, "Review recorded by the provider; read on demand");
             match r.state {
