@@ -811,3 +811,53 @@ async fn cloud_merge_veto_fails_once_and_the_queue_moves_on() -> anyhow::Result<
 async fn server_merge_veto_fails_once_and_the_queue_moves_on() -> anyhow::Result<()> {
     a_merge_veto_fails_once_and_the_queue_moves_on(Flavor::Server).await
 }
+
+/// The report comment on one flavor (SPEC §8, issue 10 item 3): two jobs report, one after the
+/// other, and the pull request holds one greg comment showing both, edited in place (on
+/// Server under its comment version lock).
+async fn one_report_comment(flavor: Flavor) -> anyhow::Result<()> {
+    let bb = Bb::start(flavor).await?;
+    let (pr, head) = bb.open_pr("carol", "feature").await?;
+    for (job, status) in [("unit", "failure"), ("lint", "success")] {
+        let body = serde_json::json!({
+            "repo": bb.repo.to_string(), "provider": "bitbucket", "sha": head.as_str(),
+            "job": job, "status": status,
+            "build_url": format!("https://ci.example/job/{job}/1/"),
+        });
+        let resp = bb
+            .client
+            .post(format!(
+                "{}/api/reports?builder=jenkins&token={JENKINS_TOKEN}",
+                bb.url
+            ))
+            .json(&body)
+            .send()
+            .await?;
+        assert_eq!(resp.status().as_u16(), 202, "{}", resp.text().await?);
+        bb.settle().await?;
+    }
+    let reports: Vec<_> = bb
+        .bb()
+        .bot_comments(&bb.repo, pr)
+        .into_iter()
+        .filter(|c| c.text.starts_with("<!-- greg:report -->"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let text = &reports[0].text;
+    assert!(text.contains("| unit | ❌ failure |"), "{text}");
+    assert!(text.contains("| lint | ✅ success |"), "{text}");
+    if flavor == Flavor::Server {
+        assert_eq!(reports[0].version, 1, "one edit under the version lock");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_report_comment_is_one_comment_edited_in_place() -> anyhow::Result<()> {
+    one_report_comment(Flavor::Cloud).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_report_comment_is_one_comment_edited_in_place() -> anyhow::Result<()> {
+    one_report_comment(Flavor::Server).await
+}
