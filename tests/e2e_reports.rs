@@ -366,3 +366,34 @@ async fn the_full_report_page_shows_every_job_and_no_markup_from_a_summary() -> 
     assert_eq!(other.status().as_u16(), 404);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_comment_compares_with_the_target_and_waits_for_the_jobs_it_ran() -> anyhow::Result<()>
+{
+    let t = GregTester::start().await?;
+    // master's tip was built by two jobs.
+    let m1 = t.push_branch("master", "master-2").await?;
+    for (job, file) in [("unit", "nextest-tests-junit.xml"), ("lint", "jest-junit.xml")] {
+        let body = report(&m1, None, job, "success", vec![junit(file)?]);
+        assert_eq!(post(&t, &body).await?.0, 202);
+    }
+    settled(&t).await?;
+    let (pr, head) = t.open_pr("carol", "feature").await?;
+    let unit = report(&head, Some(pr), "unit", "success", vec![junit("nextest-tests-junit.xml")?]);
+    assert_eq!(post(&t, &unit).await?.0, 202);
+    settled(&t).await?;
+    let body = report_comments(&t, pr).pop().unwrap_or_default();
+    assert!(body.contains("**1 of 2 expected jobs reported.** Waiting for: `lint`."), "{body}");
+    assert!(body.contains(&format!("Change against `master` at `{}`", m1.short())), "{body}");
+
+    // master moves on and its CI has not reported yet: the comparison stays with the latest
+    // commit of master that has reports.
+    t.push_branch("master", "master-3").await?;
+    let lint = report(&head, Some(pr), "lint", "success", vec![junit("jest-junit.xml")?]);
+    assert_eq!(post(&t, &lint).await?.0, 202);
+    settled(&t).await?;
+    let body = report_comments(&t, pr).pop().unwrap_or_default();
+    assert!(body.contains("**2 of 2 expected jobs reported.**"), "{body}");
+    assert!(body.contains(&format!("Change against `master` at `{}`", m1.short())), "{body}");
+    Ok(())
+}

@@ -465,8 +465,10 @@ async fn stored_reports(
         .collect())
 }
 
-/// The target branch's baseline (branch, tip, totals) when its tip has reports, and those
-/// reports.
+/// The target branch's baseline (branch, commit, totals) and that commit's reports: the
+/// branch's tip when it has reports (then recorded as the branch's latest reported commit),
+/// else the latest commit of the branch recorded with reports (the tip's CI still runs), else
+/// nothing.
 type TargetReports = (Option<(String, Sha, greg_report::Totals)>, Vec<JobReport>);
 
 async fn target_reports(
@@ -479,15 +481,32 @@ async fn target_reports(
         .branch_tip(repo, branch)
         .await
         .map_err(backend(&provider))?;
-    let Some(tip) = tip else {
+    let mut reports = Vec::new();
+    let mut commit = None;
+    if let Some(tip) = tip {
+        reports = stored_reports(inner, repo, &tip).await?;
+        if !reports.is_empty() {
+            let now = u64::try_from(inner.now_ms()).unwrap_or(0);
+            inner
+                .store
+                .record_report_baseline(repo, branch, &tip, now)
+                .await?;
+            commit = Some(tip);
+        }
+    }
+    if commit.is_none()
+        && let Some(latest) = inner.store.report_baseline(repo, branch).await?
+    {
+        reports = stored_reports(inner, repo, &latest).await?;
+        if !reports.is_empty() {
+            commit = Some(latest);
+        }
+    }
+    let Some(commit) = commit else {
         return Ok((None, Vec::new()));
     };
-    let reports = stored_reports(inner, repo, &tip).await?;
-    if reports.is_empty() {
-        return Ok((None, reports));
-    }
     let totals = greg_report::baseline_totals(&reports);
-    Ok((Some((branch.to_owned(), tip, totals)), reports))
+    Ok((Some((branch.to_owned(), commit, totals)), reports))
 }
 
 /// The job names reported on the target's tip, in first-report order.

@@ -689,9 +689,67 @@ impl Store {
         })
     }
 
+    /// Records `sha` as the latest commit of `branch` that has reports (the baseline of the
+    /// branch's pull requests' comments, [`Store::report_baseline`]).
+    ///
+    /// # Errors
+    /// [`StoreError::OutOfRange`]; [`StoreError::InvalidText`]; [`StoreError::Database`].
+    pub async fn record_report_baseline(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        sha: &Sha,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO report_baselines (repo, branch, sha, updated_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (repo, branch) DO UPDATE \
+             SET sha = excluded.sha, updated_ms = excluded.updated_ms";
+        let repo = repo_key(repo)?;
+        let branch = row::text("branch", branch)?;
+        let now = time(now_ms)?;
+        with_writer!(self, pool => {
+            sqlx::query(SQL)
+                .bind(&repo)
+                .bind(branch)
+                .bind(sha.as_str())
+                .bind(now)
+                .execute(pool)
+                .await
+                .map_err(StoreError::db("record_report_baseline"))?;
+            Ok(())
+        })
+    }
+
+    /// The latest commit of `branch` recorded with [`Store::record_report_baseline`].
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidText`]; [`StoreError::Database`]; [`StoreError::Corrupt`].
+    pub async fn report_baseline(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<Option<Sha>, StoreError> {
+        const SQL: &str = "SELECT sha FROM report_baselines WHERE repo = $1 AND branch = $2";
+        let repo = repo_key(repo)?;
+        let branch = row::text("branch", branch)?;
+        with_reader!(self, pool => {
+            let found = sqlx::query(SQL)
+                .bind(&repo)
+                .bind(branch)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::db("report_baseline"))?;
+            found
+                .as_ref()
+                .map(|r| sha_in(r, "report_baselines", "sha"))
+                .transpose()
+        })
+    }
+
     /// Deletes, in one transaction, the reports and metadata files received before
-    /// `before_ms` (unix milliseconds), and the report-comment rows not updated since then
-    /// that are not behind (`done >= wanted`). A holder whose row is deleted is fenced out.
+    /// `before_ms` (unix milliseconds), the report-comment rows not updated since then that
+    /// are not behind (`done >= wanted`), and the branch baselines not updated since then. A
+    /// holder whose row is deleted is fenced out.
     ///
     /// # Errors
     /// [`StoreError::OutOfRange`]; [`StoreError::Database`].
@@ -700,12 +758,14 @@ impl Store {
         const METADATA_SQL: &str = "DELETE FROM report_metadata WHERE received_ms < $1";
         const COMMENTS_SQL: &str =
             "DELETE FROM report_comments WHERE updated_ms < $1 AND done >= wanted";
+        const BASELINES_SQL: &str = "DELETE FROM report_baselines WHERE updated_ms < $1";
         let before = time(before_ms)?;
         let db = |e: sqlx::Error| StoreError::db("prune_reports")(e);
         with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(db)?;
-            let mut deleted = [0u64; 3];
-            for (n, sql) in deleted.iter_mut().zip([REPORTS_SQL, METADATA_SQL, COMMENTS_SQL]) {
+            let mut deleted = [0u64; 4];
+            let all = [REPORTS_SQL, METADATA_SQL, COMMENTS_SQL, BASELINES_SQL];
+            for (n, sql) in deleted.iter_mut().zip(all) {
                 *n = sqlx::query(sql)
                     .bind(before)
                     .execute(&mut *tx)
@@ -714,7 +774,7 @@ impl Store {
                     .rows_affected();
             }
             tx.commit().await.map_err(db)?;
-            let [reports, metadata, comments] = deleted;
+            let [reports, metadata, comments, _baselines] = deleted;
             Ok(PrunedReports {
                 reports,
                 metadata,

@@ -617,3 +617,48 @@ async fn a_report_with_a_nul_or_an_out_of_range_number_is_refused_whole() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_branch_baseline_is_replaced_by_a_later_commit_and_pruned_with_age() {
+    run_on_all_backends(|store| async move {
+        let (a, b) = (sha('a'), sha('b'));
+        assert_eq!(
+            store.report_baseline(&repo(), "master").await.expect("read"),
+            None
+        );
+        store
+            .record_report_baseline(&repo(), "master", &a, 100)
+            .await
+            .expect("record");
+        store
+            .record_report_baseline(&RepoName::new("acme", "widgets"), "release", &a, 900)
+            .await
+            .expect("record");
+        store
+            .record_report_baseline(&repo(), "master", &b, 200)
+            .await
+            .expect("record");
+        // Repository names are matched case-insensitively, branches exactly.
+        assert_eq!(
+            store
+                .report_baseline(&RepoName::new("ACME", "widgets"), "master")
+                .await
+                .expect("read"),
+            Some(b.clone())
+        );
+        assert_eq!(
+            store.report_baseline(&repo(), "Master").await.expect("read"),
+            None
+        );
+        store.prune_reports(500).await.expect("prune");
+        assert_eq!(
+            store.report_baseline(&repo(), "master").await.expect("read"),
+            None
+        );
+        assert_eq!(
+            store.report_baseline(&repo(), "release").await.expect("read"),
+            Some(a)
+        );
+    })
+    .await;
+}
