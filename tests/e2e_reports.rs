@@ -397,3 +397,27 @@ async fn the_comment_compares_with_the_target_and_waits_for_the_jobs_it_ran() ->
     assert!(body.contains(&format!("Change against `master` at `{}`", m1.short())), "{body}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_that_finish_together_make_one_comment_write() -> anyhow::Result<()> {
+    let mut opts = TesterOptions::default();
+    opts.engine.report_debounce = Duration::from_millis(500);
+    let t = GregTester::start_with(opts).await?;
+    let (pr, head) = t.open_pr("carol", "feature").await?;
+    let bodies: Vec<Value> = ["unit", "lint", "docs", "python"]
+        .iter()
+        .map(|job| report(&head, Some(pr), job, "success", vec![]))
+        .collect();
+    for body in &bodies {
+        assert_eq!(post(&t, body).await?.0, 202);
+    }
+    settled(&t).await?;
+    let posts = t
+        .world
+        .requests_matching(Server::Github, "POST", r"/issues/\d+/comments$")
+        .len();
+    assert_eq!((posts, comment_edits(&t)), (1, 0), "one write for four reports");
+    let comments = report_comments(&t, pr);
+    assert!(comments[0].contains("**4 of 4 expected jobs reported.**"), "{}", comments[0]);
+    Ok(())
+}

@@ -74,6 +74,9 @@ pub struct EngineOptions {
     pub report_lease: Duration,
     /// How often report comments that are behind (a renderer failed or died) are looked for.
     pub report_sweep: Duration,
+    /// How long a report waits before its comment is rendered, so that the jobs of a CI run
+    /// that finish together make one edit rather than one each.
+    pub report_debounce: Duration,
 }
 
 impl Default for EngineOptions {
@@ -86,6 +89,7 @@ impl Default for EngineOptions {
             effect_tick: Duration::from_secs(1),
             report_lease: Duration::from_secs(30),
             report_sweep: Duration::from_secs(10),
+            report_debounce: Duration::from_secs(1),
         }
     }
 }
@@ -147,6 +151,9 @@ pub(crate) struct Inner {
     pub known_red: std::sync::Mutex<HashMap<(String, String), i64>>,
     /// This process's name as a lease holder: unique per process (`<host>:<pid>:<start ms>`).
     pub holder: String,
+    /// Report-comment refreshes started: each is a lease holder of its own
+    /// (`<holder>#<n>`), so two refreshes in this process exclude each other.
+    pub refreshes: AtomicU64,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -224,6 +231,7 @@ impl Engine {
             builds_reused: AtomicU64::new(0),
             known_red: std::sync::Mutex::new(HashMap::new()),
             holder: holder_name(started_ms),
+            refreshes: AtomicU64::new(0),
             me: me.clone(),
         });
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));

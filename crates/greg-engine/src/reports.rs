@@ -233,14 +233,20 @@ fn provider_of(inner: &Inner, body: &ReportBody) -> Result<String, ReportRefusal
     }
 }
 
-/// Refreshes pull request `pr`'s comment in a task of its own (counted as in flight, so
-/// [`Engine::wait_idle`] waits for it).
+/// Refreshes pull request `pr`'s comment in a task of its own, after
+/// `EngineOptions::report_debounce` (counted as in flight, so [`Engine::wait_idle`] waits for
+/// it). Reports that arrive during the wait are shown by the same render; their own refreshes
+/// then find nothing left to show.
 fn spawn_refresh(inner: &Inner, provider_name: &str, repo: &RepoName, pr: PrNumber) {
     let Some(me) = inner.me.upgrade() else { return };
     let provider_name = provider_name.to_owned();
     let repo = repo.clone();
     me.begin();
     tokio::spawn(async move {
+        let debounce = me.options.report_debounce;
+        if !debounce.is_zero() {
+            tokio::time::sleep(debounce).await;
+        }
         if !me.is_stopping() {
             refresh(&me, &provider_name, &repo, pr).await;
         }
@@ -253,9 +259,16 @@ fn spawn_refresh(inner: &Inner, provider_name: &str, repo: &RepoName, pr: PrNumb
 async fn refresh(inner: &Arc<Inner>, provider_name: &str, repo: &RepoName, pr: PrNumber) {
     let ttl = lease_ms(inner);
     let now = || u64::try_from(inner.now_ms()).unwrap_or(0);
+    // A holder per refresh, not per process: two refreshes of one process must exclude each
+    // other as two replicas do.
+    let holder = format!(
+        "{}#{}",
+        inner.holder,
+        inner.refreshes.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let mut lease = match inner
         .store
-        .take_report_lease(repo, pr, &inner.holder, now(), ttl)
+        .take_report_lease(repo, pr, &holder, now(), ttl)
         .await
     {
         Ok(Some(lease)) => lease,
@@ -269,6 +282,21 @@ async fn refresh(inner: &Arc<Inner>, provider_name: &str, repo: &RepoName, pr: P
         }
     };
     loop {
+        if lease.done >= lease.wanted {
+            // An earlier render showed every report already (a debounced refresh whose report
+            // was shown by another): nothing to do but release.
+            match inner.store.release_report_lease(&lease, now(), ttl).await {
+                Ok(LeaseRelease::MoreWork(next)) => {
+                    lease = next;
+                    continue;
+                }
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(repo = %repo, pr = pr.0, error = %e, "Cannot release the report lease; it expires");
+                    return;
+                }
+            }
+        }
         match render(inner, provider_name, &lease).await {
             Ok(true) => {}
             Ok(false) => {

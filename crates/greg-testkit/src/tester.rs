@@ -70,6 +70,7 @@ impl Default for TesterOptions {
                 effect_tick: Duration::from_millis(50),
                 report_lease: Duration::from_secs(2),
                 report_sweep: Duration::from_millis(200),
+                report_debounce: Duration::ZERO,
             },
             build_poll_after_secs: 1,
             build_timeout_secs: None,

@@ -147,6 +147,7 @@ fn handle(world: &World, req: Request) -> Reply {
         body: String::from_utf8_lossy(&req.body).into_owned(),
         status: reply.status,
         faulted: fault.is_some(),
+        at: std::time::Instant::now(),
     });
     reply
 }

@@ -97,6 +97,7 @@ pub(super) fn handle(world: &World, req: Request) -> Reply {
         body: String::from_utf8_lossy(&req.body).into_owned(),
         status: reply.status,
         faulted: fault.is_some(),
+        at: std::time::Instant::now(),
     });
     reply
 }

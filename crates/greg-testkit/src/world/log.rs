@@ -39,6 +39,8 @@ pub struct LoggedRequest {
     pub status: u16,
     /// True when an armed [`Fault`] produced the answer.
     pub faulted: bool,
+    /// When the fake had answered it (monotonic clock; benchmarks time greg's calls by it).
+    pub at: std::time::Instant,
 }
 
 /// A one-shot failure armed with [`World::fail_next`].
