@@ -32,7 +32,10 @@ use std::time::{Duration, Instant};
 const PRS: u64 = 100;
 const JOBS: usize = 10;
 const FAILING_PRS: u64 = 20;
-const JUNIT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/greg-report/tests/data/junit");
+const JUNIT_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/crates/greg-report/tests/data/junit"
+);
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -82,7 +85,8 @@ async fn run() -> anyhow::Result<()> {
         .map_or(defaults.report_debounce, Duration::from_millis);
     let debounce = opts.engine.report_debounce;
     let t = GregTester::start_with(opts).await?;
-    let failing = std::fs::read_to_string(format!("{JUNIT_DIR}/surefire-TEST-surefire.MyTest.xml"))?;
+    let failing =
+        std::fs::read_to_string(format!("{JUNIT_DIR}/surefire-TEST-surefire.MyTest.xml"))?;
     let passing = std::fs::read_to_string(format!("{JUNIT_DIR}/jest-junit.xml"))?;
 
     let mut heads: HashMap<PrNumber, Sha> = HashMap::new();
@@ -99,7 +103,11 @@ async fn run() -> anyhow::Result<()> {
     for (i, pr) in prs.iter().enumerate() {
         let head = &heads[pr];
         for j in 0..JOBS {
-            let job = if j == 0 { "unit".to_owned() } else { format!("job-{j}") };
+            let job = if j == 0 {
+                "unit".to_owned()
+            } else {
+                format!("job-{j}")
+            };
             let fails = j == 0 && (i as u64) < FAILING_PRS;
             let (status, xml) = if fails {
                 ("failure", &failing)
@@ -120,7 +128,10 @@ async fn run() -> anyhow::Result<()> {
     }
     shuffle(&mut work, 0x5eed);
     let total = work.len();
-    let url = format!("{}/api/reports?builder=jenkins&token={JENKINS_TOKEN}", t.url);
+    let url = format!(
+        "{}/api/reports?builder=jenkins&token={JENKINS_TOKEN}",
+        t.url
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .timeout(Duration::from_secs(60))
@@ -217,14 +228,24 @@ async fn run() -> anyhow::Result<()> {
     }
     let mut latencies: Vec<Duration> = Vec::with_capacity(sent.len());
     for s in &sent {
-        let row = format!("| {} | {} {} |", s.job, if s.status == "failure" { "❌" } else { "✅" }, s.status);
+        let row = format!(
+            "| {} | {} {} |",
+            s.job,
+            if s.status == "failure" { "❌" } else { "✅" },
+            s.status
+        );
         let shown = writes.get(&s.pr).and_then(|w| {
             w.iter()
                 .filter(|(at, body)| *at >= s.accepted_at && body.contains(&row))
                 .map(|(at, _)| *at)
                 .min()
                 // The write that showed it may have been under way when the 202 came back.
-                .or_else(|| w.iter().filter(|(_, b)| b.contains(&row)).map(|(at, _)| *at).min())
+                .or_else(|| {
+                    w.iter()
+                        .filter(|(_, b)| b.contains(&row))
+                        .map(|(at, _)| *at)
+                        .min()
+                })
         });
         match shown {
             Some(at) => latencies.push(at.saturating_duration_since(s.accepted_at)),
@@ -236,7 +257,10 @@ async fn run() -> anyhow::Result<()> {
         let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
         latencies[i]
     };
-    let write_counts: Vec<usize> = prs.iter().map(|p| writes.get(p).map_or(0, Vec::len)).collect();
+    let write_counts: Vec<usize> = prs
+        .iter()
+        .map(|p| writes.get(p).map_or(0, Vec::len))
+        .collect();
     let all_writes: usize = write_counts.iter().sum();
     let max_writes = write_counts.iter().copied().max().unwrap_or(0);
     let comments: usize = prs
@@ -246,14 +270,19 @@ async fn run() -> anyhow::Result<()> {
 
     println!(
         "store: {}",
-        if database.as_deref().is_some_and(|d| d.starts_with("postgres")) {
+        if database
+            .as_deref()
+            .is_some_and(|d| d.starts_with("postgres"))
+        {
             "PostgreSQL"
         } else {
             "SQLite file"
         }
     );
     println!("report_debounce: {} ms", debounce.as_millis());
-    println!("reports: {total} for {PRS} pull requests ({JOBS} jobs each, {FAILING_PRS} with failed tests), {connections} senders");
+    println!(
+        "reports: {total} for {PRS} pull requests ({JOBS} jobs each, {FAILING_PRS} with failed tests), {connections} senders"
+    );
     println!(
         "accepted: {:.2} s, {:.0} reports/s",
         accepted_in.as_secs_f64(),

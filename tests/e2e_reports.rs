@@ -113,7 +113,10 @@ async fn three_jobs_reporting_at_once_end_in_one_comment_that_shows_them_all() -
     assert!(body.contains("| lint | ✅ success |"), "{body}");
     assert!(body.contains("| python | ✅ success |"), "{body}");
     // No `report.expect` and no report on master's tip: the jobs seen are the jobs expected.
-    assert!(body.contains("**3 of 3 expected jobs reported.**"), "{body}");
+    assert!(
+        body.contains("**3 of 3 expected jobs reported.**"),
+        "{body}"
+    );
     // The failed Surefire test is named with its message.
     assert!(body.contains("surefire.MyTest"), "{body}");
     let row = t
@@ -148,14 +151,24 @@ async fn the_same_report_again_is_a_duplicate_and_an_equal_one_edits_nothing() -
 
     // The same bytes: the inbox drops it.
     let again = post(&t, &unit).await?;
-    assert_eq!(again, (202, "duplicate: this delivery was already accepted\n".to_owned()));
+    assert_eq!(
+        again,
+        (
+            202,
+            "duplicate: this delivery was already accepted\n".to_owned()
+        )
+    );
     // Equal content in other bytes (a re-run with the same result): stored, rendered, and the
     // content hash skips the edit.
     let rerun = serde_json::to_vec_pretty(&unit)?;
     let (status, answer) = post_raw(&t, JENKINS_TOKEN, rerun).await?;
     assert_eq!(status, 202, "{answer}");
     settled(&t).await?;
-    assert_eq!(comment_edits(&t), edits, "an equal report edited the comment");
+    assert_eq!(
+        comment_edits(&t),
+        edits,
+        "an equal report edited the comment"
+    );
     assert_eq!(report_comments(&t, pr).len(), 1);
     let row = t.engine.store().report_comment(&t.repo, pr).await?;
     assert_eq!(row.map(|r| (r.wanted, r.done)), Some((2, 2)));
@@ -167,7 +180,11 @@ async fn the_same_report_again_is_a_duplicate_and_an_equal_one_edits_nothing() -
     assert_eq!(comment_edits(&t), edits + 1);
     let comments = report_comments(&t, pr);
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].contains("| unit | ❌ failure |"), "{}", comments[0]);
+    assert!(
+        comments[0].contains("| unit | ❌ failure |"),
+        "{}",
+        comments[0]
+    );
     Ok(())
 }
 
@@ -176,13 +193,27 @@ async fn a_report_without_a_pull_request_is_shown_on_the_one_whose_head_it_built
 -> anyhow::Result<()> {
     let t = GregTester::start().await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
-    assert_eq!(post(&t, &report(&head, None, "unit", "success", vec![])).await?.0, 202);
+    assert_eq!(
+        post(&t, &report(&head, None, "unit", "success", vec![]))
+            .await?
+            .0,
+        202
+    );
     // A commit no pull request has as its head (a branch build): stored for the commit only.
     let branch = fake_sha("some-branch-commit");
-    assert_eq!(post(&t, &report(&branch, None, "unit", "success", vec![])).await?.0, 202);
+    assert_eq!(
+        post(&t, &report(&branch, None, "unit", "success", vec![]))
+            .await?
+            .0,
+        202
+    );
     settled(&t).await?;
     assert_eq!(report_comments(&t, pr).len(), 1);
-    let stored = t.engine.store().reports_for_commit(&t.repo, &branch).await?;
+    let stored = t
+        .engine
+        .store()
+        .reports_for_commit(&t.repo, &branch)
+        .await?;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].pr, None);
     Ok(())
@@ -195,13 +226,20 @@ async fn bad_reports_are_refused_with_their_reason_and_nothing_is_stored() -> an
     let good = report(&head, Some(pr), "unit", "success", vec![]);
 
     let (status, answer) = post_raw(&t, "wrong", serde_json::to_vec(&good)?).await?;
-    assert_eq!((status, answer.as_str()), (401, "unauthorized: wrong ?token=\n"));
+    assert_eq!(
+        (status, answer.as_str()),
+        (401, "unauthorized: wrong ?token=\n")
+    );
 
     let mut bad_xml = good.clone();
-    bad_xml["junit"] = json!([{ "name": "target/surefire-reports/TEST-a.xml", "xml": "<testsuite><testcase" }]);
+    bad_xml["junit"] =
+        json!([{ "name": "target/surefire-reports/TEST-a.xml", "xml": "<testsuite><testcase" }]);
     let (status, answer) = post(&t, &bad_xml).await?;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer.contains("target/surefire-reports/TEST-a.xml"), "{answer}");
+    assert!(
+        answer.contains("target/surefire-reports/TEST-a.xml"),
+        "{answer}"
+    );
 
     let mut unknown = good.clone();
     unknown["repo"] = json!("acme/elsewhere");
@@ -226,7 +264,10 @@ async fn bad_reports_are_refused_with_their_reason_and_nothing_is_stored() -> an
 
     let resp = t
         .client()
-        .post(format!("{}/api/reports?builder=nope&token={JENKINS_TOKEN}", t.url))
+        .post(format!(
+            "{}/api/reports?builder=nope&token={JENKINS_TOKEN}",
+            t.url
+        ))
         .header("content-type", "application/json")
         .body(serde_json::to_vec(&good)?)
         .send()
@@ -237,7 +278,13 @@ async fn bad_reports_are_refused_with_their_reason_and_nothing_is_stored() -> an
 
     settled(&t).await?;
     assert!(report_comments(&t, pr).is_empty());
-    assert!(t.engine.store().reports_for_commit(&t.repo, &head).await?.is_empty());
+    assert!(
+        t.engine
+            .store()
+            .reports_for_commit(&t.repo, &head)
+            .await?
+            .is_empty()
+    );
     assert_eq!(t.engine.store().report_comment(&t.repo, pr).await?, None);
     Ok(())
 }
@@ -279,7 +326,12 @@ async fn a_comment_that_could_not_be_posted_is_posted_by_the_sweeper() -> anyhow
         t.world
             .fail_next(Server::Github, r"/issues/\d+/comments$", 502, None)?;
     }
-    assert_eq!(post(&t, &report(&head, Some(pr), "unit", "success", vec![])).await?.0, 202);
+    assert_eq!(
+        post(&t, &report(&head, Some(pr), "unit", "success", vec![]))
+            .await?
+            .0,
+        202
+    );
     settled(&t).await?;
     let mut waited = Duration::ZERO;
     while report_comments(&t, pr).is_empty() && waited < Duration::from_secs(30) {
@@ -297,7 +349,12 @@ async fn a_comment_that_could_not_be_posted_is_posted_by_the_sweeper() -> anyhow
 async fn a_deleted_report_comment_is_posted_again_once() -> anyhow::Result<()> {
     let t = GregTester::start().await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
-    assert_eq!(post(&t, &report(&head, Some(pr), "unit", "success", vec![])).await?.0, 202);
+    assert_eq!(
+        post(&t, &report(&head, Some(pr), "unit", "success", vec![]))
+            .await?
+            .0,
+        202
+    );
     settled(&t).await?;
     let first = t
         .world
@@ -316,7 +373,12 @@ async fn a_deleted_report_comment_is_posted_again_once() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(resp.status().as_u16(), 204);
-    assert_eq!(post(&t, &report(&head, Some(pr), "lint", "success", vec![])).await?.0, 202);
+    assert_eq!(
+        post(&t, &report(&head, Some(pr), "lint", "success", vec![]))
+            .await?
+            .0,
+        202
+    );
     settled(&t).await?;
     let comments = report_comments(&t, pr);
     assert_eq!(comments.len(), 1, "{comments:#?}");
@@ -344,10 +406,11 @@ async fn the_full_report_page_shows_every_job_and_no_markup_from_a_summary() -> 
         .send()
         .await?;
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/html")));
+    assert!(
+        page.headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+    );
     let html = page.text().await?;
     assert!(html.contains("<strong>83 %</strong>"), "{html}");
     assert!(html.contains("surefire.MyTest"), "{html}");
@@ -373,28 +436,55 @@ async fn the_comment_compares_with_the_target_and_waits_for_the_jobs_it_ran() ->
     let t = GregTester::start().await?;
     // master's tip was built by two jobs.
     let m1 = t.push_branch("master", "master-2").await?;
-    for (job, file) in [("unit", "nextest-tests-junit.xml"), ("lint", "jest-junit.xml")] {
+    for (job, file) in [
+        ("unit", "nextest-tests-junit.xml"),
+        ("lint", "jest-junit.xml"),
+    ] {
         let body = report(&m1, None, job, "success", vec![junit(file)?]);
         assert_eq!(post(&t, &body).await?.0, 202);
     }
     settled(&t).await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
-    let unit = report(&head, Some(pr), "unit", "success", vec![junit("nextest-tests-junit.xml")?]);
+    let unit = report(
+        &head,
+        Some(pr),
+        "unit",
+        "success",
+        vec![junit("nextest-tests-junit.xml")?],
+    );
     assert_eq!(post(&t, &unit).await?.0, 202);
     settled(&t).await?;
     let body = report_comments(&t, pr).pop().unwrap_or_default();
-    assert!(body.contains("**1 of 2 expected jobs reported.** Waiting for: `lint`."), "{body}");
-    assert!(body.contains(&format!("Change against `master` at `{}`", m1.short())), "{body}");
+    assert!(
+        body.contains("**1 of 2 expected jobs reported.** Waiting for: `lint`."),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("Change against `master` at `{}`", m1.short())),
+        "{body}"
+    );
 
     // master moves on and its CI has not reported yet: the comparison stays with the latest
     // commit of master that has reports.
     t.push_branch("master", "master-3").await?;
-    let lint = report(&head, Some(pr), "lint", "success", vec![junit("jest-junit.xml")?]);
+    let lint = report(
+        &head,
+        Some(pr),
+        "lint",
+        "success",
+        vec![junit("jest-junit.xml")?],
+    );
     assert_eq!(post(&t, &lint).await?.0, 202);
     settled(&t).await?;
     let body = report_comments(&t, pr).pop().unwrap_or_default();
-    assert!(body.contains("**2 of 2 expected jobs reported.**"), "{body}");
-    assert!(body.contains(&format!("Change against `master` at `{}`", m1.short())), "{body}");
+    assert!(
+        body.contains("**2 of 2 expected jobs reported.**"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("Change against `master` at `{}`", m1.short())),
+        "{body}"
+    );
     Ok(())
 }
 
@@ -416,8 +506,62 @@ async fn jobs_that_finish_together_make_one_comment_write() -> anyhow::Result<()
         .world
         .requests_matching(Server::Github, "POST", r"/issues/\d+/comments$")
         .len();
-    assert_eq!((posts, comment_edits(&t)), (1, 0), "one write for four reports");
+    assert_eq!(
+        (posts, comment_edits(&t)),
+        (1, 0),
+        "one write for four reports"
+    );
     let comments = report_comments(&t, pr);
-    assert!(comments[0].contains("**4 of 4 expected jobs reported.**"), "{}", comments[0]);
+    assert!(
+        comments[0].contains("**4 of 4 expected jobs reported.**"),
+        "{}",
+        comments[0]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expected_jobs_of_the_configuration_are_named_until_they_report() -> anyhow::Result<()>
+{
+    let t = GregTester::start_with(TesterOptions {
+        repo_yaml: "    report:\n      expect: [unit, lint, \"docs (pdf)\"]\n".to_owned(),
+        ..TesterOptions::default()
+    })
+    .await?;
+    let (pr, head) = t.open_pr("carol", "feature").await?;
+    assert_eq!(post(&t, &report(&head, Some(pr), "unit", "success", vec![])).await?.0, 202);
+    settled(&t).await?;
+    let body = report_comments(&t, pr).pop().unwrap_or_default();
+    assert!(
+        body.contains("**1 of 3 expected jobs reported.** Waiting for: `lint`, `docs (pdf)`."),
+        "{body}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_pruned_after_the_retention_and_not_before() -> anyhow::Result<()> {
+    let t = GregTester::start_with(TesterOptions {
+        clock: Some(greg_engine::ManualClock::new(1_700_000_000_000)),
+        ..TesterOptions::default()
+    })
+    .await?;
+    let (pr, head) = t.open_pr("carol", "feature").await?;
+    let mut unit = report(&head, Some(pr), "unit", "success", vec![]);
+    unit["metadata"] = json!({ "coverage.json": { "lines": 0.83 } });
+    assert_eq!(post(&t, &unit).await?.0, 202);
+    settled(&t).await?;
+    let store = t.engine.store();
+    assert_eq!(store.reports_for_commit(&t.repo, &head).await?.len(), 1);
+    assert_eq!(store.report_metadata(&t.repo, &head).await?.len(), 1);
+    // server.report_retention_days defaults to 90.
+    t.advance(89 * 24 * 3600 * 1000)?;
+    t.engine.prune_deliveries().await?;
+    assert_eq!(store.reports_for_commit(&t.repo, &head).await?.len(), 1);
+    t.advance(2 * 24 * 3600 * 1000)?;
+    t.engine.prune_deliveries().await?;
+    assert!(store.reports_for_commit(&t.repo, &head).await?.is_empty());
+    assert!(store.report_metadata(&t.repo, &head).await?.is_empty());
+    assert_eq!(store.report_comment(&t.repo, pr).await?, None);
     Ok(())
 }

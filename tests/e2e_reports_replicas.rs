@@ -72,12 +72,22 @@ impl Schema {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Starts `greg serve` on `config`, logging to `log`, and waits for `/healthz`.
-async fn start(config: &Path, log: &Path, port: u16, client: &reqwest::Client) -> anyhow::Result<Greg> {
-    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+async fn start(
+    config: &Path,
+    log: &Path,
+    port: u16,
+    client: &reqwest::Client,
+) -> anyhow::Result<Greg> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     let child = Command::new(env!("CARGO_BIN_EXE_greg"))
         .args(["serve", "--config"])
         .arg(config)
@@ -119,9 +129,16 @@ fn report(sha: &Sha, pr: PrNumber, job: &str, status: &str, junit: Vec<Value>) -
     })
 }
 
-async fn post(client: &reqwest::Client, greg: &Greg, body: &Value) -> anyhow::Result<(u16, String)> {
+async fn post(
+    client: &reqwest::Client,
+    greg: &Greg,
+    body: &Value,
+) -> anyhow::Result<(u16, String)> {
     let resp = client
-        .post(format!("{}/api/reports?builder=jenkins&token={JENKINS_TOKEN}", greg.url))
+        .post(format!(
+            "{}/api/reports?builder=jenkins&token={JENKINS_TOKEN}",
+            greg.url
+        ))
         .json(body)
         .send()
         .await?;
@@ -166,7 +183,9 @@ async fn run(database: &str) -> anyhow::Result<()> {
         fake_sha("dir").short()
     ));
     std::fs::create_dir_all(&dir)?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let mut gregs = Vec::new();
     for n in 0..2 {
         let port = free_port()?;
@@ -195,9 +214,21 @@ async fn run(database: &str) -> anyhow::Result<()> {
     }
     let mut bodies = Vec::new();
     for (pr, head) in &prs {
-        bodies.push(report(head, *pr, "unit", "failure", vec![junit("surefire-TEST-surefire.MyTest.xml")?]));
+        bodies.push(report(
+            head,
+            *pr,
+            "unit",
+            "failure",
+            vec![junit("surefire-TEST-surefire.MyTest.xml")?],
+        ));
         bodies.push(report(head, *pr, "lint", "success", vec![]));
-        bodies.push(report(head, *pr, "python", "success", vec![junit("pytest-report-tb-short.xml")?]));
+        bodies.push(report(
+            head,
+            *pr,
+            "python",
+            "success",
+            vec![junit("pytest-report-tb-short.xml")?],
+        ));
     }
     let sends = bodies.iter().enumerate().map(|(i, body)| {
         let greg = if i % 2 == 0 { a } else { b };
@@ -235,7 +266,11 @@ async fn run(database: &str) -> anyhow::Result<()> {
     for (pr, _) in &prs {
         let comments = report_comments(&world, &repo, *pr);
         assert_eq!(comments.len(), 1, "#{pr}: {comments:#?}\n{}", logs());
-        assert!(comments[0].contains("**3 of 3 expected jobs reported.**"), "{}", comments[0]);
+        assert!(
+            comments[0].contains("**3 of 3 expected jobs reported.**"),
+            "{}",
+            comments[0]
+        );
     }
     assert_eq!(edits(), settled_edits);
     // Both replicas stored reports (the inbox of each took its share).
@@ -248,7 +283,10 @@ async fn run(database: &str) -> anyhow::Result<()> {
     for (i, body) in bodies.iter().enumerate() {
         let greg = if i % 2 == 0 { b } else { a };
         let (status, answer) = post(&client, greg, body).await?;
-        assert_eq!((status, answer.trim()), (202, "duplicate: this delivery was already accepted"));
+        assert_eq!(
+            (status, answer.trim()),
+            (202, "duplicate: this delivery was already accepted")
+        );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(edits(), settled_edits);

@@ -121,7 +121,7 @@ async fn prune(inner: &Inner) -> Result<u64, EngineError> {
 /// Deletes reports, their metadata files and settled report-comment rows older than
 /// `server.report_retention_days` (SPEC §8).
 async fn prune_reports(inner: &Inner) -> Result<(), EngineError> {
-    let days: u64 = 90; // SHIM until config merge: inner.config.server.report_retention_days
+    let days = inner.config.server.report_retention_days;
     let now = u64::try_from(inner.now_ms()).unwrap_or(0);
     let before = now.saturating_sub(days.saturating_mul(24 * 3600 * 1000));
     let pruned = inner

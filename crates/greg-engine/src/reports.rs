@@ -93,7 +93,9 @@ impl Engine {
         let (provider, event) = check(&self.inner, body)?;
         let delivery = format!("report:{}", hex_digest(body));
         let (repo, sha, job) = (event.repo.clone(), event.sha.clone(), event.job.clone());
-        let accepted = self.accept(&provider, &delivery, Event::Report(event)).await?;
+        let accepted = self
+            .accept(&provider, &delivery, Event::Report(event))
+            .await?;
         Ok(ReportReceipt {
             repo,
             sha,
@@ -219,7 +221,10 @@ fn provider_of(inner: &Inner, body: &ReportBody) -> Result<String, ReportRefusal
         Some(p) if inner.providers.contains_key(p) => Ok(p.clone()),
         Some(p) => Err(ReportRefusal::NotConfigured(format!(
             "provider `{}` is not configured",
-            p.chars().filter(|c| !c.is_control()).take(64).collect::<String>()
+            p.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
         ))),
         None => {
             let mut names = inner.providers.keys();
@@ -264,7 +269,9 @@ async fn refresh(inner: &Arc<Inner>, provider_name: &str, repo: &RepoName, pr: P
     let holder = format!(
         "{}#{}",
         inner.holder,
-        inner.refreshes.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        inner
+            .refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let mut lease = match inner
         .store
@@ -369,7 +376,10 @@ async fn render(
     let now = u64::try_from(inner.now_ms()).unwrap_or(0);
     if !cfg.comments {
         let summary = summarize(&input);
-        let hash = format!("status:{}:{:?}:{}", lease.head_sha, summary.state, summary.description);
+        let hash = format!(
+            "status:{}:{:?}:{}",
+            lease.head_sha, summary.state, summary.description
+        );
         if lease.body_hash.as_deref() != Some(hash.as_str()) {
             let status = CommitStatus {
                 state: summary.state,
@@ -548,8 +558,8 @@ fn expected_from(target: &[JobReport]) -> Vec<String> {
     jobs
 }
 
-fn cfg_expect(_cfg: &RepoConfig) -> &[String] { // SHIM: &cfg.report.expect
-    &[]
+fn cfg_expect(cfg: &RepoConfig) -> &[String] {
+    &cfg.report.expect
 }
 
 /// The repository as the provider spells it (the store keeps lower-case keys).
@@ -596,7 +606,9 @@ async fn sweep_once(inner: &Inner) {
                 tracing::info!(repo = %repo, pr = pr.0, "Report comment behind; refreshing");
                 spawn_refresh(inner, &cfg.provider.clone(), &repo, pr);
             }
-            None => tracing::debug!(repo = %repo, pr = pr.0, "Report comment of an unconfigured repository left behind"),
+            None => {
+                tracing::debug!(repo = %repo, pr = pr.0, "Report comment of an unconfigured repository left behind")
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ pub use comment::{
     baseline_totals, render_comment, render_full, summarize,
 };
 pub use junit::{JunitError, parse_junit};
-pub use page::render_full_html;
 pub use model::{
     CaseOutcome, FailedTest, FailureKind, JobReport, Outcome, TestRun, Totals, job_report,
 };
+pub use page::render_full_html;

@@ -92,7 +92,10 @@ mod tests {
         };
         let page = render_full_html(&input);
         assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
-        assert!(page.contains("<title>Report: acme/widgets#7</title>"), "{page}");
+        assert!(
+            page.contains("<title>Report: acme/widgets#7</title>"),
+            "{page}"
+        );
         assert!(page.contains("<strong>bold</strong>"), "{page}");
         assert!(page.contains("<details>"), "{page}");
         assert!(!page.contains("<script>"), "{page}");

@@ -112,7 +112,10 @@ async fn report_page(
     match engine.full_report(&provider, &repo, PrNumber(pr)).await {
         Ok(Some(page)) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
-            .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"))
+            .insert_header((
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ))
             .body(page),
         Ok(None) => not_found(&format!("no report for {repo}#{pr}")),
         Err(e) => {

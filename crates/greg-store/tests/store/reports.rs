@@ -623,7 +623,10 @@ async fn a_branch_baseline_is_replaced_by_a_later_commit_and_pruned_with_age() {
     run_on_all_backends(|store| async move {
         let (a, b) = (sha('a'), sha('b'));
         assert_eq!(
-            store.report_baseline(&repo(), "master").await.expect("read"),
+            store
+                .report_baseline(&repo(), "master")
+                .await
+                .expect("read"),
             None
         );
         store
@@ -647,16 +650,25 @@ async fn a_branch_baseline_is_replaced_by_a_later_commit_and_pruned_with_age() {
             Some(b.clone())
         );
         assert_eq!(
-            store.report_baseline(&repo(), "Master").await.expect("read"),
+            store
+                .report_baseline(&repo(), "Master")
+                .await
+                .expect("read"),
             None
         );
         store.prune_reports(500).await.expect("prune");
         assert_eq!(
-            store.report_baseline(&repo(), "master").await.expect("read"),
+            store
+                .report_baseline(&repo(), "master")
+                .await
+                .expect("read"),
             None
         );
         assert_eq!(
-            store.report_baseline(&repo(), "release").await.expect("read"),
+            store
+                .report_baseline(&repo(), "release")
+                .await
+                .expect("read"),
             Some(a)
         );
     })
