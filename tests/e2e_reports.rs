@@ -529,7 +529,12 @@ async fn the_expected_jobs_of_the_configuration_are_named_until_they_report() ->
     })
     .await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
-    assert_eq!(post(&t, &report(&head, Some(pr), "unit", "success", vec![])).await?.0, 202);
+    assert_eq!(
+        post(&t, &report(&head, Some(pr), "unit", "success", vec![]))
+            .await?
+            .0,
+        202
+    );
     settled(&t).await?;
     let body = report_comments(&t, pr).pop().unwrap_or_default();
     assert!(

@@ -154,6 +154,8 @@ pub(crate) struct Inner {
     /// Report-comment refreshes started: each is a lease holder of its own
     /// (`<holder>#<n>`), so two refreshes in this process exclude each other.
     pub refreshes: AtomicU64,
+    /// The object store for report files (`reports.store`), when configured.
+    pub(crate) report_files: std::sync::OnceLock<reports::ReportFiles>,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -232,6 +234,7 @@ impl Engine {
             known_red: std::sync::Mutex::new(HashMap::new()),
             holder: holder_name(started_ms),
             refreshes: AtomicU64::new(0),
+            report_files: std::sync::OnceLock::new(),
             me: me.clone(),
         });
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));

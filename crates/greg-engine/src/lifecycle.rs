@@ -138,6 +138,25 @@ async fn prune_reports(inner: &Inner) -> Result<(), EngineError> {
             "Pruned reports past their retention"
         );
     }
+    if let Some(files) = inner.report_files.get() {
+        // Objects carry their expiry (greg-notify); one without it goes by its age.
+        let rule = greg_notify::PruneRule::Expired {
+            retention: files.retention,
+        };
+        let now = chrono::DateTime::from_timestamp_millis(inner.now_ms()).unwrap_or_default();
+        match files.store.prune(rule, now).await {
+            Ok(done) if done.deleted > 0 => tracing::info!(
+                examined = done.examined,
+                deleted = done.deleted,
+                store = %files.store,
+                "Pruned report files past their expiry"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "Pruning report files failed; the next run retries")
+            }
+        }
+    }
     Ok(())
 }
 

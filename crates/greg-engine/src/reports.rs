@@ -34,7 +34,7 @@ use greg_core::{
 };
 use greg_report::{
     Baseline, BodyError, CommentInput, GITHUB_COMMENT_LIMIT, JobReport, JunitError, MARKER,
-    ReportBody, render_comment, summarize,
+    ReportBody, StoredFile, render_comment, summarize,
 };
 use greg_store::{LeaseRelease, NewReport, ReportLease, StoreError};
 use std::sync::Arc;
@@ -78,6 +78,9 @@ pub enum ReportRefusal {
     /// The inbox could not store it (503).
     #[error("{0}")]
     Store(#[from] EngineError),
+    /// The object store (`reports.store`) did not keep a file (503); the message names it.
+    #[error("reports.store: {0}")]
+    Files(String),
 }
 
 impl Engine {
@@ -90,7 +93,7 @@ impl Engine {
     /// # Errors
     /// [`ReportRefusal`]: nothing was stored.
     pub async fn accept_report(&self, body: &[u8]) -> Result<ReportReceipt, ReportRefusal> {
-        let (provider, event) = check(&self.inner, body)?;
+        let (provider, event) = check(&self.inner, body).await?;
         let delivery = format!("report:{}", hex_digest(body));
         let (repo, sha, job) = (event.repo.clone(), event.sha.clone(), event.job.clone());
         let accepted = self
@@ -102,6 +105,20 @@ impl Engine {
             job,
             accepted,
         })
+    }
+
+    /// Keeps the JUnit files of every report from now on in `store` (`reports.store`), for
+    /// `retention` (their expiry); the comment links them from the job's row. Set once, at
+    /// start; a second call changes nothing and returns false.
+    pub fn keep_report_files(
+        &self,
+        store: greg_notify::Store,
+        retention: std::time::Duration,
+    ) -> bool {
+        self.inner
+            .report_files
+            .set(ReportFiles { store, retention })
+            .is_ok()
     }
 
     /// The full report page of pull request `pr` of `repo` on provider `provider_name`: an
@@ -128,7 +145,7 @@ impl Engine {
 
 /// The checks of a report before it is stored: the body, its JUnit files, the provider and
 /// the repository. Returns the provider's name and the event to store.
-fn check(inner: &Inner, bytes: &[u8]) -> Result<(String, ReportEvent), ReportRefusal> {
+async fn check(inner: &Inner, bytes: &[u8]) -> Result<(String, ReportEvent), ReportRefusal> {
     let body = greg_report::parse_body(bytes)?;
     let provider_name = provider_of(inner, &body)?;
     let repo = RepoName::parse(&body.repo).ok_or_else(|| {
@@ -146,7 +163,10 @@ fn check(inner: &Inner, bytes: &[u8]) -> Result<(String, ReportEvent), ReportRef
         ))
     })?;
     let received_ms = u64::try_from(inner.now_ms()).unwrap_or(0);
-    let report = greg_report::job_report(&body, received_ms)?;
+    let mut report = greg_report::job_report(&body, received_ms)?;
+    if let Some(files) = inner.report_files.get() {
+        report.files = keep_files(files, &repo, &sha, &body).await?;
+    }
     let report_json = serde_json::to_string(&report)
         .map_err(|e| ReportRefusal::Invalid(format!("cannot store the report: {e}")))?;
     let metadata = body
@@ -166,6 +186,76 @@ fn check(inner: &Inner, bytes: &[u8]) -> Result<(String, ReportEvent), ReportRef
             metadata,
         },
     ))
+}
+
+/// The object store for the files of `greg report` (`reports.store`) and how long they are
+/// kept.
+pub(crate) struct ReportFiles {
+    pub store: greg_notify::Store,
+    pub retention: std::time::Duration,
+}
+
+/// Most files of one report kept in the store; the rest are not kept (their tests still
+/// count).
+const MAX_KEPT_FILES: usize = 50;
+
+/// Uploads the JUnit files of `body` to the store under
+/// `<owner>/<repo>/<sha>/<job>/<n>-<file name>` (names made key-safe), with their expiry;
+/// returns their links in order.
+async fn keep_files(
+    files: &ReportFiles,
+    repo: &RepoName,
+    sha: &Sha,
+    body: &ReportBody,
+) -> Result<Vec<StoredFile>, ReportRefusal> {
+    let expires = std::time::SystemTime::now()
+        .checked_add(files.retention)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(i64::MAX, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut kept = Vec::new();
+    for (index, file) in body.junit.iter().enumerate().take(MAX_KEPT_FILES) {
+        let name = file.name(index);
+        let base = name.rsplit('/').next().unwrap_or(&name);
+        let key = format!(
+            "{}/{}/{}/{}/{index}-{}",
+            key_safe(&repo.owner),
+            key_safe(&repo.name),
+            sha,
+            key_safe(&body.job),
+            key_safe(base)
+        );
+        let bytes = greg_notify::Bytes::copy_from_slice(file.xml().as_bytes());
+        let link = files
+            .store
+            .put(&key, bytes, "application/xml", expires)
+            .await
+            .map_err(|e| ReportRefusal::Files(format!("{name}: {e}")))?;
+        kept.push(StoredFile {
+            name,
+            url: link.url,
+        });
+    }
+    Ok(kept)
+}
+
+/// `s` with every character but ASCII letters, digits, `.`, `-` and `_` replaced by `_`, and
+/// no leading `.` (so no `..` segment).
+fn key_safe(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with('.') || out.is_empty() {
+        out.insert(0, '_');
+    }
+    out
 }
 
 /// The first 16 bytes of the body's SHA-256, in hex.

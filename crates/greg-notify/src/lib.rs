@@ -15,6 +15,7 @@ pub mod settings;
 pub mod store;
 pub mod upload;
 
+pub use bytes::Bytes;
 pub use settings::{Key, NotifySettings, ProviderKind, PruneSettings, SettingsError, Values};
 pub use store::{Link, PruneReport, PruneRule, Store, StoreApi, StoreSettings, open};
 

@@ -232,6 +232,32 @@ pub fn summarize(input: &CommentInput) -> StatusSummary {
     }
 }
 
+/// Files linked in a job's row before "+N more".
+const FILES_IN_ROW: usize = 3;
+
+/// A job's row links: its build, then its stored files by their base name (at most
+/// [`FILES_IN_ROW`], then `+N`).
+fn job_links(r: &JobReport) -> String {
+    let mut links: Vec<String> = r
+        .build_url
+        .as_deref()
+        .map(|u| format!("[build]({})", md::url(u)))
+        .into_iter()
+        .collect();
+    for f in r.files.iter().take(FILES_IN_ROW) {
+        let base = f.name.rsplit('/').next().unwrap_or(&f.name);
+        links.push(format!(
+            "[{}]({})",
+            md::text(&md::truncate(base, 60)),
+            md::url(&f.url)
+        ));
+    }
+    if r.files.len() > FILES_IN_ROW {
+        links.push(format!("+{}", r.files.len() - FILES_IN_ROW));
+    }
+    links.join(" · ")
+}
+
 /// The last line when sections were left out; it names GitHub's limit whatever `limit_chars`
 /// the caller chose (a smaller one leaves room for a margin).
 fn footer(input: &CommentInput) -> String {
@@ -345,11 +371,7 @@ fn context(input: &CommentInput, view: &View, opts: Options) -> Ctx {
             emoji: status_emoji(r.status),
             status: r.status.as_str(),
             duration: r.duration_ms.map(md::duration).unwrap_or_default(),
-            link: r
-                .build_url
-                .as_deref()
-                .map(|u| format!("[build]({})", md::url(u)))
-                .unwrap_or_default(),
+            link: job_links(r),
         })
         .collect();
     let mut reported_line = format!(

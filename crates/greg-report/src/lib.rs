@@ -29,6 +29,7 @@ pub use comment::{
 };
 pub use junit::{JunitError, parse_junit};
 pub use model::{
-    CaseOutcome, FailedTest, FailureKind, JobReport, Outcome, TestRun, Totals, job_report,
+    CaseOutcome, FailedTest, FailureKind, JobReport, Outcome, StoredFile, TestRun, Totals,
+    job_report,
 };
 pub use page::render_full_html;

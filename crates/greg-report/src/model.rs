@@ -28,6 +28,19 @@ pub struct JobReport {
     pub tests: Option<TestRun>,
     /// When greg received the report, in milliseconds since the Unix epoch (the caller's clock).
     pub received_ms: u64,
+    /// The job's files as kept in the server's object store (`reports.store`), linked from
+    /// the job's row; empty without a store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<StoredFile>,
+}
+
+/// A file of a report kept in an object store, and where a browser reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// The file's name as the job sent it (`target/nextest/ci/junit.xml`).
+    pub name: String,
+    /// Its link: public, presigned or `file://` (greg-notify's `Store::link`).
+    pub url: String,
 }
 
 /// The tests of one report: one or more JUnit files merged.
@@ -176,5 +189,6 @@ pub fn job_report(body: &ReportBody, received_ms: u64) -> Result<JobReport, Juni
         summary_md: body.summary_md.clone(),
         tests,
         received_ms,
+        files: Vec::new(),
     })
 }

@@ -72,6 +72,7 @@ mod tests {
             summary_md: Some(summary.to_owned()),
             tests: None,
             received_ms: 0,
+            files: Vec::new(),
         }
     }
 

@@ -28,6 +28,7 @@ fn report(job: &str, status: JobStatus, received_ms: u64) -> JobReport {
         summary_md: None,
         tests: None,
         received_ms,
+        files: Vec::new(),
     }
 }
 
@@ -327,6 +328,7 @@ fn arb_report() -> impl Strategy<Value = JobReport> {
                     flaky,
                 }),
                 received_ms: 0,
+                files: Vec::new(),
             }
         })
 }

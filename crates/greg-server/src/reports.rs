@@ -80,6 +80,10 @@ fn refused(refusal: &ReportRefusal) -> Answer {
             Answer::bad_request(&refusal.to_string())
         }
         ReportRefusal::NotConfigured(why) => Answer::not_found(why),
+        ReportRefusal::Files(why) => {
+            tracing::error!(error = %why, "Could not keep a report's files");
+            Answer::unavailable("could not keep the report's files; retry later")
+        }
         ReportRefusal::Store(e) => {
             tracing::error!(error = %e, "Could not store a report");
             Answer::unavailable("could not store the report; retry later")

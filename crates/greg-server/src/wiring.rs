@@ -224,5 +224,41 @@ pub async fn start_engine(
         identify(b).await?;
     }
     let store = greg_store::Store::connect(&config.server.database).await?;
-    Ok(Engine::start(Arc::new(config), store, providers, builders, clock, options).await?)
+    let files = match &config.reports.store {
+        Some(s) => Some((
+            greg_notify::open(&report_store_settings(s)).map_err(|e| StartError::Unsupported {
+                key: "reports.store".to_owned(),
+                what: e.to_string(),
+            })?,
+            Duration::from_secs(s.retention_days.saturating_mul(24 * 3600)),
+        )),
+        None => None,
+    };
+    let engine =
+        Engine::start(Arc::new(config), store, providers, builders, clock, options).await?;
+    if let Some((files, retention)) = files {
+        tracing::info!(store = %files, "Report files are kept in the object store");
+        engine.keep_report_files(files, retention);
+    }
+    Ok(engine)
+}
+
+/// greg-notify's settings for `reports.store` (the same fields as `greg notify`'s store).
+fn report_store_settings(s: &greg_config::ReportStoreConfig) -> greg_notify::StoreSettings {
+    use greg_config::ReportStoreApi as Api;
+    greg_notify::StoreSettings {
+        api: match s.api {
+            Api::S3 => greg_notify::StoreApi::S3,
+            Api::Gcs => greg_notify::StoreApi::Gcs,
+            Api::Azure => greg_notify::StoreApi::Azure,
+            Api::File => greg_notify::StoreApi::File,
+        },
+        endpoint: s.endpoint.clone(),
+        identity: s.identity.clone(),
+        secret: s.secret.clone(),
+        bucket: s.bucket.clone(),
+        region: s.region.clone(),
+        prefix: s.prefix.clone(),
+        public_url: s.public_url.clone(),
+    }
 }
