@@ -24,6 +24,12 @@ pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(3600);
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// `server.delivery_retention_days` when absent: 14 days (SPEC §11).
 pub const DEFAULT_DELIVERY_RETENTION_DAYS: u64 = 14;
+/// `server.report_retention_days` when absent: 90 days.
+pub const DEFAULT_REPORT_RETENTION_DAYS: u64 = 90;
+/// `reports.store.retention_days` when absent: 90 days.
+pub const DEFAULT_REPORT_STORE_RETENTION_DAYS: u64 = 90;
+/// The longest `repos[].report.expect` entry, in characters.
+pub const MAX_EXPECTED_JOB_CHARS: usize = 200;
 /// `server.build_start_timeout_secs` when absent: 10 minutes.
 pub const DEFAULT_BUILD_START_TIMEOUT: Duration = Duration::from_secs(600);
 /// `repos[].max_test_builds` when absent.
@@ -47,6 +53,9 @@ pub struct Config {
     pub builders: BuildersConfig,
     /// `repos:` (Greg), in file order; the first matching entry wins.
     pub repos: Vec<RepoConfig>,
+    /// `reports:` (new, SPEC §8): where the server keeps the files of `greg report`
+    /// (default: no store).
+    pub reports: ReportsConfig,
 }
 
 impl Config {
@@ -96,6 +105,9 @@ pub struct ServerConfig {
     /// `delivery_retention_days`: processed deliveries older than this are pruned (failed ones
     /// are kept) (default [`DEFAULT_DELIVERY_RETENTION_DAYS`]; at least 1).
     pub delivery_retention_days: u64,
+    /// `report_retention_days`: reports sent by `greg report` (SPEC §8) older than this, in
+    /// days, are pruned (default [`DEFAULT_REPORT_RETENTION_DAYS`]; 1 to 3650).
+    pub report_retention_days: u64,
     /// `build_start_timeout_secs`: a build Jenkins has not started after this long is reported
     /// on the pull request with Jenkins' reason (default [`DEFAULT_BUILD_START_TIMEOUT`]).
     pub build_start_timeout: Duration,
@@ -118,6 +130,7 @@ impl Default for ServerConfig {
             retry_window: DEFAULT_RETRY_WINDOW,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             delivery_retention_days: DEFAULT_DELIVERY_RETENTION_DAYS,
+            report_retention_days: DEFAULT_REPORT_RETENTION_DAYS,
             build_start_timeout: DEFAULT_BUILD_START_TIMEOUT,
             admin_token: None,
         }
@@ -305,6 +318,89 @@ pub struct RepoConfig {
     /// `merge_queue` (new, SPEC §10): how merge_mode staging lands many pull requests per
     /// build (default: serial, one pull request per candidate, one candidate at a time).
     pub merge_queue: MergeQueueConfig,
+    /// `report` (new, SPEC §8): what the report comment expects (default: nothing listed).
+    pub report: ReportConfig,
+}
+
+/// `repos[].report` (SPEC §8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportConfig {
+    /// `expect`: the job names (as `greg report --job` sends them) the report comment waits
+    /// for ("N of M expected jobs reported"). Each is non-blank, at most
+    /// [`MAX_EXPECTED_JOB_CHARS`] characters, without control characters, listed once.
+    /// Empty (the default): the jobs seen on the target branch's last commit.
+    pub expect: Vec<String>,
+}
+
+/// `reports:` (new, SPEC §8).
+#[derive(Debug, Clone, Default)]
+pub struct ReportsConfig {
+    /// `store`: the object store for the files of `greg report` (the same settings as
+    /// `greg notify`'s store); `None` (the default): none.
+    pub store: Option<ReportStoreConfig>,
+}
+
+/// Which kind of object store `reports.store.api` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportStoreApi {
+    /// `s3`: Amazon S3 and S3-compatible servers (MinIO, Ceph, OpenStack Swift's S3 API).
+    S3,
+    /// `gcs`: Google Cloud Storage.
+    Gcs,
+    /// `azure`: Azure Blob Storage (and Azurite).
+    Azure,
+    /// `file`: a local folder.
+    File,
+}
+
+impl ReportStoreApi {
+    /// `s3`, `gcs`, `azure` or `file`, as written in config.yaml.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReportStoreApi::S3 => "s3",
+            ReportStoreApi::Gcs => "gcs",
+            ReportStoreApi::Azure => "azure",
+            ReportStoreApi::File => "file",
+        }
+    }
+}
+
+impl fmt::Display for ReportStoreApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `reports.store`: the fields of greg-notify's `StoreSettings` (docs/reporting.md, "Stores"),
+/// plus a retention.
+#[derive(Debug, Clone)]
+pub struct ReportStoreConfig {
+    /// `api`: which kind of store.
+    pub api: ReportStoreApi,
+    /// `endpoint`: `file`: the folder (a path or a `file://` URL), required; otherwise an
+    /// http(s) server URL stored without a trailing `/` (MinIO, Azurite, ...), `None` for
+    /// the cloud's own.
+    pub endpoint: Option<String>,
+    /// `identity`: s3: access key id (given together with `secret`); gcs: path of a
+    /// service-account key file; azure: the account name (required).
+    pub identity: Option<String>,
+    /// `secret`: s3: secret access key; gcs: the service-account JSON; azure: the account
+    /// key. Never printed.
+    pub secret: Option<Secret>,
+    /// `bucket`: bucket or container; required unless `api` is `file` (then empty when
+    /// absent).
+    pub bucket: String,
+    /// `region`: the S3 region (`None`: `us-east-1`).
+    pub region: Option<String>,
+    /// `prefix`: key prefix, without a leading or trailing `/` (default empty: none).
+    pub prefix: String,
+    /// `public_url`: an http(s) base URL under which the bucket is served publicly, stored
+    /// without a trailing `/`; links are then `<public_url>/<prefix>/<key>` instead of
+    /// presigned URLs.
+    pub public_url: Option<String>,
+    /// `retention_days`: how long stored files are kept, in days (default
+    /// [`DEFAULT_REPORT_STORE_RETENTION_DAYS`]; 1 to 3650).
+    pub retention_days: u64,
 }
 
 /// `repos[].merge_queue` (SPEC §10). Every count is from 1 to 100, and
@@ -570,6 +666,7 @@ mod tests {
             test_merged: false,
             max_test_builds: DEFAULT_MAX_TEST_BUILDS,
             merge_queue: MergeQueueConfig::default(),
+            report: ReportConfig::default(),
         }
     }
 
@@ -624,6 +721,7 @@ mod tests {
             providers: ProvidersConfig::default(),
             builders: BuildersConfig::default(),
             repos: vec![entry("github", &["acme"], &["demo"]), first],
+            reports: ReportsConfig::default(),
         };
         let demo = config.repo("github", &repo("acme", "demo")).expect("demo");
         assert_eq!(demo.required_approvals, 1);

@@ -6,13 +6,15 @@
 use crate::model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
     DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_MAX_TEST_BUILDS,
-    DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubProviderConfig, JenkinsBuilderConfig, JobRef,
-    JobsConfig, MergeQueueConfig, ProvidersConfig, RepoConfig, ServerConfig,
+    DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp,
+    GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig, MergeQueueConfig,
+    ProvidersConfig, RepoConfig, ReportConfig, ReportStoreApi, ReportStoreConfig, ReportsConfig,
+    ServerConfig,
 };
 use crate::validate::{
-    Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Days, Flag, Flavor, GithubId,
-    HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, QueueSize, Required,
-    Reviewer, Seconds, SecretValue, checked_map,
+    Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Days, ExpectList, Flag, Flavor,
+    GithubId, HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, QueueSize,
+    Required, Reviewer, Seconds, SecretValue, StoreApi, StorePrefix, checked_map, http_url,
 };
 use greg_core::{JobName, Secret};
 use serde::{Deserialize, Deserializer};
@@ -26,6 +28,7 @@ pub(crate) struct FileConfig {
     providers: FileProviders,
     builders: Option<FileBuilders>,
     repos: Option<Vec<FileRepo>>,
+    reports: Option<FileReports>,
 }
 
 /// `server:`.
@@ -43,6 +46,7 @@ struct FileServer {
     retry_window_secs: Option<Seconds>,
     shutdown_grace_secs: Option<Seconds>,
     delivery_retention_days: Option<Days>,
+    report_retention_days: Option<Days>,
     build_start_timeout_secs: Option<Seconds>,
     admin_token: Option<SecretValue>,
 }
@@ -216,6 +220,101 @@ struct FileRepo {
     test_merged: Option<Flag>,
     max_test_builds: Option<BuildCap>,
     merge_queue: Option<FileMergeQueue>,
+    report: Option<FileReport>,
+}
+
+/// `repos[].report:` (SPEC §8).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileReport {
+    expect: Option<ExpectList>,
+}
+
+/// `reports:` (SPEC §8).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileReports {
+    #[serde(default, deserialize_with = "present")]
+    store: Option<FileReportStore>,
+}
+
+/// `reports.store:`, checked as a whole: what each `api` needs (as `greg notify` checks its
+/// `store_*` keys).
+struct FileReportStore(ReportStoreConfig);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileReportStoreKeys {
+    api: StoreApi,
+    endpoint: Option<Required>,
+    identity: Option<Required>,
+    secret: Option<SecretValue>,
+    bucket: Option<Required>,
+    region: Option<Required>,
+    prefix: Option<StorePrefix>,
+    public_url: Option<HttpUrl>,
+    retention_days: Option<Days>,
+}
+
+impl<'de> Deserialize<'de> for FileReportStore {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |k: FileReportStoreKeys| {
+            let api = k.api.0;
+            let endpoint = match (api, k.endpoint) {
+                (ReportStoreApi::File, None) => {
+                    return Err("missing key `endpoint` (api is file: the folder to keep \
+                                reports in)"
+                        .to_owned());
+                }
+                (ReportStoreApi::File, Some(folder)) => Some(folder.0),
+                (_, Some(url)) => {
+                    Some(http_url(&url.0).map_err(|e| format!("endpoint (api is {api}): {e}"))?)
+                }
+                (_, None) => None,
+            };
+            let bucket = match (api, k.bucket) {
+                (_, Some(bucket)) => bucket.0,
+                (ReportStoreApi::File, None) => String::new(),
+                (_, None) => {
+                    return Err(format!(
+                        "missing key `bucket` (api is {api}: the bucket or container)"
+                    ));
+                }
+            };
+            match api {
+                ReportStoreApi::S3 if k.identity.is_some() != k.secret.is_some() => {
+                    let missing = if k.identity.is_none() {
+                        "identity"
+                    } else {
+                        "secret"
+                    };
+                    return Err(format!(
+                        "missing key `{missing}` (api is s3: `identity` (access key id) and \
+                         `secret` go together)"
+                    ));
+                }
+                ReportStoreApi::Azure if k.identity.is_none() => {
+                    return Err(
+                        "missing key `identity` (api is azure: the account name)".to_owned()
+                    );
+                }
+                _ => {}
+            }
+            Ok(FileReportStore(ReportStoreConfig {
+                api,
+                endpoint,
+                identity: k.identity.map(|v| v.0),
+                secret: k.secret.map(|v| v.0),
+                bucket,
+                region: k.region.map(|v| v.0),
+                prefix: k.prefix.map(|v| v.0).unwrap_or_default(),
+                public_url: k.public_url.map(|v| v.0),
+                retention_days: k
+                    .retention_days
+                    .map_or(DEFAULT_REPORT_STORE_RETENTION_DAYS, |v| v.0),
+            }))
+        })
+    }
 }
 
 /// `repos[].merge_queue:` (SPEC §10), checked as a whole: `window_min` ≤ `window`.
@@ -297,6 +396,9 @@ impl From<FileConfig> for Config {
                 .into_iter()
                 .map(RepoConfig::from)
                 .collect(),
+            reports: ReportsConfig {
+                store: file.reports.and_then(|r| r.store).map(|s| s.0),
+            },
         }
     }
 }
@@ -330,6 +432,9 @@ impl From<FileServer> for ServerConfig {
             delivery_retention_days: s
                 .delivery_retention_days
                 .map_or(defaults.delivery_retention_days, |v| v.0),
+            report_retention_days: s
+                .report_retention_days
+                .map_or(defaults.report_retention_days, |v| v.0),
             build_start_timeout: s
                 .build_start_timeout_secs
                 .map_or(defaults.build_start_timeout, |v| Duration::from_secs(v.0)),
@@ -420,6 +525,13 @@ impl From<FileRepo> for RepoConfig {
             test_merged: r.test_merged.is_some_and(|v| v.0),
             max_test_builds: r.max_test_builds.map_or(DEFAULT_MAX_TEST_BUILDS, |v| v.0),
             merge_queue: r.merge_queue.map(|q| q.0).unwrap_or_default(),
+            report: ReportConfig {
+                expect: r
+                    .report
+                    .and_then(|p| p.expect)
+                    .map(|e| e.0)
+                    .unwrap_or_default(),
+            },
         }
     }
 }

@@ -6,7 +6,9 @@
 //! carry credentials.
 
 use crate::env::{self, Context};
-use crate::model::{BitbucketFlavor, MergeMode, NamePattern};
+use crate::model::{
+    BitbucketFlavor, MAX_EXPECTED_JOB_CHARS, MergeMode, NamePattern, ReportStoreApi,
+};
 use greg_core::Secret;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -112,27 +114,33 @@ text_type!(
     /// An absolute `http`/`https` URL without credentials, query or fragment, stored
     /// without a trailing `/`. Errors never quote it (it may embed credentials).
     HttpUrl(String),
-    |_, value| {
-        let url = url::Url::parse(value.trim())
-            .map_err(|e| format!("not a valid absolute URL ({e})"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("must be an http or https URL, not {}:", url.scheme()));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err("the URL has no host".to_owned());
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(
-                "must not carry credentials in the URL; use the username and password keys"
-                    .to_owned(),
-            );
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err("must not have a query (`?...`) or fragment (`#...`)".to_owned());
-        }
-        Ok(url.as_str().trim_end_matches('/').to_owned())
-    }
+    |_, value| http_url(&value)
 );
+
+/// Checks an absolute `http`/`https` URL without credentials, query or fragment and returns
+/// it without a trailing `/`. Messages never quote it (it may embed credentials).
+pub(crate) fn http_url(value: &str) -> Result<String, String> {
+    let url =
+        url::Url::parse(value.trim()).map_err(|e| format!("not a valid absolute URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "must be an http or https URL, not {}:",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not carry credentials in the URL; use the username and password keys".to_owned(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query (`?...`) or fragment (`#...`)".to_owned());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
 
 text_type!(
     /// `server.database`: a `sqlite:` or `postgres:`/`postgresql:` URL. Errors never quote
@@ -227,6 +235,91 @@ text_type!(
         _ => Err(format!(
             "`{raw}` is not a merge mode (expected one of: builder, staging)"
         )),
+    }
+);
+
+text_type!(
+    /// One `repos[].report.expect` entry: a job name as `greg report --job` sends it;
+    /// non-blank, at most [`MAX_EXPECTED_JOB_CHARS`] characters, no control characters.
+    /// Holds (as written, expanded): messages quote only the former.
+    ExpectedJob((String, String)),
+    |raw, value| {
+        if value.trim().is_empty() {
+            Err("a job name must not be empty".to_owned())
+        } else if value.chars().count() > MAX_EXPECTED_JOB_CHARS {
+            Err(format!(
+                "a job name must be at most {MAX_EXPECTED_JOB_CHARS} characters (this one has {})",
+                value.chars().count()
+            ))
+        } else if value.chars().any(char::is_control) {
+            Err("a job name must not contain control characters (tabs, newlines, ...)".to_owned())
+        } else {
+            Ok((raw.to_owned(), value))
+        }
+    }
+);
+
+/// `repos[].report.expect`: job names, each listed once (compared exactly, as Jenkins
+/// compares job names).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ExpectList(pub Vec<String>);
+
+struct ExpectListVisitor;
+
+impl<'de> Visitor<'de> for ExpectListVisitor {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of job names")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut names: Vec<String> = Vec::new();
+        while let Some(ExpectedJob((raw, name))) = seq.next_element()? {
+            if names.contains(&name) {
+                return Err(de::Error::custom(format!(
+                    "job `{raw}` is listed more than once"
+                )));
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(ExpectListVisitor).map(ExpectList)
+    }
+}
+
+text_type!(
+    /// `reports.store.api`.
+    StoreApi(ReportStoreApi),
+    |raw, value| match value.as_str() {
+        "s3" => Ok(ReportStoreApi::S3),
+        "gcs" => Ok(ReportStoreApi::Gcs),
+        "azure" => Ok(ReportStoreApi::Azure),
+        "file" => Ok(ReportStoreApi::File),
+        _ => Err(format!(
+            "`{raw}` is not a store api (expected one of: s3, gcs, azure, file)"
+        )),
+    }
+);
+
+text_type!(
+    /// `reports.store.prefix`: a key prefix without a leading or trailing `/`; may be empty.
+    StorePrefix(String),
+    |raw, value| {
+        if value.starts_with('/') || value.ends_with('/') {
+            Err(format!(
+                "`{raw}` must not start or end with `/` (write the prefix as `reports/greg`)"
+            ))
+        } else if value.chars().any(char::is_control) {
+            Err("must not contain control characters".to_owned())
+        } else {
+            Ok(value)
+        }
     }
 );
 
@@ -455,7 +548,8 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
-/// `server.delivery_retention_days`: a whole number of days, 1 to 3650.
+/// `server.delivery_retention_days`, `server.report_retention_days`,
+/// `reports.store.retention_days`: a whole number of days, 1 to 3650.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Days(pub u64);
 

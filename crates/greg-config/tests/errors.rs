@@ -380,6 +380,126 @@ case!(
     )
 );
 
+// Reports (SPEC §8): server.report_retention_days, repos[].report, reports.store.
+case!(
+    report_retention_days_zero,
+    format!("server:\n  report_retention_days: 0  # <-\n{BASE}")
+);
+case!(
+    report_retention_days_too_many,
+    format!("server:\n  report_retention_days: 3651  # <-\n{BASE}")
+);
+case!(
+    report_expect_empty_name,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    report:\n      expect: [unit, '']  # <-\n"
+    )
+);
+case!(
+    report_expect_name_too_long,
+    edit(
+        "    names: [demo]\n",
+        &format!(
+            "    names: [demo]\n    report:\n      expect: [{}]  # <-\n",
+            "j".repeat(201)
+        )
+    )
+);
+case!(
+    report_expect_control_character,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    report:\n      expect: [\"unit\\ttests\"]  # <-\n"
+    )
+);
+// A repeated name is reported at the start of the list.
+case!(
+    report_expect_duplicate,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    report:\n      expect:\n        - unit  # <-\n        - lint\n        - unit\n"
+    )
+);
+case!(
+    report_expect_not_a_list,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    report:\n      expect: unit  # <-\n"
+    )
+);
+case!(
+    report_unknown_key,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    report:\n      expected: [unit]  # <-\n"
+    )
+);
+case!(
+    reports_store_unknown_api,
+    format!("{BASE}reports:\n  store:\n    api: ftp  # <-\n    bucket: b\n")
+);
+case!(
+    reports_store_without_bucket,
+    format!("{BASE}reports:\n  store:\n    api: s3  # <-\n    region: eu-west-1\n")
+);
+case!(
+    reports_store_file_without_endpoint,
+    format!("{BASE}reports:\n  store:\n    api: file  # <-\n")
+);
+case!(
+    reports_store_s3_identity_without_secret,
+    format!("{BASE}reports:\n  store:\n    api: s3  # <-\n    bucket: b\n    identity: AKIA\n")
+);
+case!(
+    reports_store_azure_without_identity,
+    format!("{BASE}reports:\n  store:\n    api: azure  # <-\n    bucket: c\n")
+);
+case!(
+    reports_store_endpoint_not_a_url,
+    format!(
+        "{BASE}reports:\n  store:\n    api: s3  # <-\n    bucket: b\n    endpoint: minio:9000\n"
+    )
+);
+case!(
+    reports_store_prefix_leading_slash,
+    format!("{BASE}reports:\n  store:\n    api: s3\n    bucket: b\n    prefix: /greg  # <-\n")
+);
+case!(
+    reports_store_prefix_trailing_slash,
+    format!(
+        "{BASE}reports:\n  store:\n    api: s3\n    bucket: b\n    prefix: greg/reports/  # <-\n"
+    )
+);
+case!(
+    reports_store_public_url_not_http,
+    format!(
+        "{BASE}reports:\n  store:\n    api: s3\n    bucket: b\n    public_url: ftp://files.example.com  # <-\n"
+    )
+);
+case!(
+    reports_store_retention_zero,
+    format!("{BASE}reports:\n  store:\n    api: s3\n    bucket: b\n    retention_days: 0  # <-\n")
+);
+case!(
+    reports_store_empty_secret,
+    format!(
+        "{BASE}reports:\n  store:\n    api: s3\n    bucket: b\n    identity: AKIA\n    secret: ${{EMPTY}}  # <-\n"
+    )
+);
+case!(
+    reports_store_unknown_key,
+    format!("{BASE}reports:\n  store:\n    api: s3\n    bucket: b\n    buckets: c  # <-\n")
+);
+case!(
+    reports_unknown_key,
+    format!("{BASE}reports:\n  stores: {{}}  # <-\n")
+);
+case!(
+    reports_store_empty,
+    format!("{BASE}reports:\n  store:  # <-\n")
+);
+
 // Not YAML, or nothing at all.
 case!(
     mapping_value_in_a_plain_scalar,

@@ -25,6 +25,7 @@ fn full_env(name: &str) -> Option<String> {
         "JENKINS_API_TOKEN" => "jenkins-api-token",
         "JENKINS_INCOMING" => "jenkins-incoming",
         "APPROVALS" => "2",
+        "STORE_SECRET" => "store-secret-from-env",
         _ => return None,
     };
     Some(value.to_owned())
@@ -100,6 +101,13 @@ fn greg_original_config_parses_unchanged() {
     assert_eq!(gh.required_approvals, 1);
     assert!(!gh.allow_forks);
     assert!(gh.comments);
+    assert!(gh.report.expect.is_empty());
+    assert_eq!(
+        config.server.report_retention_days,
+        greg_config::DEFAULT_REPORT_RETENTION_DAYS
+    );
+    assert_eq!(config.server.report_retention_days, 90);
+    assert!(config.reports.store.is_none());
 
     let bb = &config.repos[1];
     assert_eq!(
@@ -223,9 +231,35 @@ fn full_extended_config_parses_every_key() {
     );
     assert!(demo.target_allowed("release"));
     assert!(!demo.target_allowed("feature"));
+    assert_eq!(
+        demo.report.expect,
+        ["unit", "lint", "folder/integration tests"]
+    );
+    assert_eq!(server.report_retention_days, 30);
+    let store = config.reports.store.as_ref().expect("reports.store");
+    assert_eq!(store.api, greg_config::ReportStoreApi::S3);
+    assert_eq!(store.api.to_string(), "s3");
+    assert_eq!(
+        store.endpoint.as_deref(),
+        Some("http://minio.example.com:9000")
+    );
+    assert_eq!(store.identity.as_deref(), Some("AKIAEXAMPLE"));
+    assert_eq!(
+        store.secret.as_ref().map(|s| s.expose()),
+        Some("store-secret-from-env")
+    );
+    assert_eq!(store.bucket, "greg-reports");
+    assert_eq!(store.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(store.prefix, "greg/reports");
+    assert_eq!(
+        store.public_url.as_deref(),
+        Some("https://reports.example.com")
+    );
+    assert_eq!(store.retention_days, 45);
 
     let api = &config.repos[1];
     assert_eq!(api.jobs.test, None);
+    assert_eq!(api.report, greg_config::ReportConfig::default());
     // Absent: the serial queue of bors.
     assert_eq!(api.merge_queue, greg_config::MergeQueueConfig::default());
     assert!(!api.merge_queue.is_parallel());
@@ -257,7 +291,8 @@ fn env_is_asked_once_per_referenced_variable_and_for_nothing_else() {
             "GITHUB_TOKEN",
             "GREG_INCOMING",
             "JENKINS_API_TOKEN",
-            "JENKINS_INCOMING"
+            "JENKINS_INCOMING",
+            "STORE_SECRET"
         ]
     );
 }
@@ -274,6 +309,7 @@ fn debug_output_never_shows_secrets() {
         "bb-hook-secret",
         "jenkins-api-token",
         "jenkins-incoming",
+        "store-secret-from-env",
     ] {
         assert!(
             !debug.contains(secret),
@@ -422,4 +458,89 @@ repos:
         let config = Config::from_yaml_str(&yaml(other), &env).expect("parses");
         assert_eq!(config.repository_on_two_providers(), None, "{other}");
     }
+}
+
+/// A minimal valid document with `extra` appended, for the report keys.
+fn minimal(extra: &str) -> String {
+    format!(
+        r#"providers:
+  github:
+    username: greg
+    password: p
+    incoming_token: t
+    source: "git@github.com:"
+repos:
+  - provider: github
+    organizations: [acme]
+    names: [demo]
+{extra}"#
+    )
+}
+
+#[test]
+fn a_file_store_needs_only_its_folder_and_takes_the_defaults() {
+    let yaml = minimal("reports:\n  store:\n    api: file\n    endpoint: /var/lib/greg/reports\n");
+    let config = Config::from_yaml_str(&yaml, &no_env).expect("parses");
+    let store = config.reports.store.expect("store");
+    assert_eq!(store.api, greg_config::ReportStoreApi::File);
+    assert_eq!(store.endpoint.as_deref(), Some("/var/lib/greg/reports"));
+    assert_eq!(store.bucket, "");
+    assert_eq!(store.prefix, "");
+    assert_eq!(store.identity, None);
+    assert!(store.secret.is_none());
+    assert_eq!(store.region, None);
+    assert_eq!(store.public_url, None);
+    assert_eq!(
+        store.retention_days,
+        greg_config::DEFAULT_REPORT_STORE_RETENTION_DAYS
+    );
+    assert_eq!(store.retention_days, 90);
+}
+
+#[test]
+fn every_store_api_is_read() {
+    for (api, extra, expected) in [
+        ("s3", "    bucket: b\n", greg_config::ReportStoreApi::S3),
+        ("gcs", "    bucket: b\n", greg_config::ReportStoreApi::Gcs),
+        (
+            "azure",
+            "    bucket: c\n    identity: account\n",
+            greg_config::ReportStoreApi::Azure,
+        ),
+        (
+            "file",
+            "    endpoint: file:///tmp/r\n",
+            greg_config::ReportStoreApi::File,
+        ),
+    ] {
+        let yaml = minimal(&format!("reports:\n  store:\n    api: {api}\n{extra}"));
+        let config = Config::from_yaml_str(&yaml, &no_env).expect(api);
+        assert_eq!(config.reports.store.map(|s| s.api), Some(expected), "{api}");
+        assert_eq!(expected.as_str(), api);
+    }
+    // No store section: no store, and `reports:` alone is fine.
+    let config = Config::from_yaml_str(&minimal("reports: {}\n"), &no_env).expect("empty");
+    assert!(config.reports.store.is_none());
+}
+
+#[test]
+fn report_retention_and_expected_jobs_accept_their_limits() {
+    let long = "j".repeat(greg_config::MAX_EXPECTED_JOB_CHARS);
+    let yaml = format!(
+        "server:\n  report_retention_days: 3650\n{}",
+        minimal("").replace(
+            "names: [demo]\n",
+            &format!("names: [demo]\n    report:\n      expect: [{long}, Unit, unit]\n")
+        )
+    );
+    let config = Config::from_yaml_str(&yaml, &no_env).expect("parses");
+    assert_eq!(config.server.report_retention_days, 3650);
+    // Case matters, as Jenkins job names are case-sensitive.
+    assert_eq!(
+        config.repos[0].report.expect,
+        [long.as_str(), "Unit", "unit"]
+    );
+    let yaml = minimal("").replace("names: [demo]\n", "names: [demo]\n    report: {}\n");
+    let config = Config::from_yaml_str(&yaml, &no_env).expect("parses");
+    assert!(config.repos[0].report.expect.is_empty());
 }
