@@ -181,10 +181,9 @@ fn prepare(
         Some(repo) => repo.trim().to_owned(),
         None => {
             let source = required(env("SOURCE").as_ref(), "--repo", "SOURCE")?;
+            // $SOURCE may carry credentials (https://user:token@host/...): never quoted.
             repo_from_source(&source).ok_or_else(|| {
-                usage(format!(
-                    "cannot tell OWNER/NAME from $SOURCE `{source}`; pass --repo OWNER/NAME"
-                ))
+                usage("cannot tell OWNER/NAME from $SOURCE (its path has fewer than two parts); pass --repo OWNER/NAME")
             })?
         }
     };
@@ -434,7 +433,7 @@ async fn attempt(client: &reqwest::Client, p: &Prepared) -> Attempt {
         Err(e) => {
             return Attempt::Retry(format!(
                 "cannot reach greg at {}: {}",
-                p.endpoint,
+                shown(&p.endpoint),
                 error_chain(&e.without_url())
             ));
         }
@@ -457,6 +456,16 @@ async fn attempt(client: &reqwest::Client, p: &Prepared) -> Attempt {
     } else {
         Attempt::Refused(reason)
     }
+}
+
+/// `url` for messages: without credentials, query or fragment.
+fn shown(url: &reqwest::Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
 }
 
 /// An error and its sources on one line (`error sending request: connection refused`).
@@ -527,6 +536,11 @@ mod tests {
             Some("http://127.0.0.1:8080/greg/api/reports")
         );
         assert!(url("ftp://greg.example.com").is_err());
+        let with_credentials = endpoint(Some(&"https://ci:pw@greg.example.com".to_owned()));
+        assert_eq!(
+            with_credentials.ok().map(|u| shown(&u)).as_deref(),
+            Some("https://greg.example.com/api/reports")
+        );
         assert!(url("greg.example.com").is_err());
         assert_eq!(
             endpoint(None).err().map(|e| e.0).as_deref(),
