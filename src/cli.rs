@@ -26,7 +26,8 @@ pub struct Cli {
     #[arg(long, hide = true)]
     pub fix_hooks: bool,
 
-    /// fix-hooks: greg's public base URL (default: server.public_url).
+    /// fix-hooks: greg's public base URL (default: server.public_url). report: greg's URL
+    /// (default: $GREG_URL).
     #[arg(long, global = true, value_name = "URL")]
     pub url: Option<String>,
 
@@ -66,6 +67,10 @@ pub enum Command {
     /// detail files uploaded to an object store (notify_pr; `greg notify prune` deletes
     /// expired uploads). No greg server needed.
     Notify(Box<crate::notify::Args>),
+    /// Send this CI job's result (status, JUnit reports, summary, metadata) to greg's server,
+    /// for the pull request's report comment. Defaults come from the job's environment
+    /// (`--url` is $GREG_URL; see each flag).
+    Report(Box<crate::report::Args>),
     /// Play two pull requests through greg, a fake provider and a fake Jenkins on loopback.
     #[cfg(feature = "demo")]
     Demo {
@@ -82,9 +87,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         None if cli.fix_hooks => Command::FixHooks,
         None => Command::Serve,
     };
-    let fix_hooks_flags = cli.url.is_some() || cli.dry_run || cli.rotate_secret || cli.fix_hooks;
+    let fix_hooks_flags = cli.dry_run || cli.rotate_secret || cli.fix_hooks;
     if fix_hooks_flags && !matches!(command, Command::FixHooks) {
-        eprintln!("error: --fix-hooks, --url, --dry-run and --rotate-secret belong to fix-hooks");
+        eprintln!("error: --fix-hooks, --dry-run and --rotate-secret belong to fix-hooks");
+        return ExitCode::from(2);
+    }
+    if cli.url.is_some() && !matches!(command, Command::FixHooks | Command::Report(_)) {
+        eprintln!("error: --url belongs to fix-hooks and report");
         return ExitCode::from(2);
     }
     match command {
@@ -123,6 +132,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Simulate(args) => crate::simulate::run(&args, &cli.config).await,
         Command::Notify(args) => crate::notify::run(&args).await,
+        Command::Report(args) => crate::report::run(&args, cli.url.as_deref()).await,
         #[cfg(feature = "demo")]
         Command::Demo { provider } => crate::demo::run(provider).await,
     }

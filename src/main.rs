@@ -1,5 +1,5 @@
 //! The `greg` binary: `greg serve`, `greg check-config`, `greg fix-hooks`, `greg redeliver`,
-//! `greg simulate`, `greg notify`, `greg demo`.
+//! `greg simulate`, `greg notify`, `greg report`, `greg demo`.
 //!
 //! Exit codes (SPEC §7): 0 success, 1 failure, 2 bad usage or bad configuration.
 
@@ -10,6 +10,7 @@ mod demo;
 mod fix_hooks;
 mod notify;
 mod redeliver;
+mod report;
 mod simulate;
 mod wiring;
 
