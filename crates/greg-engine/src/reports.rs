@@ -165,7 +165,7 @@ async fn check(inner: &Inner, bytes: &[u8]) -> Result<(String, ReportEvent), Rep
     let received_ms = u64::try_from(inner.now_ms()).unwrap_or(0);
     let mut report = greg_report::job_report(&body, received_ms)?;
     if let Some(files) = inner.report_files.get() {
-        report.files = keep_files(files, &repo, &sha, &body).await?;
+        report.files = keep_files(files, &repo, &sha, &body, inner.now_ms()).await?;
     }
     let report_json = serde_json::to_string(&report)
         .map_err(|e| ReportRefusal::Invalid(format!("cannot store the report: {e}")))?;
@@ -200,18 +200,17 @@ pub(crate) struct ReportFiles {
 const MAX_KEPT_FILES: usize = 50;
 
 /// Uploads the JUnit files of `body` to the store under
-/// `<owner>/<repo>/<sha>/<job>/<n>-<file name>` (names made key-safe), with their expiry;
-/// returns their links in order.
+/// `<owner>/<repo>/<sha>/<job>/<n>-<file name>` (names made key-safe), with their expiry
+/// (`now_ms` plus the retention); returns their links in order.
 async fn keep_files(
     files: &ReportFiles,
     repo: &RepoName,
     sha: &Sha,
     body: &ReportBody,
+    now_ms: i64,
 ) -> Result<Vec<StoredFile>, ReportRefusal> {
-    let expires = std::time::SystemTime::now()
-        .checked_add(files.retention)
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(i64::MAX, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let retention_s = i64::try_from(files.retention.as_secs()).unwrap_or(i64::MAX);
+    let expires = (now_ms / 1000).saturating_add(retention_s);
     let mut kept = Vec::new();
     for (index, file) in body.junit.iter().enumerate().take(MAX_KEPT_FILES) {
         let name = file.name(index);
