@@ -57,6 +57,16 @@ async fn post(t: &GregTester, body: &Value) -> anyhow::Result<(u16, String)> {
     post_raw(t, JENKINS_TOKEN, serde_json::to_vec(body)?).await
 }
 
+/// Sends a report and checks greg stored it (202 `accepted: …`).
+async fn accepted(t: &GregTester, body: &Value) -> anyhow::Result<()> {
+    let (status, answer) = post(t, body).await?;
+    anyhow::ensure!(
+        status == 202 && answer.starts_with("accepted: report of "),
+        "greg answered {status} {answer:?}"
+    );
+    Ok(())
+}
+
 /// Waits until every report is shown (the refreshes run in the background).
 async fn settled(t: &GregTester) -> anyhow::Result<()> {
     t.settle().await?;
@@ -144,7 +154,7 @@ async fn the_same_report_again_is_a_duplicate_and_an_equal_one_edits_nothing() -
         "success",
         vec![junit("nextest-tests-junit.xml")?],
     );
-    assert_eq!(post(&t, &unit).await?.0, 202);
+    accepted(&t, &unit).await?;
     settled(&t).await?;
     assert_eq!(report_comments(&t, pr).len(), 1);
     let edits = comment_edits(&t);
@@ -175,7 +185,7 @@ async fn the_same_report_again_is_a_duplicate_and_an_equal_one_edits_nothing() -
 
     // A different result is an edit of the same comment.
     let failed = report(&head, Some(pr), "unit", "failure", vec![]);
-    assert_eq!(post(&t, &failed).await?.0, 202);
+    accepted(&t, &failed).await?;
     settled(&t).await?;
     assert_eq!(comment_edits(&t), edits + 1);
     let comments = report_comments(&t, pr);
@@ -193,20 +203,10 @@ async fn a_report_without_a_pull_request_is_shown_on_the_one_whose_head_it_built
 -> anyhow::Result<()> {
     let t = GregTester::start().await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
-    assert_eq!(
-        post(&t, &report(&head, None, "unit", "success", vec![]))
-            .await?
-            .0,
-        202
-    );
+    accepted(&t, &report(&head, None, "unit", "success", vec![])).await?;
     // A commit no pull request has as its head (a branch build): stored for the commit only.
     let branch = fake_sha("some-branch-commit");
-    assert_eq!(
-        post(&t, &report(&branch, None, "unit", "success", vec![]))
-            .await?
-            .0,
-        202
-    );
+    accepted(&t, &report(&branch, None, "unit", "success", vec![])).await?;
     settled(&t).await?;
     assert_eq!(report_comments(&t, pr).len(), 1);
     let stored = t
@@ -304,7 +304,7 @@ async fn with_comments_off_the_report_is_the_commit_status_greg_report() -> anyh
         "failure",
         vec![junit("surefire-TEST-surefire.MyTest.xml")?],
     );
-    assert_eq!(post(&t, &unit).await?.0, 202);
+    accepted(&t, &unit).await?;
     settled(&t).await?;
     assert!(t.world.bot_comments(&t.repo, pr).is_empty());
     let status = t
@@ -326,12 +326,7 @@ async fn a_comment_that_could_not_be_posted_is_posted_by_the_sweeper() -> anyhow
         t.world
             .fail_next(Server::Github, r"/issues/\d+/comments$", 502, None)?;
     }
-    assert_eq!(
-        post(&t, &report(&head, Some(pr), "unit", "success", vec![]))
-            .await?
-            .0,
-        202
-    );
+    accepted(&t, &report(&head, Some(pr), "unit", "success", vec![])).await?;
     settled(&t).await?;
     let mut waited = Duration::ZERO;
     while report_comments(&t, pr).is_empty() && waited < Duration::from_secs(30) {
@@ -349,12 +344,7 @@ async fn a_comment_that_could_not_be_posted_is_posted_by_the_sweeper() -> anyhow
 async fn a_deleted_report_comment_is_posted_again_once() -> anyhow::Result<()> {
     let t = GregTester::start().await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
-    assert_eq!(
-        post(&t, &report(&head, Some(pr), "unit", "success", vec![]))
-            .await?
-            .0,
-        202
-    );
+    accepted(&t, &report(&head, Some(pr), "unit", "success", vec![])).await?;
     settled(&t).await?;
     let first = t
         .world
@@ -373,12 +363,7 @@ async fn a_deleted_report_comment_is_posted_again_once() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(resp.status().as_u16(), 204);
-    assert_eq!(
-        post(&t, &report(&head, Some(pr), "lint", "success", vec![]))
-            .await?
-            .0,
-        202
-    );
+    accepted(&t, &report(&head, Some(pr), "lint", "success", vec![])).await?;
     settled(&t).await?;
     let comments = report_comments(&t, pr);
     assert_eq!(comments.len(), 1, "{comments:#?}");
@@ -398,7 +383,7 @@ async fn the_full_report_page_shows_every_job_and_no_markup_from_a_summary() -> 
         vec![junit("surefire-TEST-surefire.MyTest.xml")?],
     );
     unit["summary_md"] = json!("Coverage **83 %** <script>alert(1)</script>");
-    assert_eq!(post(&t, &unit).await?.0, 202);
+    accepted(&t, &unit).await?;
     settled(&t).await?;
     let page = t
         .client()
@@ -441,7 +426,7 @@ async fn the_comment_compares_with_the_target_and_waits_for_the_jobs_it_ran() ->
         ("lint", "jest-junit.xml"),
     ] {
         let body = report(&m1, None, job, "success", vec![junit(file)?]);
-        assert_eq!(post(&t, &body).await?.0, 202);
+        accepted(&t, &body).await?;
     }
     settled(&t).await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
@@ -452,7 +437,7 @@ async fn the_comment_compares_with_the_target_and_waits_for_the_jobs_it_ran() ->
         "success",
         vec![junit("nextest-tests-junit.xml")?],
     );
-    assert_eq!(post(&t, &unit).await?.0, 202);
+    accepted(&t, &unit).await?;
     settled(&t).await?;
     let body = report_comments(&t, pr).pop().unwrap_or_default();
     assert!(
@@ -474,7 +459,7 @@ async fn the_comment_compares_with_the_target_and_waits_for_the_jobs_it_ran() ->
         "success",
         vec![junit("jest-junit.xml")?],
     );
-    assert_eq!(post(&t, &lint).await?.0, 202);
+    accepted(&t, &lint).await?;
     settled(&t).await?;
     let body = report_comments(&t, pr).pop().unwrap_or_default();
     assert!(
@@ -499,7 +484,7 @@ async fn jobs_that_finish_together_make_one_comment_write() -> anyhow::Result<()
         .map(|job| report(&head, Some(pr), job, "success", vec![]))
         .collect();
     for body in &bodies {
-        assert_eq!(post(&t, body).await?.0, 202);
+        accepted(&t, body).await?;
     }
     settled(&t).await?;
     let posts = t
@@ -529,12 +514,7 @@ async fn the_expected_jobs_of_the_configuration_are_named_until_they_report() ->
     })
     .await?;
     let (pr, head) = t.open_pr("carol", "feature").await?;
-    assert_eq!(
-        post(&t, &report(&head, Some(pr), "unit", "success", vec![]))
-            .await?
-            .0,
-        202
-    );
+    accepted(&t, &report(&head, Some(pr), "unit", "success", vec![])).await?;
     settled(&t).await?;
     let body = report_comments(&t, pr).pop().unwrap_or_default();
     assert!(
@@ -554,7 +534,7 @@ async fn reports_are_pruned_after_the_retention_and_not_before() -> anyhow::Resu
     let (pr, head) = t.open_pr("carol", "feature").await?;
     let mut unit = report(&head, Some(pr), "unit", "success", vec![]);
     unit["metadata"] = json!({ "coverage.json": { "lines": 0.83 } });
-    assert_eq!(post(&t, &unit).await?.0, 202);
+    accepted(&t, &unit).await?;
     settled(&t).await?;
     let store = t.engine.store();
     assert_eq!(store.reports_for_commit(&t.repo, &head).await?.len(), 1);
@@ -568,5 +548,59 @@ async fn reports_are_pruned_after_the_retention_and_not_before() -> anyhow::Resu
     assert!(store.reports_for_commit(&t.repo, &head).await?.is_empty());
     assert!(store.report_metadata(&t.repo, &head).await?.is_empty());
     assert_eq!(store.report_comment(&t.repo, pr).await?, None);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_twin_shows_the_jobs_and_the_metadata_of_the_commit_and_the_pull_request()
+-> anyhow::Result<()> {
+    let t = GregTester::start().await?;
+    let (pr, first) = t.open_pr("carol", "feature").await?;
+    let mut unit = report(
+        &first,
+        Some(pr),
+        "unit",
+        "success",
+        vec![junit("jest-junit.xml")?],
+    );
+    unit["metadata"] = json!({ "coverage.json": { "lines": 0.81 } });
+    accepted(&t, &unit).await?;
+    let second = t.push_to_pr(pr, "feature-2").await?;
+    let mut unit = report(&second, Some(pr), "unit", "failure", vec![]);
+    unit["metadata"] =
+        json!({ "coverage.json": { "lines": 0.79 }, "size.json": { "bytes": 1234 } });
+    accepted(&t, &unit).await?;
+    settled(&t).await?;
+
+    let resp = t
+        .client()
+        .get(format!("{}/api/reports/github/acme/demo/{}", t.url, pr.0))
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    let answer: Value = resp.json().await?;
+    let view = &answer["report"];
+    assert_eq!(view["head_sha"], second.as_str());
+    assert_eq!(view["reports_received"], 2);
+    assert_eq!(view["reports_shown"], 2);
+    assert_eq!(view["jobs"][0]["job"], "unit");
+    assert_eq!(view["jobs"][0]["status"], "failure");
+    assert_eq!(view["commit_metadata"]["coverage.json"]["lines"], 0.79);
+    assert_eq!(view["commit_metadata"]["size.json"]["bytes"], 1234);
+    let per_pr = view["pull_request_metadata"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let shas: Vec<&str> = per_pr.iter().filter_map(|m| m["sha"].as_str()).collect();
+    assert_eq!(shas, [first.as_str(), second.as_str(), second.as_str()]);
+
+    let missing = t
+        .client()
+        .get(format!("{}/api/reports/github/acme/demo/999", t.url))
+        .send()
+        .await?;
+    assert_eq!(missing.status().as_u16(), 404);
+    let body: Value = missing.json().await?;
+    assert_eq!(body["error"], "no report for acme/demo#999");
     Ok(())
 }

@@ -43,7 +43,9 @@ pub mod texts;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use inbox::Inbox;
 pub use lifecycle::Redelivered;
-pub use reports::{REPORT_CONTEXT, ReportReceipt, ReportRefusal};
+pub use reports::{
+    JobView, MetadataView, REPORT_CONTEXT, ReportReceipt, ReportRefusal, ReportView,
+};
 
 use greg_config::Config;
 use greg_core::{Builder, Event, Provider};

@@ -59,6 +59,59 @@ pub struct ReportReceipt {
     pub accepted: Accepted,
 }
 
+/// A pull request's reports as `GET /api/reports/{provider}/{owner}/{repo}/{pr}` answers them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReportView {
+    /// The pull request.
+    pub pr: u64,
+    /// The commit the comment shows (that of the latest report).
+    pub head_sha: String,
+    /// The report comment's id, once posted.
+    pub comment_id: Option<u64>,
+    /// Reports received for the pull request.
+    pub reports_received: u64,
+    /// Of those, how many the comment shows (behind while smaller).
+    pub reports_shown: u64,
+    /// Each job's latest report on `head_sha`, in order of first report.
+    pub jobs: Vec<JobView>,
+    /// The metadata files of `head_sha`, by file name.
+    pub commit_metadata: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The metadata files of every commit of the pull request, oldest first.
+    pub pull_request_metadata: Vec<MetadataView>,
+}
+
+/// One job in a [`ReportView`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobView {
+    /// The job's name.
+    pub job: String,
+    /// `success`, `failure`, `error` or `pending`.
+    pub status: &'static str,
+    /// Link to the job's build.
+    pub build_url: Option<String>,
+    /// How long the job took, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Test counts, when the job sent JUnit files.
+    pub tests: Option<greg_report::Totals>,
+    /// Its files kept in `reports.store`.
+    pub files: Vec<StoredFile>,
+    /// When greg received the report, unix milliseconds.
+    pub received_ms: u64,
+}
+
+/// A metadata file of a pull request's commit in a [`ReportView`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MetadataView {
+    /// The commit whose report carried it.
+    pub sha: String,
+    /// The file name.
+    pub file: String,
+    /// The file's JSON.
+    pub body: serde_json::Value,
+    /// When the report that wrote it last was received, unix milliseconds.
+    pub received_ms: u64,
+}
+
 /// Why [`Engine::accept_report`] refused a report. Nothing was stored.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportRefusal {
@@ -134,6 +187,71 @@ impl Engine {
         pr: PrNumber,
     ) -> Result<Option<String>, StoreError> {
         full_report(&self.inner, provider_name, repo, pr).await
+    }
+
+    /// What greg holds for pull request `pr` (`GET /api/reports/...`): the comment's state,
+    /// each job's latest report on the commit shown, and the metadata files of that commit and
+    /// of every commit of the pull request (kome's `commits/$sha` and `pulls/$number`).
+    /// `None` when greg holds no report for it.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn report_view(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+    ) -> Result<Option<ReportView>, StoreError> {
+        let store = &self.inner.store;
+        let Some(row) = store.report_comment(repo, pr).await? else {
+            return Ok(None);
+        };
+        let reports = stored_reports(&self.inner, repo, &row.head_sha).await?;
+        let mut jobs: Vec<JobView> = Vec::new();
+        for r in reports.into_iter().rev() {
+            if jobs.iter().any(|j| j.job == r.job) {
+                continue;
+            }
+            jobs.push(JobView {
+                job: r.job,
+                status: r.status.as_str(),
+                build_url: r.build_url,
+                duration_ms: r.duration_ms,
+                tests: r.tests.map(|t| t.totals),
+                files: r.files,
+                received_ms: r.received_ms,
+            });
+        }
+        jobs.reverse();
+        let parse = |body: &str| {
+            serde_json::from_str::<serde_json::Value>(body).unwrap_or(serde_json::Value::Null)
+        };
+        let commit_metadata = store
+            .report_metadata(repo, &row.head_sha)
+            .await?
+            .into_iter()
+            .map(|(file, body)| (file, parse(&body)))
+            .collect();
+        let pull_request_metadata = store
+            .report_metadata_for_pr(repo, pr)
+            .await?
+            .into_iter()
+            .map(|m| MetadataView {
+                sha: m.sha.to_string(),
+                file: m.file,
+                body: parse(&m.body),
+                received_ms: m.received_ms,
+            })
+            .collect();
+        Ok(Some(ReportView {
+            pr: pr.0,
+            head_sha: row.head_sha.to_string(),
+            comment_id: row.comment_id.map(|c| c.0),
+            reports_received: row.wanted,
+            reports_shown: row.done,
+            jobs,
+            commit_metadata,
+            pull_request_metadata,
+        }))
     }
 
     /// Refreshes the comments of pull requests whose reports are not all shown and whose lease

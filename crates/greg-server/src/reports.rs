@@ -19,6 +19,10 @@ use greg_report::BodyError;
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/reports", web::post().to(post_report))
         .route(
+            "/api/reports/{provider}/{owner}/{repo}/{pr}",
+            web::get().to(report_json),
+        )
+        .route(
             "/report/{provider}/{owner}/{repo}/{pr}",
             web::get().to(report_page),
         );
@@ -125,6 +129,47 @@ async fn report_page(
         Err(e) => {
             tracing::error!(error = %e, "Report page: the store failed");
             Answer::unavailable("the store does not answer").into_response()
+        }
+    }
+}
+
+/// `GET /api/reports/{provider}/{owner}/{repo}/{pr}`: the JSON twin of the report page (the
+/// comment's state, each job's latest report, the metadata files). Errors are JSON, as the
+/// rest of `/api`.
+async fn report_json(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String, String)>,
+) -> HttpResponse {
+    let (provider, owner, name, pr) = path.into_inner();
+    let error = |status: StatusCode, message: &str| {
+        HttpResponse::build(status).json(serde_json::json!({ "error": message }))
+    };
+    let Ok(pr) = pr.parse::<u64>() else {
+        return error(StatusCode::BAD_REQUEST, "the pull request must be a number");
+    };
+    let repo = RepoName::new(owner, name);
+    let engine = state.engine();
+    if engine.config().repo(&provider, &repo).is_none() {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "repository {} is not configured for {}",
+                printable(&repo.to_string()),
+                printable(&provider)
+            ),
+        );
+    }
+    match engine.report_view(&repo, PrNumber(pr)).await {
+        Ok(Some(view)) => HttpResponse::Ok().json(serde_json::json!({
+            "provider": provider, "repo": repo.to_string(), "report": view
+        })),
+        Ok(None) => error(StatusCode::NOT_FOUND, &format!("no report for {repo}#{pr}")),
+        Err(e) => {
+            tracing::error!(error = %e, "Report API: the store failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store does not answer; try again",
+            )
         }
     }
 }
