@@ -40,7 +40,7 @@ seed() {
     { printf "\\$(printf '%03o' "$2")"; cat "$3"; } >"$out"
 }
 
-mkdir -p "$corpus"/{command,github_webhook,bitbucket_cloud_webhook,bitbucket_server_webhook,jenkins_notification,config}
+mkdir -p "$corpus"/{command,github_webhook,bitbucket_cloud_webhook,bitbucket_server_webhook,jenkins_notification,config,report_body}
 
 # GitHub: the event name is the file name up to the first dot (pull_request.closed.json).
 for f in "$data"/github/*.json; do
@@ -101,4 +101,10 @@ fi
 
 for dir in "$corpus"/*/; do
     echo "$(basename "$dir"): $(find "$dir" -type f | wc -l) files"
+done
+
+# Reports: each real JUnit file of greg-report's tests wrapped in a POST /api/reports body.
+for f in "$root"/crates/greg-report/tests/data/junit/*.xml; do
+    python3 -c 'import json, sys; print(json.dumps({"repo": "acme/widgets", "sha": "0" * 40, "job": "unit", "status": "failure", "junit": [{"name": sys.argv[1], "xml": open(sys.argv[1], encoding="utf-8").read()}]}))' "$f" \
+        >"$corpus/report_body/$(basename "$f").json"
 done
