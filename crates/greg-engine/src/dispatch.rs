@@ -114,10 +114,19 @@ async fn run(inner: &Inner, work: Work) {
         } => {
             // Every handler step is idempotent or re-checks what is already done, so a
             // delivery whose handling failed half-way is simply handled again.
+            let started = std::time::Instant::now();
             let (result, tries) = with_retries(inner, "delivery", || {
                 handlers::handle(inner, &source, &event)
             })
             .await;
+            inner
+                .metrics
+                .delivery_seconds
+                .observe(started.elapsed().as_secs_f64());
+            crate::metrics::Metrics::outcome(
+                &inner.metrics.deliveries_processed,
+                if result.is_ok() { "done" } else { "error" },
+            );
             match result {
                 Ok(()) => {
                     if let Err(e) = inner

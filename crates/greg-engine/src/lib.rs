@@ -32,6 +32,7 @@ mod dispatch;
 mod handlers;
 pub mod inbox;
 mod lifecycle;
+mod metrics;
 mod outbox;
 pub mod pipeline;
 mod queue;
@@ -43,6 +44,7 @@ pub mod texts;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use inbox::Inbox;
 pub use lifecycle::Redelivered;
+pub use metrics::METRICS_CONTENT_TYPE;
 pub use reports::{
     JobView, MetadataView, REPORT_CONTEXT, ReportReceipt, ReportRefusal, ReportView,
 };
@@ -158,6 +160,8 @@ pub(crate) struct Inner {
     pub refreshes: AtomicU64,
     /// The object store for report files (`reports.store`), when configured.
     pub(crate) report_files: std::sync::OnceLock<reports::ReportFiles>,
+    /// Prometheus metrics (`metrics.rs`).
+    pub(crate) metrics: metrics::Metrics,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -237,6 +241,7 @@ impl Engine {
             holder: holder_name(started_ms),
             refreshes: AtomicU64::new(0),
             report_files: std::sync::OnceLock::new(),
+            metrics: metrics::Metrics::new(),
             me: me.clone(),
         });
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));
@@ -310,8 +315,24 @@ impl Engine {
             .await
             .map_err(EngineError::Store)?
         {
-            Inserted::Duplicate => Ok(Accepted::Duplicate),
+            Inserted::Duplicate => {
+                self.inner
+                    .metrics
+                    .deliveries_duplicate
+                    .get_or_create(&metrics::SourceLabel {
+                        source: source.to_owned(),
+                    })
+                    .inc();
+                Ok(Accepted::Duplicate)
+            }
             Inserted::New(seq) => {
+                self.inner
+                    .metrics
+                    .deliveries_accepted
+                    .get_or_create(&metrics::SourceLabel {
+                        source: source.to_owned(),
+                    })
+                    .inc();
                 self.inner.submit(dispatch::Work::Delivery {
                     seq,
                     source: source.to_owned(),

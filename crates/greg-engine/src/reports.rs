@@ -26,6 +26,7 @@
 //!   listing lags), creates a second comment; greg-store's design note has the details.
 
 use crate::handlers::{HandlerError, RepoCtx, backend};
+use crate::metrics::Metrics;
 use crate::{Accepted, Engine, EngineError, Inner};
 use greg_config::RepoConfig;
 use greg_core::{
@@ -414,6 +415,13 @@ pub(crate) async fn on_report(
         received_ms,
     };
     inner.store.insert_report(&new, &prs).await?;
+    inner
+        .metrics
+        .reports
+        .get_or_create(&crate::metrics::StatusLabel {
+            status: event.status.clone(),
+        })
+        .inc();
     tracing::info!(sha = %event.sha.short(), job = %event.job, status = %event.status,
         prs = ?prs.iter().map(|p| p.0).collect::<Vec<_>>(), "Report stored");
     for pr in prs {
@@ -588,6 +596,7 @@ async fn render(
             lease.head_sha, summary.state, summary.description
         );
         if lease.body_hash.as_deref() != Some(hash.as_str()) {
+            Metrics::outcome(&inner.metrics.report_comment_writes, "status");
             let status = CommitStatus {
                 state: summary.state,
                 context: REPORT_CONTEXT.to_owned(),
@@ -607,6 +616,7 @@ async fn render(
     let rendered = render_comment(&input, GITHUB_COMMENT_LIMIT);
     if lease.comment_id.is_some() && lease.body_hash.as_deref() == Some(rendered.hash.as_str()) {
         tracing::debug!(repo = %repo, pr = lease.pr.0, "Report comment unchanged; no edit");
+        Metrics::outcome(&inner.metrics.report_comment_writes, "unchanged");
         return Ok(inner
             .store
             .record_report_render(lease, lease.wanted, None, &rendered.hash, now)
@@ -632,6 +642,14 @@ async fn render(
             None => return Ok(false),
         },
     };
+    Metrics::outcome(
+        &inner.metrics.report_comment_writes,
+        if lease.comment_id == Some(id) {
+            "edit"
+        } else {
+            "create"
+        },
+    );
     if !rendered.dropped.is_empty() {
         tracing::info!(repo = %repo, pr = lease.pr.0, dropped = ?rendered.dropped, "Report comment over the limit; sections left out");
     }

@@ -1,4 +1,4 @@
-//! Routes: `POST /repo`, `POST /build`, `GET /`, `GET /healthz`; the JSON API under `/api`
+//! Routes: `POST /repo`, `POST /build`, `GET /`, `GET /healthz`, `GET /metrics`; the JSON API under `/api`
 //! is in `api.rs`.
 //!
 //! Checks run cheapest first and nothing is stored until every check passed: unknown provider
@@ -34,6 +34,7 @@ impl AppState {
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics))
         .route("/repo", web::post().to(repo_hook))
         .route("/build", web::post().to(build_hook))
         .configure(crate::api::configure)
@@ -61,6 +62,20 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         Err(e) => {
             tracing::error!(error = %e, "Health check: the store does not answer");
             Answer::unavailable("the store does not answer").into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus' scrape (SPEC §9), OpenMetrics text; docs/operations.md lists
+/// every metric.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    match state.engine.metrics_text().await {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(greg_engine::METRICS_CONTENT_TYPE)
+            .body(text),
+        Err(e) => {
+            tracing::error!(error = %e, "Metrics could not be encoded");
+            Answer::unavailable("metrics could not be encoded").into_response()
         }
     }
 }

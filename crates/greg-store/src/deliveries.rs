@@ -59,6 +59,22 @@ impl Store {
         })
     }
 
+    /// How many deliveries are pending (not yet processed, including those waiting for a
+    /// scheduled retry): the inbox's backlog, for `/metrics`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn pending_delivery_count(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'";
+        with_reader!(self, pool => {
+            let r = sqlx::query(SQL)
+                .fetch_one(pool)
+                .await
+                .map_err(StoreError::db("pending_delivery_count"))?;
+            row::Cols::int(&r, "deliveries", "n")
+        })
+    }
+
     /// Counts one processing attempt of delivery `seq` and returns the new count. Call it
     /// before processing: a delivery that makes greg fail on every restart then shows a
     /// growing [`Delivery::attempts`].
