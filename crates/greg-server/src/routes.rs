@@ -37,6 +37,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route("/repo", web::post().to(repo_hook))
         .route("/build", web::post().to(build_hook))
+        .configure(crate::pages::configure)
         .configure(crate::api::configure)
         .configure(crate::reports::configure);
 }
