@@ -3,13 +3,16 @@
 //!
 //! One registry per engine (no global state), so two engines in one process (tests) count
 //! apart. Names carry the `greg_` prefix and base units (seconds); counters end in `_total` in
-//! the exposition. The text is the OpenMetrics text format of prometheus-client, which
+//! the exposition. The process metrics (`process_*`, read from `/proc/self` by the procfs
+//! crate at each scrape, Linux only) keep the names every Prometheus client library uses, so
+//! standard dashboards find them. The text is the OpenMetrics text format of prometheus-client, which
 //! Prometheus scrapes as such (`Content-Type: application/openmetrics-text`).
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -31,9 +34,32 @@ pub(crate) struct StatusLabel {
     pub status: String,
 }
 
+/// A merge queue: repository (`owner/name`, lower case) and target branch.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct QueueLabel {
+    pub repo: String,
+    pub target: String,
+}
+
+/// A build's context (`test`, `merge`, `try`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ContextLabel {
+    pub context: String,
+}
+
+/// A finished build: context and result (`success`, `failure`, `aborted`, `timed_out`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct BuildResultLabel {
+    pub context: String,
+    pub result: String,
+}
+
 /// The engine's metrics.
 pub(crate) struct Metrics {
     registry: Registry,
+    pub queue_length: Family<QueueLabel, Gauge>,
+    pub builds_started: Family<ContextLabel, Counter>,
+    pub builds_finished: Family<BuildResultLabel, Counter>,
     pub deliveries_accepted: Family<SourceLabel, Counter>,
     pub deliveries_duplicate: Family<SourceLabel, Counter>,
     pub deliveries_processed: Family<OutcomeLabel, Counter>,
@@ -50,7 +76,9 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     pub(crate) fn new() -> Self {
-        let mut registry = Registry::with_prefix("greg");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("greg");
         let deliveries_accepted = Family::<SourceLabel, Counter>::default();
         registry.register(
             "deliveries_accepted",
@@ -87,43 +115,64 @@ impl Metrics {
             "Report comment renders by outcome: create, edit, unchanged (hash equal, no write), status (comments: false)",
             report_comment_writes.clone(),
         );
+        let queue_length = Family::<QueueLabel, Gauge>::default();
+        registry.register(
+            "queue_length",
+            "Active merge-queue entries per repository and target branch (read at scrape)",
+            queue_length.clone(),
+        );
+        let builds_started = Family::<ContextLabel, Counter>::default();
+        registry.register(
+            "builds_started",
+            "Builds the builder accepted (queued), by context",
+            builds_started.clone(),
+        );
+        let builds_finished = Family::<BuildResultLabel, Counter>::default();
+        registry.register(
+            "builds_finished",
+            "Builds finished, by context and result",
+            builds_finished.clone(),
+        );
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
             let g = Gauge::default();
             registry.register(name, help, g.clone());
             g
         };
         let pending_deliveries = gauge(
-            &mut registry,
+            registry,
             "inbox_pending_deliveries",
             "Deliveries stored and not yet processed (read at scrape)",
         );
         let active_builds = gauge(
-            &mut registry,
+            registry,
             "active_builds",
             "Builds triggered and not finished (read at scrape)",
         );
         let queue_entries = gauge(
-            &mut registry,
+            registry,
             "queue_entries",
             "Active merge-queue entries, all repositories (read at scrape)",
         );
         let pending_effects = gauge(
-            &mut registry,
+            registry,
             "pending_effects",
             "Effects (comments, statuses, ref deletions) decided and not yet performed (read at scrape)",
         );
         let not_applicable = gauge(
-            &mut registry,
+            registry,
             "queue_events_not_applicable",
             "Queue events decided on a state that does not allow them since start (a bug or a race)",
         );
         let builds_reused = gauge(
-            &mut registry,
+            registry,
             "builds_reused",
             "Merge builds not started since start because a build of the same tree existed",
         );
         Self {
-            registry,
+            registry: root,
+            queue_length,
+            builds_started,
+            builds_finished,
             deliveries_accepted,
             deliveries_duplicate,
             deliveries_processed,
@@ -148,11 +197,113 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a build the builder accepted.
+    pub(crate) fn build_started(&self, context: &str) {
+        self.builds_started
+            .get_or_create(&ContextLabel {
+                context: context.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a finished build.
+    pub(crate) fn build_finished(&self, context: &str, result: &str) {
+        self.builds_finished
+            .get_or_create(&BuildResultLabel {
+                context: context.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
     /// The registry in the OpenMetrics text format.
     pub(crate) fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::with_capacity(4096);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// The process metrics every Prometheus client exposes, read from `/proc/self` at each
+/// scrape: CPU seconds, resident and virtual memory, open and maximum file descriptors,
+/// threads, start time. Nothing is written when `/proc` cannot be read (not Linux).
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        #[cfg(target_os = "linux")]
+        {
+            let Ok(me) = procfs::process::Process::myself() else {
+                return Ok(());
+            };
+            let Ok(stat) = me.stat() else {
+                return Ok(());
+            };
+            let ticks = procfs::ticks_per_second() as f64;
+            let page = procfs::page_size();
+            #[allow(clippy::cast_precision_loss)] // ticks and pages stay far below 2^52
+            let cpu = (stat.utime + stat.stime) as f64 / ticks;
+            let counter = ConstCounter::new(cpu);
+            counter.encode(encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent, in seconds",
+                None,
+                counter.metric_type(),
+            )?)?;
+            let gauges: [(&str, &str, Option<i64>); 5] = [
+                (
+                    "process_resident_memory_bytes",
+                    "Resident memory size in bytes",
+                    i64::try_from(stat.rss.saturating_mul(page)).ok(),
+                ),
+                (
+                    "process_virtual_memory_bytes",
+                    "Virtual memory size in bytes",
+                    i64::try_from(stat.vsize).ok(),
+                ),
+                (
+                    "process_open_fds",
+                    "Number of open file descriptors",
+                    me.fd_count().ok().and_then(|n| i64::try_from(n).ok()),
+                ),
+                (
+                    "process_threads",
+                    "Number of OS threads in the process",
+                    Some(stat.num_threads),
+                ),
+                (
+                    "process_max_fds",
+                    "Maximum number of open file descriptors",
+                    me.limits()
+                        .ok()
+                        .and_then(|l| match l.max_open_files.soft_limit {
+                            procfs::process::LimitValue::Value(v) => i64::try_from(v).ok(),
+                            procfs::process::LimitValue::Unlimited => None,
+                        }),
+                ),
+            ];
+            for (name, help, value) in gauges {
+                if let Some(v) = value {
+                    let g = ConstGauge::new(v);
+                    g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+                }
+            }
+            if let Ok(boot) = procfs::boot_time_secs() {
+                #[allow(clippy::cast_precision_loss)]
+                let start = boot as f64 + stat.starttime as f64 / ticks;
+                let g = ConstGauge::new(start);
+                g.encode(encoder.encode_descriptor(
+                    "process_start_time_seconds",
+                    "Start time of the process since the unix epoch, in seconds",
+                    None,
+                    g.metric_type(),
+                )?)?;
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = &mut encoder;
+        Ok(())
     }
 }
 
@@ -183,9 +334,22 @@ impl crate::Engine {
             }
             Err(e) => tracing::warn!(error = %e, "Metrics: cannot count active builds"),
         }
-        match inner.store.active_queue_entries().await {
-            Ok(q) => {
-                m.queue_entries.set(level(q.len()));
+        match inner.store.queue_lengths().await {
+            Ok(lengths) => {
+                // Queues that emptied since the last scrape disappear rather than stay at
+                // their last length.
+                m.queue_length.clear();
+                let mut all = 0;
+                for q in lengths {
+                    all += q.entries;
+                    m.queue_length
+                        .get_or_create(&QueueLabel {
+                            repo: q.repo,
+                            target: q.target,
+                        })
+                        .set(q.entries);
+                }
+                m.queue_entries.set(all);
             }
             Err(e) => tracing::warn!(error = %e, "Metrics: cannot count queue entries"),
         }

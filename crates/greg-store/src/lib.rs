@@ -164,6 +164,7 @@ mod deliveries;
 mod effects;
 mod error;
 mod history;
+mod levels;
 mod model;
 mod queue;
 mod reports;
@@ -174,6 +175,7 @@ mod store;
 pub use deliveries::{DueNotice, FailedDelivery, Redelivery};
 pub use effects::{Effect, EffectOutcome, NewEffect};
 pub use error::{StoreError, redact_url};
+pub use levels::QueueLength;
 pub use model::{
     BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,
     NewBuild, NewDelivery, NewQueueEntry, QueueChange, QueueEntry, QueueInsert, QueueKind,

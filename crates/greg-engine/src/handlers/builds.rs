@@ -148,6 +148,7 @@ async fn trigger(
                 .update_build(record.id, &change, inner.now_ms())
                 .await?;
             tracing::info!(build_id = record.id, job = %record.job, sha = %record.sha, context = record.context.as_str(), queue_item = %item, "Build queued");
+            inner.metrics.build_started(record.context.as_str());
             Ok(Started::Triggered)
         }
         Err(e) if e.is_retryable() => Err(backend(&builder)(e)),
@@ -646,6 +647,11 @@ async fn finalize(
         Some(b.build_url(&rec.job, rec.number?))
     });
     tracing::info!(build_id = rec.id, sha = %rec.sha, context = rec.context.as_str(), outcome = ?outcome, "Build finished");
+    if rec.state.is_active() {
+        inner
+            .metrics
+            .build_finished(rec.context.as_str(), state.as_str());
+    }
     let change = BuildChange {
         state: Some(state),
         url: url.clone(),
@@ -856,9 +862,15 @@ pub(crate) async fn poll_build(inner: &Inner, build_id: i64) -> Result<(), Handl
             }
             inner.store.update_build(rec.id, &change, now).await?;
             tracing::warn!(build_id, "Staging build timed out");
+            inner
+                .metrics
+                .build_finished(rec.context.as_str(), BuildRunState::TimedOut.as_str());
             return Ok(());
         }
         tracing::warn!(build_id, "Build timed out");
+        inner
+            .metrics
+            .build_finished(rec.context.as_str(), BuildRunState::TimedOut.as_str());
         let desc = format!("{} build timed out", rec.context.as_str());
         let mut plan = Plan::default();
         plan.status(
