@@ -9,8 +9,10 @@
 //   {"goto": "/path"}                        navigate; records status, url, text
 //   {"click": "css or text=... selector"}    click and wait for the page that follows
 //   {"fill": "selector", "value": "text"}    type into a field
-//   {"request": {"method": "POST", "path": "/p", "form": {...}}}
-//                                            an HTTP request with the page's cookies
+//   {"request": {"method": "POST", "path": "/p", "form": {...}, "csrf_from_page": true}}
+//                                            an HTTP request with the page's cookies (and,
+//                                            with csrf_from_page, the current page's
+//                                            csrf_token field added to the form)
 //   {"screenshot": "name", "full_page": true} PNG into GREG_SCREENSHOTS/name.png
 //   {"viewport": {"width": 390, "height": 844}}
 //   {"color_scheme": "dark" | "light"}
@@ -61,6 +63,10 @@ try {
       results.push({ i });
     } else if (step.request !== undefined) {
       const q = step.request;
+      if (q.csrf_from_page) {
+        const token = await page.locator('input[name="csrf_token"]').first().inputValue();
+        q.form = { ...(q.form || {}), csrf_token: token };
+      }
       const response = await context.request.fetch(new URL(q.path, base).toString(), {
         method: q.method || "GET",
         form: q.form,
