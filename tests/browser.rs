@@ -192,7 +192,10 @@ async fn the_pages_render_and_an_admin_edits_the_reviewers_in_a_browser() -> any
     assert_eq!(status(&r[2]), 200);
     let queue = text(&r[2]);
     for pr in [two, three] {
-        assert!(queue.contains(&format!("#{}", pr.0)), "#{pr} not queued: {queue}");
+        assert!(
+            queue.contains(&format!("#{}", pr.0)),
+            "#{pr} not queued: {queue}"
+        );
     }
     assert!(!queue.contains(&format!("#{} ", four.0)), "{queue}");
     // #2's page: its builds and its report with the failed job.
@@ -205,7 +208,11 @@ async fn the_pages_render_and_an_admin_edits_the_reviewers_in_a_browser() -> any
     let left = text(&r[6]).to_lowercase();
     assert!(left.contains("head") || left.contains("push"), "{left}");
     // Anonymous: no form, an invitation to sign in; after signing in, alice (admin) edits.
-    assert!(text(&r[7]).contains("Sign in with GitHub"), "{}", text(&r[7]));
+    assert!(
+        text(&r[7]).contains("Sign in with GitHub"),
+        "{}",
+        text(&r[7])
+    );
     assert!(text(&r[9]).contains("alice"), "signed in: {}", text(&r[9]));
     let saved = text(&r[11]);
     assert!(saved.contains("dave") && saved.contains("frank"), "{saved}");
@@ -254,7 +261,11 @@ async fn the_pages_render_and_an_admin_edits_the_reviewers_in_a_browser() -> any
         .await?
         .json()
         .await?;
-    assert_eq!(api["reviewers"], json!(["dave", "frank"]), "unchanged: {api}");
+    assert_eq!(
+        api["reviewers"],
+        json!(["dave", "frank"]),
+        "unchanged: {api}"
+    );
     let _ = one;
     drop(t);
     Ok(())

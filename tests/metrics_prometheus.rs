@@ -13,10 +13,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Labelled families that appear only once a queue exists or a build ran.
-const LATER_FAMILIES: [&str; 3] = [
+const LATER_FAMILIES: [&str; 5] = [
     "greg_queue_length",
     "greg_builds_started",
     "greg_builds_finished",
+    "greg_upstream_requests",
+    "greg_upstream_rate_limit_remaining",
 ];
 
 async fn scrape(t: &GregTester) -> anyhow::Result<(String, String)> {
@@ -212,6 +214,19 @@ async fn metrics_show_each_queue_the_builds_and_the_process() -> anyhow::Result<
         Some(1.0),
         "{text}"
     );
+    // Every request to the fake GitHub and Jenkins is counted by service and status.
+    for service in ["github", "jenkins"] {
+        let ok: f64 = text
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!(
+                    "greg_upstream_requests_total{{service=\"{service}\",status=\"2"
+                ))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(ok >= 2.0, "{service}: {text}");
+    }
     // The process metrics keep their standard names (no greg_ prefix) and real values.
     let rss = sample(&text, "process_resident_memory_bytes").unwrap_or(0.0);
     assert!(rss > 1_000_000.0, "{text}");

@@ -69,6 +69,8 @@ pub struct BitbucketProvider {
     /// commit id never changes, so a command that reads the pull request and then its reviews
     /// looks its head up once. Emptied when it reaches [`RESOLVED_CAPACITY`] entries.
     resolved: std::sync::Mutex<std::collections::HashMap<(RepoName, String), Sha>>,
+    /// Where each answer is counted for `/metrics` ([`Self::count_requests`]).
+    upstream: Option<std::sync::Arc<greg_core::UpstreamCounts>>,
 }
 
 /// Most abbreviated heads [`BitbucketProvider`] remembers (a few hundred KiB at most).
@@ -122,6 +124,7 @@ impl BitbucketProvider {
             bot_login,
             http,
             resolved: std::sync::Mutex::default(),
+            upstream: None,
         })
     }
 
@@ -269,6 +272,13 @@ impl BitbucketProvider {
         }
     }
 
+    /// Counts every answer's status in `counts`, for `/metrics`.
+    #[must_use]
+    pub fn count_requests(mut self, counts: std::sync::Arc<greg_core::UpstreamCounts>) -> Self {
+        self.upstream = Some(counts);
+        self
+    }
+
     /// Sends a request and reads the whole answer (at most [`MAX_BODY`] bytes); a non-2xx
     /// answer is mapped by [`from_status`] as [`Operation::Other`].
     pub(crate) async fn send(&self, what: &str, request: RequestBuilder) -> Result<Reply> {
@@ -283,8 +293,19 @@ impl BitbucketProvider {
         what: &str,
         request: RequestBuilder,
     ) -> Result<Reply> {
-        let mut response = request.send().await.map_err(|e| from_transport(what, &e))?;
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(u) = &self.upstream {
+                    u.record(&self.name, None, None);
+                }
+                return Err(from_transport(what, &e));
+            }
+        };
         let status = response.status();
+        if let Some(u) = &self.upstream {
+            u.record(&self.name, Some(status.as_u16()), None);
+        }
         let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
         while let Some(chunk) = response

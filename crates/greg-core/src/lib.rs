@@ -12,6 +12,7 @@ pub mod ids;
 pub mod provider;
 pub mod rules;
 pub mod secret;
+pub mod upstream;
 
 pub use rules::{
     Approval, ApprovalSource, Blocker, MergeInput, approvals_from_reviews, mergeability,
@@ -31,3 +32,4 @@ pub use provider::{
     Permission, Provider, PullRequest, PullRequestState, Review, WebhookDelivery, WebhookError,
 };
 pub use secret::Secret;
+pub use upstream::{UpstreamCounts, UpstreamSnapshot};

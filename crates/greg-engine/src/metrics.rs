@@ -8,6 +8,7 @@
 //! standard dashboards find them. The text is the OpenMetrics text format of prometheus-client, which
 //! Prometheus scrapes as such (`Content-Type: application/openmetrics-text`).
 
+use greg_core::UpstreamCounts;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -15,6 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::{Arc, OnceLock};
 
 /// A delivery's source (`github`, `bitbucket`, `jenkins`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,6 +59,8 @@ pub(crate) struct BuildResultLabel {
 /// The engine's metrics.
 pub(crate) struct Metrics {
     registry: Registry,
+    /// The adapters' request counts, once [`crate::Engine::count_upstream`] set them.
+    pub upstream: Arc<OnceLock<Arc<UpstreamCounts>>>,
     pub queue_length: Family<QueueLabel, Gauge>,
     pub builds_started: Family<ContextLabel, Counter>,
     pub builds_finished: Family<BuildResultLabel, Counter>,
@@ -78,7 +82,9 @@ impl Metrics {
     pub(crate) fn new() -> Self {
         let mut root = Registry::default();
         root.register_collector(Box::new(ProcessCollector));
+        let upstream = Arc::new(OnceLock::new());
         let registry = root.sub_registry_with_prefix("greg");
+        registry.register_collector(Box::new(UpstreamCollector(upstream.clone())));
         let deliveries_accepted = Family::<SourceLabel, Counter>::default();
         registry.register(
             "deliveries_accepted",
@@ -170,6 +176,7 @@ impl Metrics {
         );
         Self {
             registry: root,
+            upstream,
             queue_length,
             builds_started,
             builds_finished,
@@ -221,6 +228,58 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// `greg_upstream_requests_total{service,status}` and
+/// `greg_upstream_rate_limit_remaining{service}` from the adapters' counts (SPEC §9).
+#[derive(Debug)]
+struct UpstreamCollector(Arc<OnceLock<Arc<UpstreamCounts>>>);
+
+/// A service and an HTTP status (`200`, `502`, `error` when no answer came).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabel {
+    service: String,
+    status: String,
+}
+
+/// A service (`github`, `bitbucket`, `jenkins`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabel {
+    service: String,
+}
+
+impl Collector for UpstreamCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(counts) = self.0.get() else {
+            return Ok(());
+        };
+        let (requests, remaining) = counts.snapshot();
+        if !requests.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "upstream_requests",
+                "Requests greg made to GitHub, Bitbucket and Jenkins, by service and HTTP status (error: no answer)",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for ((service, status), n) in requests {
+                let label = UpstreamLabel { service, status };
+                ConstCounter::new(n).encode(family.encode_family(&label)?)?;
+            }
+        }
+        if !remaining.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "upstream_rate_limit_remaining",
+                "The last X-RateLimit-Remaining the service answered (GitHub)",
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (service, n) in remaining {
+                let v = i64::try_from(n).unwrap_or(i64::MAX);
+                ConstGauge::new(v).encode(family.encode_family(&ServiceLabel { service })?)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -311,6 +370,13 @@ impl Collector for ProcessCollector {
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 impl crate::Engine {
+    /// Exposes the adapters' request counts on `/metrics` from now on (set once, at start,
+    /// with the [`UpstreamCounts`] the adapters were given; a second call changes nothing and
+    /// returns false).
+    pub fn count_upstream(&self, counts: Arc<UpstreamCounts>) -> bool {
+        self.inner.metrics.upstream.set(counts).is_ok()
+    }
+
     /// The metrics in the OpenMetrics text format (serve with [`METRICS_CONTENT_TYPE`]): the
     /// counters kept since start, and levels read from the store now (pending deliveries,
     /// active builds, queue entries, pending effects). A level the store cannot read keeps its

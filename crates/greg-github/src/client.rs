@@ -12,6 +12,7 @@ use crate::routes::{self, MAX_PAGES};
 use crate::webhook;
 use crate::wire::{self, User, WirePullRequest};
 use async_trait::async_trait;
+use greg_core::UpstreamCounts;
 use greg_core::{
     Capabilities, Comment, CommentId, CommitState, CommitStatus, Error, FastForward, Headers,
     Inbound, Login, MergeResult, Permission, PrNumber, Provider, PullRequest, PullRequestState,
@@ -49,6 +50,8 @@ pub struct GithubProvider {
     client: OnceLock<Result<Arc<Octocrab>>>,
     /// With an app: the installation clients.
     pub(crate) installations: Installations,
+    /// Where each answer is counted for `/metrics` ([`Self::count_requests`]).
+    upstream: Option<Arc<UpstreamCounts>>,
 }
 
 impl GithubProvider {
@@ -70,6 +73,7 @@ impl GithubProvider {
             webhook_secret: cfg.webhook_secret.filter(|s| !s.is_empty()),
             client: OnceLock::new(),
             installations: Installations::default(),
+            upstream: None,
         })
     }
 
@@ -170,6 +174,13 @@ impl GithubProvider {
             })
     }
 
+    /// Counts every answer (status, `X-RateLimit-Remaining`) in `counts`, for `/metrics`.
+    #[must_use]
+    pub fn count_requests(mut self, counts: Arc<UpstreamCounts>) -> Self {
+        self.upstream = Some(counts);
+        self
+    }
+
     /// Sends one request and returns the successful reply, or the mapped error
     /// ([`Operation::Other`]).
     ///
@@ -209,9 +220,24 @@ impl GithubProvider {
                 ));
             }
         };
-        let response = sent.map_err(|e| from_octocrab(what, e))?;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(u) = &self.upstream {
+                    u.record(&self.name, None, None);
+                }
+                return Err(from_octocrab(what, e));
+            }
+        };
         let status = response.status();
         let headers = response.headers().clone();
+        if let Some(u) = &self.upstream {
+            let remaining = headers
+                .get("x-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            u.record(&self.name, Some(status.as_u16()), remaining);
+        }
         let text = client
             .body_to_string(response)
             .await

@@ -48,6 +48,8 @@ pub struct JenkinsBuilder {
     http: reqwest::Client,
     /// The last crumb Jenkins issued, once it demanded one.
     crumb: Mutex<Option<Crumb>>,
+    /// Where each answer is counted for `/metrics` ([`Self::count_requests`]).
+    upstream: Option<std::sync::Arc<greg_core::UpstreamCounts>>,
 }
 
 /// What Jenkins answered: status, headers and the whole body.
@@ -98,6 +100,7 @@ impl JenkinsBuilder {
             api_token: cfg.api_token,
             http,
             crumb: Mutex::new(None),
+            upstream: None,
         })
     }
 
@@ -239,10 +242,28 @@ impl JenkinsBuilder {
         }
     }
 
+    /// Counts every answer's status in `counts`, for `/metrics`.
+    #[must_use]
+    pub fn count_requests(mut self, counts: std::sync::Arc<greg_core::UpstreamCounts>) -> Self {
+        self.upstream = Some(counts);
+        self
+    }
+
     /// Sends a request and reads the whole answer (at most [`MAX_BODY`] bytes).
     async fn send(&self, op: &str, request: RequestBuilder) -> Result<Reply> {
-        let mut response = request.send().await.map_err(|e| transport_error(op, &e))?;
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(u) = &self.upstream {
+                    u.record(&self.name, None, None);
+                }
+                return Err(transport_error(op, &e));
+            }
+        };
         let status = response.status();
+        if let Some(u) = &self.upstream {
+            u.record(&self.name, Some(status.as_u16()), None);
+        }
         let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
         while let Some(chunk) = response

@@ -3,7 +3,7 @@
 
 use greg_bitbucket::{BitbucketConfig, BitbucketProvider, Flavor};
 use greg_config::{BitbucketFlavor, BitbucketProviderConfig, Config};
-use greg_core::{Builder, Provider};
+use greg_core::{Builder, Provider, UpstreamCounts};
 use greg_engine::{Clock, Engine, EngineOptions};
 use greg_github::{GithubConfig, GithubProvider};
 use greg_jenkins::{JenkinsBuilder, JenkinsConfig};
@@ -50,12 +50,14 @@ pub type Adapters = (
 /// a window above 1 without staging refs (Bitbucket), and for such a `merge_queue` without
 /// `merge_mode: staging`.
 pub fn adapters(config: &Config) -> Result<Adapters, StartError> {
-    Ok(build_adapters(config)?.0)
+    Ok(build_adapters(config, None)?.0)
 }
 
-/// [`adapters`], and the Bitbucket provider as itself (for [`BitbucketProvider::identify`]).
+/// [`adapters`], and the Bitbucket provider as itself (for [`BitbucketProvider::identify`]);
+/// with `upstream`, every adapter counts its requests there (`/metrics`).
 fn build_adapters(
     config: &Config,
+    upstream: Option<&Arc<UpstreamCounts>>,
 ) -> Result<(Adapters, Option<Arc<BitbucketProvider>>), StartError> {
     let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     if let Some(g) = &config.providers.github {
@@ -75,11 +77,19 @@ fn build_adapters(
             key: "providers.github",
             source,
         })?;
+        let provider = match upstream {
+            Some(u) => provider.count_requests(u.clone()),
+            None => provider,
+        };
         providers.insert("github".to_owned(), Arc::new(provider));
     }
     let bitbucket = match &config.providers.bitbucket {
         Some(b) => {
-            let provider = Arc::new(bitbucket_provider(b)?);
+            let provider = bitbucket_provider(b)?;
+            let provider = Arc::new(match upstream {
+                Some(u) => provider.count_requests(u.clone()),
+                None => provider,
+            });
             providers.insert(BitbucketConfig::DEFAULT_NAME.to_owned(), provider.clone());
             Some(provider)
         }
@@ -147,6 +157,10 @@ fn build_adapters(
             key: "builders.jenkins",
             source,
         })?;
+        let builder = match upstream {
+            Some(u) => builder.count_requests(u.clone()),
+            None => builder,
+        };
         builders.insert("jenkins".to_owned(), Arc::new(builder));
     }
     Ok(((providers, builders), bitbucket))
@@ -216,7 +230,8 @@ pub async fn start_engine(
     clock: Arc<dyn Clock>,
     options: EngineOptions,
 ) -> Result<Engine, StartError> {
-    let ((providers, builders), bitbucket) = build_adapters(&config)?;
+    let upstream = Arc::new(UpstreamCounts::default());
+    let ((providers, builders), bitbucket) = build_adapters(&config, Some(&upstream))?;
     if let Some((key, what)) = config.repository_on_two_providers() {
         return Err(StartError::Unsupported { key, what });
     }
@@ -236,6 +251,7 @@ pub async fn start_engine(
     };
     let engine =
         Engine::start(Arc::new(config), store, providers, builders, clock, options).await?;
+    engine.count_upstream(upstream);
     if let Some((files, retention)) = files {
         tracing::info!(store = %files, "Report files are kept in the object store");
         engine.keep_report_files(files, retention);
