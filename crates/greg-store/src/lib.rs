@@ -165,6 +165,7 @@ mod effects;
 mod error;
 mod history;
 mod model;
+mod project;
 mod queue;
 mod reports;
 mod row;
