@@ -534,3 +534,16 @@ fn errors_expose_line_and_key_path() {
     assert_eq!(err.key.as_deref(), Some("repos[0].jobs.test.builder"));
     assert_eq!(err.file, "config.yaml");
 }
+
+// Sign-in (SPEC §9).
+case!(
+    oauth_without_session_secret,
+    edit(
+        "    source: \"git@github.com:\"\n",
+        "    source: \"git@github.com:\"\n    oauth: {client_id: greg-app, client_secret: hunter2-oauth}  # <-\n"
+    )
+);
+case!(
+    short_session_secret,
+    format!("server:\n  session_secret: hunter2-too-short  # <-\n{BASE}")
+);
