@@ -538,10 +538,12 @@ fn errors_expose_line_and_key_path() {
 // Sign-in (SPEC §9).
 case!(
     oauth_without_session_secret,
+    // A whole-section check: the error points at the section's first key.
     edit(
         "    source: \"git@github.com:\"\n",
-        "    source: \"git@github.com:\"\n    oauth: {client_id: greg-app, client_secret: hunter2-oauth}  # <-\n"
+        "    source: \"git@github.com:\"\n    oauth: {client_id: greg-app, client_secret: hunter2-oauth}\n"
     )
+    .replacen("    username: greg\n", "    username: greg  # <-\n", 1)
 );
 case!(
     short_session_secret,

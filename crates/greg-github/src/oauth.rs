@@ -164,10 +164,10 @@ fn authorize_url(web_url: &str, client_id: &str, redirect_uri: &str, state: &str
 }
 
 /// A failed connection: retryable. reqwest's message names the URL, which holds no secret
-/// (the secret and the code travel in the body).
+/// (the client secret and the code travel in the body, the token in a header).
 fn transport(what: &str, e: &reqwest::Error) -> Error {
     Error::Transient {
-        message: format!("{what}: {}", e.without_url()),
+        message: format!("{what}: {e}"),
     }
 }
 

@@ -163,7 +163,10 @@ async fn callback(
         .is_some_and(|p| session::csrf_matches(&p.state, query.state.as_deref()));
     let refuse = |status: StatusCode, title: &str, text: &str| {
         let mut answer = message(&req, &state, status, title, text);
-        if let Ok(v) = session::removal(STATE_COOKIE, secure).parse() {
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&session::removal(
+            STATE_COOKIE,
+            secure,
+        )) {
             answer
                 .headers_mut()
                 .append(actix_web::http::header::SET_COOKIE, v);
