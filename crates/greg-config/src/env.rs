@@ -143,6 +143,8 @@ pub(crate) struct Context {
     pub providers: Vec<String>,
     /// Keys present under `builders` (`jenkins`).
     pub builders: Vec<String>,
+    /// Whether `server.session_secret` is present (`providers.github.oauth` needs it).
+    pub session_secret: bool,
 }
 
 impl Context {

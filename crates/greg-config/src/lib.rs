@@ -55,7 +55,8 @@
 //!   `providers` / `builders`; `password` and `incoming_token` are required and non-empty
 //!   (Greg required them), except that `providers.github` takes `app` (a GitHub App: `id`,
 //!   `private_key` or `private_key_path`, optional `installation_id`) instead of `password`; a present `webhook_secret` is non-empty; Bitbucket Server needs
-//!   `api_url`; at least one provider is configured.
+//!   `api_url`; at least one provider is configured; `providers.github.oauth` (sign-in,
+//!   SPEC §9) needs `server.session_secret`, at least 32 bytes.
 //! - **Secrets never print**: credentials are [`greg_core::Secret`] (`Debug` shows `***`),
 //!   and error messages quote no secret, URL, database or `${ENV}`-expanded value.
 //!
@@ -78,9 +79,9 @@ pub use model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
     DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_BOT_NAME, DEFAULT_BUILD_POLL_AFTER,
     DEFAULT_BUILD_TIMEOUT, DEFAULT_DATABASE, DEFAULT_DELIVERY_RETENTION_DAYS,
-    DEFAULT_GITHUB_API_URL, DEFAULT_LISTEN, DEFAULT_MAX_TEST_BUILDS, DEFAULT_REPORT_RETENTION_DAYS,
+    DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL, DEFAULT_LISTEN, DEFAULT_MAX_TEST_BUILDS, DEFAULT_REPORT_RETENTION_DAYS,
     DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp,
-    GithubProviderConfig, InvalidNamePattern, JenkinsBuilderConfig, JobRef, JobsConfig,
-    MAX_EXPECTED_JOB_CHARS, MergeMode, MergeQueueConfig, NamePattern, ProvidersConfig, RepoConfig,
+    GithubOauth, GithubProviderConfig, InvalidNamePattern, JenkinsBuilderConfig, JobRef, JobsConfig,
+    MAX_EXPECTED_JOB_CHARS, MIN_SESSION_SECRET_BYTES, MergeMode, MergeQueueConfig, NamePattern, ProvidersConfig, RepoConfig,
     ReportConfig, ReportStoreApi, ReportStoreConfig, ReportsConfig, ServerConfig,
 };

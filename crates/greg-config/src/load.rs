@@ -114,6 +114,10 @@ impl Config {
             files,
             providers: section_keys(&tree, "providers"),
             builders: section_keys(&tree, "builders"),
+            session_secret: tree
+                .get("server")
+                .and_then(|s| s.get("session_secret"))
+                .is_some_and(|v| !v.is_null()),
         };
         let file: FileConfig = env::scoped(ctx, || yaml_serde::from_str(text))
             .map_err(|e| ConfigError::from_yaml(&e))?;

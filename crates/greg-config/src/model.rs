@@ -38,6 +38,10 @@ pub const DEFAULT_MAX_TEST_BUILDS: u32 = 4;
 pub const DEFAULT_REQUIRED_APPROVALS: u32 = 1;
 /// `providers.github.api_url` when absent.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// `providers.github.web_url` when absent.
+pub const DEFAULT_GITHUB_WEB_URL: &str = "https://github.com";
+/// The shortest `server.session_secret`, in bytes.
+pub const MIN_SESSION_SECRET_BYTES: usize = 32;
 /// `providers.bitbucket.api_url` when absent and `flavor` is `cloud`. Bitbucket Server has
 /// no default: its `api_url` is required.
 pub const DEFAULT_BITBUCKET_CLOUD_API_URL: &str = "https://api.bitbucket.org";
@@ -114,6 +118,13 @@ pub struct ServerConfig {
     /// `admin_token`: the bearer token of the admin API (`POST /api/deliveries/{seq}/redeliver`).
     /// `None`: the admin API answers 403.
     pub admin_token: Option<Secret>,
+    /// `session_secret` (SPEC §9): the key of the sign-in session cookie (encrypted and
+    /// authenticated), at least [`MIN_SESSION_SECRET_BYTES`] bytes. Required when
+    /// `providers.github.oauth` is set; `None` otherwise. Changing it signs everyone out.
+    pub session_secret: Option<Secret>,
+    /// `public_pages` (SPEC §9): true shows every configured repository's pages and `/api`
+    /// to anyone, private ones too, even with sign-in configured (default false).
+    pub public_pages: bool,
 }
 
 impl Default for ServerConfig {
@@ -133,6 +144,8 @@ impl Default for ServerConfig {
             report_retention_days: DEFAULT_REPORT_RETENTION_DAYS,
             build_start_timeout: DEFAULT_BUILD_START_TIMEOUT,
             admin_token: None,
+            session_secret: None,
+            public_pages: false,
         }
     }
 }
@@ -189,6 +202,22 @@ pub struct GithubProviderConfig {
     /// `api_url` (new): REST base URL without a trailing `/`
     /// (default [`DEFAULT_GITHUB_API_URL`]; GitHub Enterprise: `https://HOST/api/v3`).
     pub api_url: String,
+    /// `web_url` (new, SPEC §9): the web host people sign in at, without a trailing `/`
+    /// (default [`DEFAULT_GITHUB_WEB_URL`]; GitHub Enterprise: `https://HOST`).
+    pub web_url: String,
+    /// `oauth` (new, SPEC §9): the OAuth app people sign in to greg's pages with; `None`:
+    /// no sign-in, every configured repository's pages are shown to anyone.
+    pub oauth: Option<GithubOauth>,
+}
+
+/// `providers.github.oauth`: an OAuth app (GitHub: Settings, Developer settings, OAuth
+/// Apps), its callback URL `<server.public_url>/oauth/callback`.
+#[derive(Debug, Clone)]
+pub struct GithubOauth {
+    /// `client_id`: the app's client id (not secret; sent in the sign-in redirect).
+    pub client_id: String,
+    /// `client_secret`: the app's client secret. Never printed.
+    pub client_secret: Secret,
 }
 
 /// `providers.github.app`: a GitHub App greg authenticates as.

@@ -5,8 +5,8 @@
 
 use crate::model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
-    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_MAX_TEST_BUILDS,
-    DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp,
+    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL, DEFAULT_MAX_TEST_BUILDS,
+    DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubOauth,
     GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig, MergeQueueConfig,
     ProvidersConfig, RepoConfig, ReportConfig, ReportStoreApi, ReportStoreConfig, ReportsConfig,
     ServerConfig,
@@ -14,7 +14,7 @@ use crate::model::{
 use crate::validate::{
     Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Days, ExpectList, Flag, Flavor,
     GithubId, HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, QueueSize,
-    Required, Reviewer, Seconds, SecretValue, StoreApi, StorePrefix, checked_map, http_url,
+    Required, Reviewer, Seconds, SecretValue, SessionSecret, StoreApi, StorePrefix, checked_map, http_url,
 };
 use greg_core::{JobName, Secret};
 use serde::{Deserialize, Deserializer};
@@ -49,6 +49,8 @@ struct FileServer {
     report_retention_days: Option<Days>,
     build_start_timeout_secs: Option<Seconds>,
     admin_token: Option<SecretValue>,
+    session_secret: Option<SessionSecret>,
+    public_pages: Option<Flag>,
 }
 
 /// `providers:`, checked to hold at least one provider.
@@ -100,6 +102,16 @@ struct FileGithubKeys {
     source: Required,
     webhook_secret: Option<SecretValue>,
     api_url: Option<HttpUrl>,
+    web_url: Option<HttpUrl>,
+    oauth: Option<FileGithubOauth>,
+}
+
+/// `providers.github.oauth:` (SPEC §9).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGithubOauth {
+    client_id: Required,
+    client_secret: SecretValue,
 }
 
 impl<'de> Deserialize<'de> for FileGithub {
@@ -111,6 +123,13 @@ impl<'de> Deserialize<'de> for FileGithub {
                     .to_owned()),
                 (None, None) => {
                     Err("missing key `password` (a token) or `app` (a GitHub App)".to_owned())
+                }
+                _ if keys.oauth.is_some() && !crate::env::current().is_some_and(|c| c.session_secret) => {
+                    Err(format!(
+                        "`oauth` needs `server.session_secret` (a random string of at least {} \
+                         bytes that seals the sign-in cookie)",
+                        crate::model::MIN_SESSION_SECRET_BYTES
+                    ))
                 }
                 _ => Ok(FileGithub(keys)),
             }
@@ -439,6 +458,8 @@ impl From<FileServer> for ServerConfig {
                 .build_start_timeout_secs
                 .map_or(defaults.build_start_timeout, |v| Duration::from_secs(v.0)),
             admin_token: s.admin_token.map(|v| v.0),
+            session_secret: s.session_secret.map(|v| v.0),
+            public_pages: s.public_pages.is_some_and(|v| v.0),
         }
     }
 }
@@ -455,6 +476,13 @@ impl From<FileGithub> for GithubProviderConfig {
             api_url: g
                 .api_url
                 .map_or_else(|| DEFAULT_GITHUB_API_URL.to_owned(), |v| v.0),
+            web_url: g
+                .web_url
+                .map_or_else(|| DEFAULT_GITHUB_WEB_URL.to_owned(), |v| v.0),
+            oauth: g.oauth.map(|o| GithubOauth {
+                client_id: o.client_id.0,
+                client_secret: o.client_secret.0,
+            }),
         }
     }
 }

@@ -88,6 +88,25 @@ text_type!(
 );
 
 text_type!(
+    /// `server.session_secret`: a credential of at least
+    /// [`MIN_SESSION_SECRET_BYTES`](crate::model::MIN_SESSION_SECRET_BYTES) bytes. Errors
+    /// never quote it.
+    SessionSecret(Secret),
+    |_, value| {
+        let min = crate::model::MIN_SESSION_SECRET_BYTES;
+        if value.len() < min {
+            Err(format!(
+                "must be at least {min} bytes long (it is {}); make one with \
+                 `openssl rand -base64 48`",
+                value.len()
+            ))
+        } else {
+            Ok(Secret::new(value))
+        }
+    }
+);
+
+text_type!(
     /// `server.listen`: `host:port`, where host is an IP address, `[v6]` or a host name.
     Listen(String),
     |raw, value| {

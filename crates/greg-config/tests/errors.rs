@@ -534,3 +534,18 @@ fn errors_expose_line_and_key_path() {
     assert_eq!(err.key.as_deref(), Some("repos[0].jobs.test.builder"));
     assert_eq!(err.file, "config.yaml");
 }
+
+// Sign-in (SPEC §9).
+case!(
+    oauth_without_session_secret,
+    // A whole-section check: the error points at the section's first key.
+    edit(
+        "    source: \"git@github.com:\"\n",
+        "    source: \"git@github.com:\"\n    oauth: {client_id: greg-app, client_secret: hunter2-oauth}\n"
+    )
+    .replacen("    username: greg\n", "    username: greg  # <-\n", 1)
+);
+case!(
+    short_session_secret,
+    format!("server:\n  session_secret: hunter2-too-short  # <-\n{BASE}")
+);

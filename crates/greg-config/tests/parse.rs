@@ -544,3 +544,49 @@ fn report_retention_and_expected_jobs_accept_their_limits() {
     let config = Config::from_yaml_str(&yaml, &no_env).expect("parses");
     assert!(config.repos[0].report.expect.is_empty());
 }
+
+#[test]
+fn sign_in_keys_parse_with_their_defaults() {
+    let yaml = r#"server:
+  session_secret: ${SESSION}
+providers:
+  github:
+    username: greg-bot
+    password: t
+    incoming_token: i
+    source: "git@github.com:"
+    oauth: {client_id: Iv1.abc, client_secret: ${OAUTH}}
+"#;
+    let env = |name: &str| match name {
+        "SESSION" => Some("s".repeat(32)),
+        "OAUTH" => Some("oauth-secret".to_owned()),
+        _ => None,
+    };
+    let config = Config::from_yaml_str(yaml, &env).expect("parses");
+    let github = config.providers.github.expect("github");
+    let oauth = github.oauth.expect("oauth");
+    assert_eq!(oauth.client_id, "Iv1.abc");
+    assert_eq!(oauth.client_secret.expose(), "oauth-secret");
+    assert_eq!(github.web_url, greg_config::DEFAULT_GITHUB_WEB_URL);
+    assert_eq!(
+        config.server.session_secret.map(|s| s.expose().len()),
+        Some(32)
+    );
+    assert!(!config.server.public_pages);
+
+    let yaml = yaml
+        .replace(
+            "  session_secret: ${SESSION}\n",
+            "  session_secret: ${SESSION}\n  public_pages: true\n",
+        )
+        .replace(
+            "    source:",
+            "    web_url: https://github.example.com/\n    source:",
+        );
+    let config = Config::from_yaml_str(&yaml, &env).expect("parses");
+    assert!(config.server.public_pages);
+    assert_eq!(
+        config.providers.github.expect("github").web_url,
+        "https://github.example.com"
+    );
+}

@@ -34,6 +34,7 @@ pub mod inbox;
 mod lifecycle;
 mod metrics;
 mod outbox;
+mod project;
 pub mod pipeline;
 mod queue;
 mod redelivery;

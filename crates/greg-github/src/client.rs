@@ -708,6 +708,7 @@ pub(crate) fn protocol(what: &str, message: &str) -> Error {
     }
 }
 
+mod access;
 mod staging;
 
 #[cfg(test)]

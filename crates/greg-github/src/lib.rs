@@ -14,10 +14,12 @@ pub mod config;
 mod deliveries;
 pub mod error;
 pub mod hooks;
+pub mod oauth;
 mod routes;
 pub mod webhook;
 mod wire;
 
 pub use client::{CombinedStatus, GithubProvider, MAX_DESCRIPTION_CHARS};
 pub use config::{GithubAppConfig, GithubConfig};
+pub use oauth::OauthClient;
 pub use hooks::{GREG_EVENTS, Hook, HookSpec, MASKED_SECRET};

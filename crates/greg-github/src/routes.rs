@@ -124,6 +124,15 @@ pub(crate) fn repository(repo: &RepoName) -> String {
     repo_root(repo)
 }
 
+/// `GET /repos/{owner}/{repo}/collaborators?permission=admin&per_page=100&page={page}`
+/// (`page` counts from 1).
+pub(crate) fn admin_collaborators(repo: &RepoName, page: usize) -> String {
+    format!(
+        "{}/collaborators?permission=admin&per_page={PER_PAGE}&page={page}",
+        repo_root(repo)
+    )
+}
+
 /// `GET /user`: the authenticated user.
 pub(crate) const CURRENT_USER: &str = "/user";
 

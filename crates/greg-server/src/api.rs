@@ -3,9 +3,13 @@
 //! `/api/review-status`, `/api/passing?limit=N`, and the dead letters (SPEC §11):
 //! `GET /api/deliveries?state=failed` and, with the admin token,
 //! `POST /api/deliveries/{seq}/redeliver`. Answers come from the store only (no provider
-//! call). Errors are JSON too: `{"error": "<one line>"}` with 400, 401, 403, 404, 409 or 503
+//! call), except the access check of SPEC §9 (`auth`): with sign-in configured, a private
+//! repository's queue answers 401 to anonymous requests and 404 to those who cannot read
+//! it, and the cross-repository lists leave out the repositories the requester may not read
+//! (`/api/passing` applies `limit` first). Errors are JSON too: `{"error": "<one line>"}` with 400, 401, 403, 404, 409 or 503
 //! (the store does not answer; the message never carries the database URL).
 
+use crate::auth;
 use crate::routes::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -42,20 +46,21 @@ fn store_error(e: &greg_store::StoreError) -> HttpResponse {
     )
 }
 
-async fn queue(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+async fn queue(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
     let (owner, name) = path.into_inner();
     let repo = RepoName::new(owner, name);
     let engine = state.engine();
-    if !engine
-        .config()
-        .repos
-        .iter()
-        .any(|r| r.matches(&r.provider, &repo))
-    {
-        return error(
-            StatusCode::NOT_FOUND,
-            &format!("repository {repo} is not configured"),
-        );
+    let not_configured = format!("repository {repo} is not configured");
+    let Some(provider) = auth::provider_of(engine.config(), &repo) else {
+        return error(StatusCode::NOT_FOUND, &not_configured);
+    };
+    let access = auth::access(&req, &state, provider, &repo).await;
+    if let Some(refused) = auth::json_refusal(&access, &not_configured) {
+        return refused;
     }
     match engine.queue_view(&repo).await {
         Ok(queues) => json(&serde_json::json!({ "repo": repo.to_string(), "queues": queues })),
@@ -63,23 +68,32 @@ async fn queue(state: web::Data<AppState>, path: web::Path<(String, String)>) ->
     }
 }
 
-async fn status(state: web::Data<AppState>) -> HttpResponse {
+async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match state.engine().status_view().await {
-        Ok(prs) => json(&serde_json::json!({ "pull_requests": prs })),
+        Ok(prs) => {
+            let prs = auth::readable(&req, &state, prs, |p| &p.repo).await;
+            json(&serde_json::json!({ "pull_requests": prs }))
+        }
         Err(e) => store_error(&e),
     }
 }
 
-async fn ready_for_merge(state: web::Data<AppState>) -> HttpResponse {
+async fn ready_for_merge(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match state.engine().ready_for_merge_view().await {
-        Ok(queues) => json(&serde_json::json!({ "queues": queues })),
+        Ok(queues) => {
+            let queues = auth::readable(&req, &state, queues, |q| &q.repo).await;
+            json(&serde_json::json!({ "queues": queues }))
+        }
         Err(e) => store_error(&e),
     }
 }
 
-async fn review_status(state: web::Data<AppState>) -> HttpResponse {
+async fn review_status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match state.engine().review_status_view().await {
-        Ok(prs) => json(&serde_json::json!({ "pull_requests": prs })),
+        Ok(prs) => {
+            let prs = auth::readable(&req, &state, prs, |p| &p.repo).await;
+            json(&serde_json::json!({ "pull_requests": prs }))
+        }
         Err(e) => store_error(&e),
     }
 }
@@ -89,7 +103,11 @@ struct PassingQuery {
     limit: Option<String>,
 }
 
-async fn passing(state: web::Data<AppState>, query: web::Query<PassingQuery>) -> HttpResponse {
+async fn passing(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<PassingQuery>,
+) -> HttpResponse {
     let limit = match query.limit.as_deref().map(str::parse::<i64>) {
         None => PASSING_DEFAULT,
         Some(Ok(n)) if (1..=PASSING_MAX).contains(&n) => n,
@@ -101,7 +119,10 @@ async fn passing(state: web::Data<AppState>, query: web::Query<PassingQuery>) ->
         }
     };
     match state.engine().passing_view(limit).await {
-        Ok(list) => json(&serde_json::json!({ "passing": list })),
+        Ok(list) => {
+            let list = auth::readable(&req, &state, list, |p| &p.repo).await;
+            json(&serde_json::json!({ "passing": list }))
+        }
         Err(e) => store_error(&e),
     }
 }

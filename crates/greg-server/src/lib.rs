@@ -7,10 +7,10 @@
 
 mod answer;
 mod api;
-#[allow(dead_code)] // the pages use it as they land (issue 13)
 mod auth;
 #[allow(dead_code)]
 mod pages;
+mod project;
 mod reports;
 mod routes;
 pub mod wiring;

@@ -7,8 +7,13 @@
 //! (404), then the durable inbox write (503 when the store fails) and 202. As for webhooks,
 //! no provider is called here: the pull requests of the commit are found in the lane.
 //! Answers are one line of text, as `/build`'s.
+//!
+//! The GET routes check access first (SPEC §9, `auth`): a private repository's report page
+//! redirects anonymous viewers to `/login`, its JSON answers 401, and both answer 404 to
+//! those who cannot read it.
 
 use crate::answer::Answer;
+use crate::auth::{self, Access};
 use crate::routes::{AppState, HookQuery, authenticate_and_read, printable, unknown};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -96,6 +101,7 @@ fn refused(refusal: &ReportRefusal) -> Answer {
 }
 
 async fn report_page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String, String)>,
 ) -> HttpResponse {
@@ -110,12 +116,18 @@ async fn report_page(
     };
     let repo = RepoName::new(owner, name);
     let engine = state.engine();
+    let not_configured = format!(
+        "repository {} is not configured for {}",
+        printable(&repo.to_string()),
+        printable(&provider)
+    );
     if engine.config().repo(&provider, &repo).is_none() {
-        return not_found(&format!(
-            "repository {} is not configured for {}",
-            printable(&repo.to_string()),
-            printable(&provider)
-        ));
+        return not_found(&not_configured);
+    }
+    match auth::access(&req, &state, &provider, &repo).await {
+        Access::Allowed(_) => {}
+        Access::SignIn => return auth::sign_in_redirect(&req),
+        Access::Denied => return not_found(&not_configured),
     }
     match engine.full_report(&provider, &repo, PrNumber(pr)).await {
         Ok(Some(page)) => HttpResponse::Ok()
@@ -137,6 +149,7 @@ async fn report_page(
 /// comment's state, each job's latest report, the metadata files). Errors are JSON, as the
 /// rest of `/api`.
 async fn report_json(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String, String)>,
 ) -> HttpResponse {
@@ -149,15 +162,17 @@ async fn report_json(
     };
     let repo = RepoName::new(owner, name);
     let engine = state.engine();
+    let not_configured = format!(
+        "repository {} is not configured for {}",
+        printable(&repo.to_string()),
+        printable(&provider)
+    );
     if engine.config().repo(&provider, &repo).is_none() {
-        return error(
-            StatusCode::NOT_FOUND,
-            &format!(
-                "repository {} is not configured for {}",
-                printable(&repo.to_string()),
-                printable(&provider)
-            ),
-        );
+        return error(StatusCode::NOT_FOUND, &not_configured);
+    }
+    let access = auth::access(&req, &state, &provider, &repo).await;
+    if let Some(refused) = auth::json_refusal(&access, &not_configured) {
+        return refused;
     }
     match engine.report_view(&repo, PrNumber(pr)).await {
         Ok(Some(view)) => HttpResponse::Ok().json(serde_json::json!({

@@ -18,11 +18,18 @@ use subtle::ConstantTimeEq;
 /// Shared state of all workers.
 pub(crate) struct AppState {
     engine: Engine,
+    auth: crate::auth::AuthState,
 }
 
 impl AppState {
     pub(crate) fn new(engine: Engine) -> Self {
-        Self { engine }
+        let auth = crate::auth::AuthState::new(engine.config());
+        Self { engine, auth }
+    }
+
+    /// Sign-in and access (SPEC §9).
+    pub(crate) fn auth(&self) -> &crate::auth::AuthState {
+        &self.auth
     }
 
     /// The engine (for the JSON API's read models).
@@ -39,7 +46,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/build", web::post().to(build_hook))
         .configure(crate::pages::configure)
         .configure(crate::api::configure)
-        .configure(crate::reports::configure);
+        .configure(crate::reports::configure)
+        .configure(crate::auth::configure)
+        .configure(crate::project::configure);
 }
 
 #[derive(serde::Deserialize)]

@@ -166,6 +166,7 @@ mod error;
 mod history;
 mod levels;
 mod model;
+mod project;
 mod queue;
 mod reports;
 mod row;

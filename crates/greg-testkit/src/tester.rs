@@ -25,6 +25,12 @@ pub const GITHUB_TOKEN: &str = "gh-incoming";
 pub const WEBHOOK_SECRET: &str = "It's a Secret to Everybody";
 /// The incoming token for `/build?builder=jenkins`.
 pub const JENKINS_TOKEN: &str = "jk-incoming";
+/// The OAuth app's client id with [`TesterOptions::sign_in`].
+pub const OAUTH_CLIENT_ID: &str = "greg-oauth-client";
+/// The OAuth app's client secret with [`TesterOptions::sign_in`]: never shown by greg.
+pub const OAUTH_CLIENT_SECRET: &str = "oauth-client-secret-never-shown";
+/// `server.session_secret` with [`TesterOptions::sign_in`]: never shown by greg.
+pub const SESSION_SECRET: &str = "session-secret-never-shown-0123456789abcdef";
 /// The test job and the merge job of the default repository.
 pub const TEST_JOB: &str = "demo-test";
 /// See [`TEST_JOB`].
@@ -54,6 +60,12 @@ pub struct TesterOptions {
     pub extra_organizations: Vec<String>,
     /// Further `names` of the repository's entry, after `repo.name`: exact names or `/regex/`.
     pub extra_names: Vec<String>,
+    /// Sign-in (SPEC §9): `providers.github.oauth` with [`OAUTH_CLIENT_ID`] and
+    /// [`OAUTH_CLIENT_SECRET`], `web_url` the fake GitHub (which knows the app), and
+    /// `server.session_secret` [`SESSION_SECRET`].
+    pub sign_in: bool,
+    /// `server.public_pages`.
+    pub public_pages: bool,
 }
 
 impl Default for TesterOptions {
@@ -77,6 +89,8 @@ impl Default for TesterOptions {
             clock: None,
             extra_organizations: Vec::new(),
             extra_names: Vec::new(),
+            sign_in: false,
+            public_pages: false,
         }
     }
 }
@@ -117,7 +131,7 @@ pub fn tester_config_yaml(
   database: {database}
   bot_name: greg
   build_poll_after_secs: {poll}
-{timeout}providers:
+{timeout}{server_extra}providers:
   github:
     username: greg-bot
     password: gh-api-token
@@ -125,7 +139,7 @@ pub fn tester_config_yaml(
     webhook_secret: "{WEBHOOK_SECRET}"
     source: "git@github.com:"
     api_url: {github_url}
-builders:
+{github_extra}builders:
   jenkins:
     url: {jenkins_url}
     username: greg
@@ -147,6 +161,27 @@ repos:
         owners = yaml_list(opts.repo.owner.as_str(), &opts.extra_organizations),
         names = yaml_list(opts.repo.name.as_str(), &opts.extra_names),
         extra = opts.repo_yaml,
+        server_extra = format!(
+            "{}{}",
+            if opts.sign_in {
+                format!("  session_secret: {SESSION_SECRET}\n")
+            } else {
+                String::new()
+            },
+            if opts.public_pages {
+                "  public_pages: true\n"
+            } else {
+                ""
+            }
+        ),
+        github_extra = if opts.sign_in {
+            format!(
+                "    web_url: {github_url}\n    oauth: {{client_id: {OAUTH_CLIENT_ID}, \
+                 client_secret: {OAUTH_CLIENT_SECRET}}}\n"
+            )
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -186,6 +221,9 @@ impl GregTester {
         let github = Arc::new(FakeGithub::start(world.clone())?);
         let jenkins = Arc::new(FakeJenkins::start(world.clone())?);
         world.create_repo(&opts.repo)?;
+        if opts.sign_in {
+            world.set_oauth_app(OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET);
+        }
         world.create_job(TEST_JOB, GREG_PARAMETERS)?;
         world.create_job(MERGE_JOB, GREG_PARAMETERS)?;
         world.set_jenkins_credentials(Some(("greg", "jenkins-api-token")));

@@ -100,13 +100,18 @@ impl Session<'_> {
         Ok(pr)
     }
 
-    /// Write permission, or a configured reviewer, or a reviewer named by "@greg review".
+    /// Write permission, or a configured reviewer (config.yaml or /project), or a reviewer
+    /// named by "@greg review".
     async fn is_allowed(&mut self) -> Result<bool, HandlerError> {
         if let Some(a) = self.allowed {
             return Ok(a);
         }
         let store = &self.inner.store;
         let allowed = self.ctx.cfg.reviewers.contains(self.author)
+            || store
+                .project_reviewers(self.ctx.repo)
+                .await?
+                .contains(self.author)
             || store
                 .required_reviewers(self.ctx.repo, self.pr_number)
                 .await?

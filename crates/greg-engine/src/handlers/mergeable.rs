@@ -28,7 +28,13 @@ pub(crate) async fn blockers(
         .await
         .map_err(backend(&ctx.provider))?;
     let mut required: Vec<Login> = ctx.cfg.reviewers.clone();
-    for l in inner.store.required_reviewers(ctx.repo, pr.number).await? {
+    // The reviewers edited on /project join `repos[].reviewers` (SPEC §9), then those named
+    // by "@greg review".
+    let stored = inner.store.project_reviewers(ctx.repo).await?;
+    for l in stored
+        .into_iter()
+        .chain(inner.store.required_reviewers(ctx.repo, pr.number).await?)
+    {
         if !required.contains(&l) {
             required.push(l);
         }

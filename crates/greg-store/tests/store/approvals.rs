@@ -224,3 +224,42 @@ async fn corrupt_approval_and_status_rows_are_errors() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn project_reviewers_are_replaced_as_a_whole() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let logins = |names: &[&str]| names.iter().map(|n| Login::from(*n)).collect::<Vec<_>>();
+        let admin = Login::from("root");
+        assert_eq!(store.project_reviewers(&fx.repo).await.expect("none"), []);
+
+        store
+            .set_project_reviewers(&fx.repo, &logins(&["carol", "Bob", "bob"]), &admin, 1)
+            .await
+            .expect("set");
+        let names = |l: Vec<Login>| l.iter().map(|l| l.as_str().to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            names(store.project_reviewers(&fx.repo).await.expect("listed")),
+            ["Bob", "carol"],
+            "one row per login, first spelling kept"
+        );
+
+        store
+            .set_project_reviewers(&fx.repo, &logins(&["alice"]), &admin, 2)
+            .await
+            .expect("replaced");
+        assert_eq!(
+            names(store.project_reviewers(&fx.repo).await.expect("listed")),
+            ["alice"]
+        );
+        let other = greg_core::RepoName::new("acme", "other");
+        assert_eq!(store.project_reviewers(&other).await.expect("none"), []);
+
+        store
+            .set_project_reviewers(&fx.repo, &[], &admin, 3)
+            .await
+            .expect("emptied");
+        assert_eq!(store.project_reviewers(&fx.repo).await.expect("none"), []);
+    })
+    .await;
+}

@@ -122,7 +122,7 @@ pub fn repository(api: &str, name: &RepoName, known: Option<&Repo>) -> Value {
         "name": name.name,
         "full_name": full,
         "owner": user(api, &Login(name.owner.clone())),
-        "private": false,
+        "private": known.is_some_and(|r| r.private),
         "html_url": html,
         "description": null,
         "fork": false,

@@ -1,13 +1,15 @@
 //! [`FakeGithub`]: the GitHub REST subset greg calls, served over HTTP from the [`World`].
 //!
 //! Every request is logged (see [`World::requests`]); an armed fault (see
-//! [`World::fail_next`]) answers first; then, when the world has a GitHub App, its routes
+//! [`World::fail_next`]) answers first; then the OAuth web flow (`oauth` module: sign-in to
+//! greg's pages; its host is the API's); then, when the world has a GitHub App, its routes
 //! (`app` module: JWT-authenticated); then a request without `Authorization` gets GitHub's
 //! 401 body; then the route answers. Unknown routes get GitHub's 404 body.
 
 mod app;
 mod deliveries;
 mod hooks;
+mod oauth;
 pub mod json;
 mod protection;
 mod routes;
@@ -52,14 +54,17 @@ impl FakeGithub {
         &self.world
     }
 
-    /// Validates every logged GitHub request against `api` (method and path must match an
-    /// operation; a JSON body must match its request schema). Returns the violations, empty
+    /// Validates every logged GitHub REST request against `api` (method and path must match
+    /// an operation; a JSON body must match its request schema); the OAuth web flow's
+    /// `/login/oauth/…` is not REST and is skipped. Returns the violations, empty
     /// when every call was valid.
     pub fn validate_log(&self, api: &OpenApi) -> Vec<Violation> {
         self.world
             .requests()
             .iter()
             .filter(|r| r.server == Server::Github)
+            // The OAuth web flow is GitHub's web host, not its REST API.
+            .filter(|r| !r.path.starts_with("/login/oauth/"))
             .filter_map(|r| {
                 api.validate(&r.method, &r.path, r.json.as_ref())
                     .err()
@@ -128,7 +133,7 @@ fn handle(world: &World, req: Request) -> Reply {
     let reply = match &fault {
         _ if dropped => Reply::json(503, &json::error("Service Unavailable", 503, DOCS)),
         Some(f) => fault_reply(f),
-        None => match app::route(world, &req) {
+        None => match oauth::route(world, &req).or_else(|| app::route(world, &req)) {
             Some(reply) => reply,
             None if !authorized(world, &req) => {
                 Reply::json(401, &json::error("Requires authentication", 401, DOCS))

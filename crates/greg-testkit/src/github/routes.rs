@@ -86,6 +86,7 @@ pub(super) fn route(world: &World, req: &Request) -> Reply {
             number(n).map(|n| merge_pull(world, &repo, PrNumber(n), req))
         }
         ("GET", ["collaborators", user, "permission"]) => permission(world, &repo, user),
+        ("GET", ["collaborators"]) => collaborators(world, &repo, req),
         ("GET", ["issues", "comments", id]) => {
             number(id).and_then(|id| get_comment(world, &repo, id))
         }
@@ -275,6 +276,44 @@ fn permission(world: &World, repo: &RepoName, user: &str) -> Option<Reply> {
             200,
             &json::permission(&s.github.api_url, &login, r.permission(&login)),
         ))
+    })
+}
+
+/// `GET /repos/{owner}/{repo}/collaborators?permission=P`: the logins granted at least `P`
+/// (`pull`, `triage`, `push`, `maintain`, `admin`; default `pull`) with
+/// [`World::set_permission`], by login, paged.
+fn collaborators(world: &World, repo: &RepoName, req: &Request) -> Option<Reply> {
+    use greg_core::Permission;
+    let least = match req.query("permission").unwrap_or("pull") {
+        "pull" => Permission::Read,
+        "triage" => Permission::Triage,
+        "push" => Permission::Write,
+        "maintain" => Permission::Maintain,
+        "admin" => Permission::Admin,
+        _ => {
+            return Some(invalid(
+                "Validation Failed",
+                "Collaborator",
+                "permission",
+                "invalid",
+            ));
+        }
+    };
+    world.read(|s| {
+        let r = s.github.repos.get(repo)?;
+        let api = &s.github.api_url;
+        let mut logins: Vec<&Login> = r
+            .permissions
+            .iter()
+            .filter(|(_, p)| **p >= least)
+            .map(|(l, _)| l)
+            .collect();
+        logins.sort_by_key(|l| l.as_str().to_ascii_lowercase());
+        let items = logins
+            .into_iter()
+            .map(|l| json::permission(api, l, r.permission(l))["user"].clone())
+            .collect();
+        Some(paginate(api, req, items))
     })
 }
 

@@ -48,7 +48,28 @@ pub struct GithubState {
     pub app: Option<crate::FakeApp>,
     /// Repositories by name.
     pub repos: BTreeMap<RepoName, Repo>,
+    /// The OAuth web flow (sign-in to greg's pages).
+    pub oauth: FakeOauth,
     next_id: u64,
+}
+
+/// The fake's OAuth app and web flow: who signs in next, the codes handed out and the user
+/// tokens they were exchanged for.
+#[derive(Debug, Default)]
+pub struct FakeOauth {
+    /// The OAuth app's `(client_id, client_secret)`; `None`: any client is accepted.
+    pub app: Option<(String, String)>,
+    /// The user `GET /login/oauth/authorize` signs in (the person at the browser);
+    /// `None`: the authorize page answers 403.
+    pub user: Option<Login>,
+    /// Codes not yet exchanged → their user.
+    pub codes: HashMap<String, Login>,
+    /// User tokens → their user.
+    pub tokens: HashMap<String, Login>,
+    /// Every token handed out, for tests that check none leaks.
+    pub issued: Vec<String>,
+    /// Counter for codes and tokens.
+    pub next: u64,
 }
 
 impl GithubState {
@@ -59,6 +80,7 @@ impl GithubState {
             token: None,
             app: None,
             repos: BTreeMap::new(),
+            oauth: FakeOauth::default(),
             next_id: 1_000_000,
         }
     }
@@ -154,6 +176,8 @@ pub struct Repo {
     pub permissions: HashMap<Login, Permission>,
     /// Permission of any login not in `permissions` (default `Read`, as on a public repository).
     pub default_permission: Permission,
+    /// A private repository (`"private": true`; see [`World::make_private`]).
+    pub private: bool,
     /// Heads whose merge into any base conflicts.
     pub conflicting_heads: HashSet<Sha>,
     /// Repository webhooks, oldest first.
@@ -583,6 +607,7 @@ impl World {
                 statuses: Vec::new(),
                 permissions: HashMap::new(),
                 default_permission: Permission::Read,
+                private: false,
                 conflicting_heads: HashSet::new(),
                 hooks: Vec::new(),
                 protections: BTreeMap::new(),
@@ -593,6 +618,36 @@ impl World {
             s.github.repos.insert(repo.clone(), r);
             Ok(())
         })
+    }
+
+    /// Makes `repo` private: `"private": true`, and no permission for anyone not granted one
+    /// with [`set_permission`](Self::set_permission).
+    pub fn make_private(&self, repo: &RepoName) -> Result<(), WorldError> {
+        self.update(|s| {
+            let r = s.github.repo_mut(repo)?;
+            r.private = true;
+            r.default_permission = Permission::None;
+            Ok(())
+        })
+    }
+
+    /// Registers the OAuth app greg's sign-in uses: the fake's token endpoint then accepts
+    /// only these client credentials.
+    pub fn set_oauth_app(&self, client_id: &str, client_secret: &str) {
+        self.update(|s| {
+            s.github.oauth.app = Some((client_id.to_owned(), client_secret.to_owned()));
+        });
+    }
+
+    /// The person at the browser: the next `GET /login/oauth/authorize` signs in `login`
+    /// (`None`: nobody, the authorize page answers 403).
+    pub fn sign_in_as(&self, login: Option<&str>) {
+        self.update(|s| s.github.oauth.user = login.map(Login::from));
+    }
+
+    /// Every OAuth user token the fake handed out.
+    pub fn oauth_tokens(&self) -> Vec<String> {
+        self.read(|s| s.github.oauth.issued.clone())
     }
 
     /// Grants `login` a permission on `repo`.
