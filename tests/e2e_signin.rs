@@ -157,9 +157,7 @@ impl Browser {
     /// sent the browser at the end.
     async fn sign_in(&mut self, t: &GregTester, login: &str, next: &str) -> anyhow::Result<Page> {
         t.world.sign_in_as(Some(login));
-        let start = self
-            .get(&format!("/login?next={}", encode(next)))
-            .await?;
+        let start = self.get(&format!("/login?next={}", encode(next))).await?;
         assert_eq!(start.status, 302, "{}", start.body);
         assert!(
             start
@@ -168,10 +166,18 @@ impl Browser {
             "{}",
             start.location
         );
-        assert!(start.location.contains(&format!("client_id={OAUTH_CLIENT_ID}")));
+        assert!(
+            start
+                .location
+                .contains(&format!("client_id={OAUTH_CLIENT_ID}"))
+        );
         let github = self.get(&start.location.clone()).await?;
         assert_eq!(github.status, 302, "{}", github.body);
-        assert!(github.location.starts_with(&format!("{}/oauth/callback?", t.url)));
+        assert!(
+            github
+                .location
+                .starts_with(&format!("{}/oauth/callback?", t.url))
+        );
         let done = self.get(&github.location.clone()).await?;
         assert_eq!(done.status, 303, "{}", done.body);
         Ok(done)
@@ -227,7 +233,11 @@ async fn signing_in_sets_a_sealed_session_cookie_and_signing_out_ends_it() -> an
 
     let anonymous = b.get("/project/acme/demo").await?;
     assert_eq!(anonymous.status, 200);
-    assert!(anonymous.body.contains("Sign in with GitHub"), "{}", anonymous.body);
+    assert!(
+        anonymous.body.contains("Sign in with GitHub"),
+        "{}",
+        anonymous.body
+    );
 
     let done = b.sign_in(&t, "alice", "/project/acme/demo").await?;
     assert_eq!(done.location, "/project/acme/demo");
@@ -247,7 +257,11 @@ async fn signing_in_sets_a_sealed_session_cookie_and_signing_out_ends_it() -> an
     );
 
     let page = b.get("/project/acme/demo").await?;
-    assert!(page.body.contains("<span class=\"who\">alice</span>"), "{}", page.body);
+    assert!(
+        page.body.contains("<span class=\"who\">alice</span>"),
+        "{}",
+        page.body
+    );
     let csrf = Browser::csrf(&page);
     assert_eq!(csrf.len(), 43, "{}", page.body);
 
@@ -257,7 +271,9 @@ async fn signing_in_sets_a_sealed_session_cookie_and_signing_out_ends_it() -> an
     assert!(confirm.body.contains("Sign out of greg"));
     assert_eq!(b.post("/logout", &[]).await?.status, 403);
     assert_eq!(
-        b.post("/logout", &[("csrf_token", "not-the-token")]).await?.status,
+        b.post("/logout", &[("csrf_token", "not-the-token")])
+            .await?
+            .status,
         403
     );
     assert!(b.cookies.contains_key("greg_session"));
@@ -382,7 +398,10 @@ async fn admins_edit_the_reviewers_and_the_next_ok_needs_them() -> anyhow::Resul
     let saved = b
         .post(
             "/project/acme/demo",
-            &[("reviewers", "@dave\r\nDave\r\n\r\nfrank"), ("csrf_token", &csrf)],
+            &[
+                ("reviewers", "@dave\r\nDave\r\n\r\nfrank"),
+                ("csrf_token", &csrf),
+            ],
         )
         .await?;
     assert_eq!(saved.status, 303, "{}", saved.body);
@@ -413,7 +432,10 @@ async fn admins_edit_the_reviewers_and_the_next_ok_needs_them() -> anyhow::Resul
     let bad = b
         .post(
             "/project/acme/demo",
-            &[("reviewers", "dave\n<script>x</script>"), ("csrf_token", &csrf)],
+            &[
+                ("reviewers", "dave\n<script>x</script>"),
+                ("csrf_token", &csrf),
+            ],
         )
         .await?;
     assert_eq!(bad.status, 400);
@@ -443,7 +465,10 @@ async fn reviewer_edits_need_an_admin_a_csrf_token_and_a_small_form() -> anyhow:
     assert!(page.body.contains("Only admins"), "{}", page.body);
     let csrf = Browser::csrf(&page);
     let refused = bob
-        .post("/project/acme/demo", &[("reviewers", "dave"), ("csrf_token", &csrf)])
+        .post(
+            "/project/acme/demo",
+            &[("reviewers", "dave"), ("csrf_token", &csrf)],
+        )
         .await?;
     assert_eq!(refused.status, 403, "{}", refused.body);
 
@@ -461,16 +486,26 @@ async fn reviewer_edits_need_an_admin_a_csrf_token_and_a_small_form() -> anyhow:
     // bob's token is not alice's.
     let bobs = Browser::csrf(&bob.get("/project/acme/demo").await?);
     let refused = alice
-        .post("/project/acme/demo", &[("reviewers", "dave"), ("csrf_token", &bobs)])
+        .post(
+            "/project/acme/demo",
+            &[("reviewers", "dave"), ("csrf_token", &bobs)],
+        )
         .await?;
     assert_eq!(refused.status, 403);
 
     let huge = format!("csrf_token={csrf}&reviewers={}", "a%0A".repeat(20_000));
-    assert_eq!(alice.post_raw("/project/acme/demo", huge).await?.status, 413);
+    assert_eq!(
+        alice.post_raw("/project/acme/demo", huge).await?.status,
+        413
+    );
 
     let api = alice.get("/api/project/acme/demo").await?;
     let json: serde_json::Value = serde_json::from_str(&api.body)?;
-    assert_eq!(json["reviewers"], serde_json::json!([]), "nothing was stored");
+    assert_eq!(
+        json["reviewers"],
+        serde_json::json!([]),
+        "nothing was stored"
+    );
 
     assert_nothing_leaked(&t, &[&anonymous, &bob, &alice]);
     t.finish().await
@@ -493,9 +528,16 @@ async fn private_repositories_are_shown_only_to_their_readers() -> anyhow::Resul
     ] {
         let answer = anonymous.get(api).await?;
         assert_eq!(answer.status, 401, "{api}: {}", answer.body);
-        assert!(answer.body.starts_with("{\"error\":"), "{api}: {}", answer.body);
+        assert!(
+            answer.body.starts_with("{\"error\":"),
+            "{api}: {}",
+            answer.body
+        );
     }
-    assert_eq!(anonymous.get("/report/github/acme/demo/1").await?.status, 302);
+    assert_eq!(
+        anonymous.get("/report/github/acme/demo/1").await?.status,
+        302
+    );
     let status = anonymous.get("/api/status").await?;
     assert_eq!(status.status, 200);
 

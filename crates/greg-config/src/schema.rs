@@ -5,16 +5,17 @@
 
 use crate::model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
-    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL, DEFAULT_MAX_TEST_BUILDS,
-    DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubOauth,
-    GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig, MergeQueueConfig,
-    ProvidersConfig, RepoConfig, ReportConfig, ReportStoreApi, ReportStoreConfig, ReportsConfig,
-    ServerConfig,
+    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL,
+    DEFAULT_MAX_TEST_BUILDS, DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS,
+    GithubApp, GithubOauth, GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig,
+    MergeQueueConfig, ProvidersConfig, RepoConfig, ReportConfig, ReportStoreApi, ReportStoreConfig,
+    ReportsConfig, ServerConfig,
 };
 use crate::validate::{
     Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Days, ExpectList, Flag, Flavor,
     GithubId, HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, QueueSize,
-    Required, Reviewer, Seconds, SecretValue, SessionSecret, StoreApi, StorePrefix, checked_map, http_url,
+    Required, Reviewer, Seconds, SecretValue, SessionSecret, StoreApi, StorePrefix, checked_map,
+    http_url,
 };
 use greg_core::{JobName, Secret};
 use serde::{Deserialize, Deserializer};
@@ -124,7 +125,9 @@ impl<'de> Deserialize<'de> for FileGithub {
                 (None, None) => {
                     Err("missing key `password` (a token) or `app` (a GitHub App)".to_owned())
                 }
-                _ if keys.oauth.is_some() && !crate::env::current().is_some_and(|c| c.session_secret) => {
+                _ if keys.oauth.is_some()
+                    && !crate::env::current().is_some_and(|c| c.session_secret) =>
+                {
                     Err(format!(
                         "`oauth` needs `server.session_secret` (a random string of at least {} \
                          bytes that seals the sign-in cookie)",

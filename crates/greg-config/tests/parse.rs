@@ -555,7 +555,9 @@ providers:
     password: t
     incoming_token: i
     source: "git@github.com:"
-    oauth: {client_id: Iv1.abc, client_secret: ${OAUTH}}
+    oauth:
+      client_id: Iv1.abc
+      client_secret: ${OAUTH}
 "#;
     let env = |name: &str| match name {
         "SESSION" => Some("s".repeat(32)),

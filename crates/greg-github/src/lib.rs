@@ -21,5 +21,5 @@ mod wire;
 
 pub use client::{CombinedStatus, GithubProvider, MAX_DESCRIPTION_CHARS};
 pub use config::{GithubAppConfig, GithubConfig};
-pub use oauth::OauthClient;
 pub use hooks::{GREG_EVENTS, Hook, HookSpec, MASKED_SECRET};
+pub use oauth::OauthClient;

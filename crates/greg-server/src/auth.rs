@@ -116,7 +116,9 @@ impl AuthState {
             }
             (Some(_), _) => {
                 // Config validation requires the secret; a hand-built Config may lack it.
-                tracing::error!("providers.github.oauth without a usable server.session_secret: sign-in is off and private repositories are hidden");
+                tracing::error!(
+                    "providers.github.oauth without a usable server.session_secret: sign-in is off and private repositories are hidden"
+                );
                 None
             }
             (None, _) => None,

@@ -78,7 +78,12 @@ async fn page(
     let sign_in = auth::sign_in_configured(&state);
     let (repo, provider) = match resolve(&state, owner, name) {
         Ok(r) => r,
-        Err(why) => return not_found(Chrome::new(auth::viewer(&req, &state).as_ref(), sign_in), &why),
+        Err(why) => {
+            return not_found(
+                Chrome::new(auth::viewer(&req, &state).as_ref(), sign_in),
+                &why,
+            );
+        }
     };
     let viewer = match auth::access(&req, &state, &provider, &repo).await {
         Access::Allowed(v) => v,
@@ -167,7 +172,12 @@ async fn edit(
     let sign_in = auth::sign_in_configured(&state);
     let (repo, provider) = match resolve(&state, owner, name) {
         Ok(r) => r,
-        Err(why) => return not_found(Chrome::new(auth::viewer(&req, &state).as_ref(), sign_in), &why),
+        Err(why) => {
+            return not_found(
+                Chrome::new(auth::viewer(&req, &state).as_ref(), sign_in),
+                &why,
+            );
+        }
     };
     let viewer: Option<Viewer> = match auth::access(&req, &state, &provider, &repo).await {
         Access::Allowed(v) => v,

@@ -13,8 +13,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`]; [`StoreError::Corrupt`].
     pub async fn project_reviewers(&self, repo: &RepoName) -> Result<Vec<Login>, StoreError> {
-        const SQL: &str =
-            "SELECT login FROM project_reviewers WHERE repo = $1 ORDER BY login_key";
+        const SQL: &str = "SELECT login FROM project_reviewers WHERE repo = $1 ORDER BY login_key";
         let repo = repo_key(repo)?;
         with_reader!(self, pool => {
             let rows = sqlx::query(SQL)

@@ -161,19 +161,7 @@ repos:
         owners = yaml_list(opts.repo.owner.as_str(), &opts.extra_organizations),
         names = yaml_list(opts.repo.name.as_str(), &opts.extra_names),
         extra = opts.repo_yaml,
-        server_extra = format!(
-            "{}{}",
-            if opts.sign_in {
-                format!("  session_secret: {SESSION_SECRET}\n")
-            } else {
-                String::new()
-            },
-            if opts.public_pages {
-                "  public_pages: true\n"
-            } else {
-                ""
-            }
-        ),
+        server_extra = server_extra(opts),
         github_extra = if opts.sign_in {
             format!(
                 "    web_url: {github_url}\n    oauth: {{client_id: {OAUTH_CLIENT_ID}, \
@@ -183,6 +171,18 @@ repos:
             String::new()
         },
     )
+}
+
+/// The `server:` lines of [`TesterOptions::sign_in`] and [`TesterOptions::public_pages`].
+fn server_extra(opts: &TesterOptions) -> String {
+    let mut lines = String::new();
+    if opts.sign_in {
+        lines.push_str(&format!("  session_secret: {SESSION_SECRET}\n"));
+    }
+    if opts.public_pages {
+        lines.push_str("  public_pages: true\n");
+    }
+    lines
 }
 
 /// `first, extra...` for a YAML flow sequence, each item double-quoted (names may be `/regex/`).

@@ -9,7 +9,7 @@
 //! carries the code, a token or a secret.
 
 use super::session::{
-    self, FormError, PendingSignIn, STATE_COOKIE, SESSION_COOKIE, STATE_MS, field, same_site_path,
+    self, FormError, PendingSignIn, SESSION_COOKIE, STATE_COOKIE, STATE_MS, field, same_site_path,
 };
 use super::{SignIn, sign_in_of, viewer};
 use crate::pages::{Chrome, render};
@@ -49,7 +49,10 @@ pub(crate) fn message(
     title: &str,
     text: &str,
 ) -> HttpResponse {
-    let chrome = Chrome::new(viewer(req, state).as_ref(), super::sign_in_configured(state));
+    let chrome = Chrome::new(
+        viewer(req, state).as_ref(),
+        super::sign_in_configured(state),
+    );
     render(
         status,
         &MessagePage {
@@ -163,10 +166,9 @@ async fn callback(
         .is_some_and(|p| session::csrf_matches(&p.state, query.state.as_deref()));
     let refuse = |status: StatusCode, title: &str, text: &str| {
         let mut answer = message(&req, &state, status, title, text);
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&session::removal(
-            STATE_COOKIE,
-            secure,
-        )) {
+        if let Ok(v) =
+            actix_web::http::header::HeaderValue::from_str(&session::removal(STATE_COOKIE, secure))
+        {
             answer
                 .headers_mut()
                 .append(actix_web::http::header::SET_COOKIE, v);

@@ -90,7 +90,7 @@ fn open(req: &HttpRequest, key: &Key, name: &str) -> Option<String> {
 pub(crate) fn read_session(req: &HttpRequest, key: &Key, now_ms: i64) -> Option<Viewer> {
     let text = open(req, key, SESSION_COOKIE)?;
     let s: Session = serde_json::from_str(&text).ok()?;
-    (s.e > now_ms && !s.l.is_empty() && !s.c.is_empty()).then(|| Viewer {
+    (s.e > now_ms && !s.l.is_empty() && !s.c.is_empty()).then_some(Viewer {
         login: Login(s.l),
         csrf_token: s.c,
     })

@@ -9,8 +9,8 @@
 mod app;
 mod deliveries;
 mod hooks;
-mod oauth;
 pub mod json;
+mod oauth;
 mod protection;
 mod routes;
 

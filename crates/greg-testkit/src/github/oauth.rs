@@ -87,13 +87,13 @@ fn access_token(world: &World, req: &Request) -> Reply {
     };
     world.update(|s| {
         let oauth = &mut s.github.oauth;
-        if let Some((id, secret)) = &oauth.app {
-            if get("client_id") != id || get("client_secret") != secret {
-                return error(
-                    "incorrect_client_credentials",
-                    "The client_id and/or client_secret passed are incorrect.",
-                );
-            }
+        if let Some((id, secret)) = &oauth.app
+            && (get("client_id") != id || get("client_secret") != secret)
+        {
+            return error(
+                "incorrect_client_credentials",
+                "The client_id and/or client_secret passed are incorrect.",
+            );
         }
         let Some(user) = oauth.codes.remove(get("code")) else {
             return error(

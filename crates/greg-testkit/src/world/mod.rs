@@ -21,8 +21,8 @@ pub mod jenkins;
 mod log;
 
 pub use github::{
-    Branches, Comment, FakeCommit, FakeOauth, FakePullRequest, FakeReview, GithubState, NewPr, Repo,
-    Status,
+    Branches, Comment, FakeCommit, FakeOauth, FakePullRequest, FakeReview, GithubState, NewPr,
+    Repo, Status,
 };
 pub use hooks::FakeHook;
 pub use jenkins::{
