@@ -28,6 +28,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod eta;
 mod dispatch;
 mod handlers;
 pub mod inbox;
@@ -39,6 +40,7 @@ mod queue;
 mod redelivery;
 mod reports;
 mod retries;
+pub mod views;
 pub mod texts;
 
 pub use clock::{Clock, ManualClock, SystemClock};

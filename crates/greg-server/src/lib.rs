@@ -13,6 +13,7 @@ mod auth;
 mod pages;
 mod reports;
 mod routes;
+mod web_api;
 pub mod wiring;
 
 pub use answer::Answer;
