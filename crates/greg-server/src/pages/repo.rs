@@ -256,11 +256,11 @@ struct PrPage {
 }
 
 impl PrPage {
-    fn duration(&self, ms: Option<i64>) -> String {
+    fn duration(&self, ms: &Option<i64>) -> String {
         ms.map_or_else(|| "running".to_owned(), secs)
     }
 
-    fn reported(&self, ms: Option<u64>) -> String {
+    fn reported(&self, ms: &Option<u64>) -> String {
         ms.map_or_else(String::new, |ms| secs(i64::try_from(ms).unwrap_or(i64::MAX)))
     }
 }
