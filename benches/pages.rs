@@ -87,7 +87,9 @@ async fn fill(database: &str) -> anyhow::Result<()> {
             ..Default::default()
         };
         let took = 300_000 + i64::try_from(n % 10)? * 30_000;
-        store.update_build(created.id, &change, b.now_ms + took).await?;
+        store
+            .update_build(created.id, &change, b.now_ms + took)
+            .await?;
     }
     for n in 0..QUEUED {
         let e = NewQueueEntry {
@@ -167,9 +169,7 @@ async fn run() -> anyhow::Result<()> {
         .await?
         .json::<serde_json::Value>()
         .await?;
-    let entries = check["queues"][0]["entries"]
-        .as_array()
-        .map_or(0, Vec::len);
+    let entries = check["queues"][0]["entries"].as_array().map_or(0, Vec::len);
     let with_eta = check["queues"][0]["entries"]
         .as_array()
         .map_or(0, |a| a.iter().filter(|e| !e["eta"].is_null()).count());

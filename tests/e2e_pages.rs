@@ -105,7 +105,10 @@ async fn the_queue_page_shows_an_eta_once_a_merge_build_finished() -> anyhow::Re
     t.advance(4 * MIN)?;
     let (_, page) = get_page(&t, "/queue/acme/demo").await?;
     assert!(page.contains("<td class=\"eta\">6 min</td>"), "{page}");
-    assert!(page.contains("<td class=\"wide\">14 min</td>"), "time in queue: {page}");
+    assert!(
+        page.contains("<td class=\"wide\">14 min</td>"),
+        "time in queue: {page}"
+    );
 
     // A third request waits behind #2: its comment gives the range.
     let (three, _) = t.ready_pr("three").await?;
@@ -138,7 +141,10 @@ async fn the_queue_page_shows_an_eta_once_a_merge_build_finished() -> anyhow::Re
     assert_eq!(landed, vec![three.0, two.0, one.0]);
     let (status, index) = get_page(&t, "/").await?;
     assert_eq!(status, 200);
-    assert!(index.contains("<a href=\"/queue/acme/demo\">acme/demo</a>"), "{index}");
+    assert!(
+        index.contains("<a href=\"/queue/acme/demo\">acme/demo</a>"),
+        "{index}"
+    );
     for pr in [one, two, three] {
         assert!(index.contains(&format!("href=\"/pr/acme/demo/{pr}\">#{pr}</a>")));
     }
@@ -168,15 +174,21 @@ async fn the_pull_request_page_says_why_each_entry_left_the_queue() -> anyhow::R
     let exit = last_exit(&t, red).await?;
     assert_eq!(exit["state"], "failed");
     assert_eq!(exit["exit"]["kind"], "build_failed");
-    let build_url = exit["exit"]["build_url"].as_str().unwrap_or_default().to_owned();
-    assert!(
-        build_url.contains(&format!("/{}/", url.number.0)),
-        "{exit}"
-    );
+    let build_url = exit["exit"]["build_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(build_url.contains(&format!("/{}/", url.number.0)), "{exit}");
     let (status, page) = get_page(&t, &format!("/pr/acme/demo/{red}")).await?;
     assert_eq!(status, 200);
-    assert!(page.contains(&format!("build failed ({build_url})")), "{page}");
-    assert!(page.contains("<td class=\"state failure\">failure</td>"), "{page}");
+    assert!(
+        page.contains(&format!("build failed ({build_url})")),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td class=\"state failure\">failure</td>"),
+        "{page}"
+    );
 
     // Cancelled by someone.
     let (cancelled, _) = t.ready_pr("cancelled").await?;
@@ -201,7 +213,10 @@ async fn the_pull_request_page_says_why_each_entry_left_the_queue() -> anyhow::R
     );
     // The new head's test build runs: that blocks it.
     let (_, pr_json) = get_json(&t, &format!("/api/pr/acme/demo/{pushed}")).await?;
-    assert_eq!(pr_json["pull_request"]["blockers"]["head"], new_head.as_str());
+    assert_eq!(
+        pr_json["pull_request"]["blockers"]["head"],
+        new_head.as_str()
+    );
     assert_eq!(
         pr_json["pull_request"]["blockers"]["blockers"],
         json!(["the test build of the head is still running"])
@@ -210,12 +225,22 @@ async fn the_pull_request_page_says_why_each_entry_left_the_queue() -> anyhow::R
     // The page and its twin list the same builds and entries.
     let (_, page) = get_page(&t, &format!("/pr/acme/demo/{red}")).await?;
     let (_, twin) = get_json(&t, &format!("/api/pr/acme/demo/{red}")).await?;
-    let builds = twin["pull_request"]["builds"].as_array().cloned().unwrap_or_default();
-    assert_eq!(builds.len(), 2, "its test build and its merge build: {twin}");
+    let builds = twin["pull_request"]["builds"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        builds.len(),
+        2,
+        "its test build and its merge build: {twin}"
+    );
     for b in &builds {
         let short = &b["sha"].as_str().unwrap_or_default()[..7];
         assert!(page.contains(short), "{short} on the page");
-        assert!(b["duration_ms"].is_i64(), "finished builds have a duration: {b}");
+        assert!(
+            b["duration_ms"].is_i64(),
+            "finished builds have a duration: {b}"
+        );
     }
     assert_eq!(
         page.matches("<td class=\"left\">").count(),
@@ -228,8 +253,11 @@ async fn the_pull_request_page_says_why_each_entry_left_the_queue() -> anyhow::R
 async fn a_fast_forward_the_provider_refuses_shows_the_providers_reason() -> anyhow::Result<()> {
     use greg_testkit::world::github::BranchProtection;
     let mut t = staging_with_clock().await?;
-    t.world
-        .protect_branch(&t.repo, "master", BranchProtection::required_checks(&["ci"]))?;
+    t.world.protect_branch(
+        &t.repo,
+        "master",
+        BranchProtection::required_checks(&["ci"]),
+    )?;
     let (pr, _) = t.ready_pr("refused").await?;
     t.post_comment(pr, "alice", "@greg please").await?;
     t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
@@ -250,10 +278,21 @@ async fn unknown_repositories_and_pull_requests_are_404_and_hostile_text_is_esca
     let mut t = GregTester::start().await?;
 
     // `GET /` keeps its one line for probes and scripts.
-    let text = t.client().get(format!("{}/", t.url)).send().await?.text().await?;
+    let text = t
+        .client()
+        .get(format!("{}/", t.url))
+        .send()
+        .await?
+        .text()
+        .await?;
     assert!(text.starts_with("I am Greg (greg "), "{text}");
 
-    for path in ["/queue/acme/other", "/pr/acme/other/1", "/pr/acme/demo/999", "/pr/acme/demo/x"] {
+    for path in [
+        "/queue/acme/other",
+        "/pr/acme/other/1",
+        "/pr/acme/demo/999",
+        "/pr/acme/demo/x",
+    ] {
         let (status, page) = get_page(&t, path).await?;
         assert_eq!(status, 404, "{path}");
         assert!(page.contains("<h1>Not found</h1>"), "{path}: {page}");
@@ -275,7 +314,10 @@ async fn unknown_repositories_and_pull_requests_are_404_and_hostile_text_is_esca
     });
     let resp = t
         .client()
-        .post(format!("{}/api/reports?builder=jenkins&token={JENKINS_TOKEN}", t.url))
+        .post(format!(
+            "{}/api/reports?builder=jenkins&token={JENKINS_TOKEN}",
+            t.url
+        ))
         .json(&body)
         .send()
         .await?;
@@ -286,7 +328,10 @@ async fn unknown_repositories_and_pull_requests_are_404_and_hostile_text_is_esca
     assert_eq!(status, 200);
     assert!(!page.contains("<script>"), "{page}");
     assert!(!page.contains("<img"), "{page}");
-    assert!(page.contains("&#60;script&#62;alert(1)") || page.contains("&lt;script&gt;alert(1)"), "{page}");
+    assert!(
+        page.contains("&#60;script&#62;alert(1)") || page.contains("&lt;script&gt;alert(1)"),
+        "{page}"
+    );
     let (_, twin) = get_json(&t, &format!("/api/pr/acme/demo/{pr}")).await?;
     assert_eq!(
         twin["pull_request"]["reports"][0]["failed"][0]["id"],

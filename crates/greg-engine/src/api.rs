@@ -206,10 +206,16 @@ fn shape_of(config: &greg_config::Config, repo: &RepoName) -> Shape {
         .repos
         .iter()
         .find(|r| r.matches(&r.provider, repo))
-        .map_or(Shape { window: 1, batch: 1 }, |r| Shape {
-            window: usize::try_from(r.merge_queue.window).unwrap_or(1),
-            batch: usize::try_from(r.merge_queue.batch_size).unwrap_or(1),
-        })
+        .map_or(
+            Shape {
+                window: 1,
+                batch: 1,
+            },
+            |r| Shape {
+                window: usize::try_from(r.merge_queue.window).unwrap_or(1),
+                batch: usize::try_from(r.merge_queue.batch_size).unwrap_or(1),
+            },
+        )
 }
 
 /// The ETA of `entry`, a waiting merge of `queue` (its target's active entries in queue
@@ -344,7 +350,10 @@ impl Engine {
             slots.push(slot);
             merges.push(i);
         }
-        for (i, found) in merges.into_iter().zip(eta::merge_etas(stats, shape, &slots)) {
+        for (i, found) in merges
+            .into_iter()
+            .zip(eta::merge_etas(stats, shape, &slots))
+        {
             view.entries[i].eta = found;
         }
         for e in view.entries.iter_mut().filter(|e| e.kind != "merge") {

@@ -215,7 +215,14 @@ mod tests {
     #[test]
     fn no_history_is_unknown() {
         assert_eq!(BuildStats::of(&[], 0), None);
-        let etas = merge_etas(None, Shape { window: 1, batch: 1 }, &[Slot::Waiting(0)]);
+        let etas = merge_etas(
+            None,
+            Shape {
+                window: 1,
+                batch: 1,
+            },
+            &[Slot::Waiting(0)],
+        );
         assert_eq!(etas, vec![None]);
         assert_eq!(single_build_eta(None, 0), None);
     }
@@ -244,7 +251,14 @@ mod tests {
             Slot::Waiting(0),
             Slot::Waiting(1),
         ];
-        let etas = merge_etas(s, Shape { window: 1, batch: 1 }, &slots);
+        let etas = merge_etas(
+            s,
+            Shape {
+                window: 1,
+                batch: 1,
+            },
+            &slots,
+        );
         let ends: Vec<(i64, i64)> = etas
             .iter()
             .map(|e| e.map_or((-1, -1), |e| (e.low_ms / MIN, e.high_ms / MIN)))
@@ -258,7 +272,10 @@ mod tests {
         let s = stats(&[10 * MIN, 10 * MIN, 20 * MIN, 20 * MIN], 2);
         let etas = merge_etas(
             s,
-            Shape { window: 1, batch: 1 },
+            Shape {
+                window: 1,
+                batch: 1,
+            },
             &[Slot::Waiting(0), Slot::Waiting(3)],
         );
         let first = etas[0].expect("known");
@@ -287,10 +304,17 @@ mod tests {
             Slot::Waiting(1),
             Slot::Waiting(2),
         ];
-        let etas: Vec<i64> = merge_etas(s, Shape { window: 2, batch: 1 }, &slots)
-            .iter()
-            .map(|e| e.map_or(-1, |e| e.low_ms / MIN))
-            .collect();
+        let etas: Vec<i64> = merge_etas(
+            s,
+            Shape {
+                window: 2,
+                batch: 1,
+            },
+            &slots,
+        )
+        .iter()
+        .map(|e| e.map_or(-1, |e| e.low_ms / MIN))
+        .collect();
         // #2 lands when its own build ends (8 min), not before #1 (2 min).
         assert_eq!(etas, vec![2, 8, 12, 12, 22]);
     }
@@ -303,7 +327,15 @@ mod tests {
             elapsed_ms: 30 * MIN,
             landing: true,
         }];
-        let eta = merge_etas(s, Shape { window: 1, batch: 1 }, &slots)[0].expect("known");
+        let eta = merge_etas(
+            s,
+            Shape {
+                window: 1,
+                batch: 1,
+            },
+            &slots,
+        )[0]
+        .expect("known");
         assert_eq!((eta.low_ms, eta.high_ms), (0, 0));
     }
 

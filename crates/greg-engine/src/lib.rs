@@ -28,8 +28,8 @@
 
 pub mod api;
 pub mod clock;
-pub mod eta;
 mod dispatch;
+pub mod eta;
 mod handlers;
 pub mod inbox;
 mod lifecycle;
@@ -40,8 +40,8 @@ mod queue;
 mod redelivery;
 mod reports;
 mod retries;
-pub mod views;
 pub mod texts;
+pub mod views;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use inbox::Inbox;

@@ -21,9 +21,9 @@ pub fn queued(head: &Sha, target: &str, position: usize, eta: Option<&crate::eta
             eta.words(),
             eta.based_on_builds
         ),
-        None => format!(
-            "Expected landing: unknown (no merge build of `{target}` has finished yet)."
-        ),
+        None => {
+            format!("Expected landing: unknown (no merge build of `{target}` has finished yet).")
+        }
     };
     finish(format!(
         ":clock1: `{}` is queued for `{target}` at position {position}. {when}",

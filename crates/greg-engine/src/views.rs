@@ -288,7 +288,11 @@ impl Engine {
         let builds = store.active_builds().await?;
         let mut out = Vec::new();
         for repo in store.known_repos().await? {
-            let Some(cfg) = self.config().repos.iter().find(|r| r.matches(&r.provider, &repo))
+            let Some(cfg) = self
+                .config()
+                .repos
+                .iter()
+                .find(|r| r.matches(&r.provider, &repo))
             else {
                 continue;
             };
@@ -347,7 +351,11 @@ impl Engine {
     ///
     /// # Errors
     /// The store failed.
-    pub async fn pr_view(&self, repo: &RepoName, pr: PrNumber) -> Result<Option<PrView>, StoreError> {
+    pub async fn pr_view(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+    ) -> Result<Option<PrView>, StoreError> {
         let store = self.store();
         let records = store.builds_for_pr(repo, pr, PR_BUILDS).await?;
         let entries = store
@@ -403,8 +411,10 @@ impl Engine {
                 Some(state) => Some(Blocker::TestFailed { state }),
             };
             blockers.extend(blocker.map(|b| b.to_string()));
-            if let Some(QueueExit::RulesBroken { blockers: words }) =
-                entries.first().filter(|e| &e.head_sha == head).and_then(|e| e.exit.as_ref())
+            if let Some(QueueExit::RulesBroken { blockers: words }) = entries
+                .first()
+                .filter(|e| &e.head_sha == head)
+                .and_then(|e| e.exit.as_ref())
             {
                 for w in words {
                     if !blockers.contains(w) {

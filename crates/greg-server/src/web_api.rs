@@ -10,8 +10,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/repos", web::get().to(repos))
-        .route("/api/pr/{owner}/{repo}/{number}", web::get().to(pull_request));
+    cfg.route("/api/repos", web::get().to(repos)).route(
+        "/api/pr/{owner}/{repo}/{number}",
+        web::get().to(pull_request),
+    );
 }
 
 fn error(status: StatusCode, message: &str) -> HttpResponse {
@@ -41,7 +43,9 @@ async fn pull_request(
     let (owner, name, number) = path.into_inner();
     let (provider, repo) = match resolve(&req, &state, owner, name).await {
         Resolved::Allowed { provider, repo, .. } => (provider, repo),
-        Resolved::SignIn => return error(StatusCode::UNAUTHORIZED, "sign in to see this repository"),
+        Resolved::SignIn => {
+            return error(StatusCode::UNAUTHORIZED, "sign in to see this repository");
+        }
         Resolved::NotFound(why) => return error(StatusCode::NOT_FOUND, &why),
     };
     let Some(pr) = pr_number(&number) else {

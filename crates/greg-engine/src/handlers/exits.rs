@@ -105,7 +105,12 @@ pub(crate) async fn record_many(
                 }
                 _ => None,
             };
-            change.exit = Some(implied_exit(&entry, event, change.reason.as_deref(), build_url));
+            change.exit = Some(implied_exit(
+                &entry,
+                event,
+                change.reason.as_deref(),
+                build_url,
+            ));
         }
         store_moves.push(QueueMove {
             id: entry.id,

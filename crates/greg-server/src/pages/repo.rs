@@ -202,12 +202,13 @@ fn queue_rows(views: &[QueueView], now: i64) -> Vec<TargetQueue> {
                     priority: e.priority,
                     state: e.state,
                     build_url: e.build.as_ref().and_then(|b| b.url.clone()),
-                    build_label: e.build.as_ref().map_or_else(String::new, |b| {
-                        match b.number {
+                    build_label: e
+                        .build
+                        .as_ref()
+                        .map_or_else(String::new, |b| match b.number {
                             Some(n) => format!("{} #{n} {}", b.job, b.state),
                             None => format!("{} {}", b.job, b.state),
-                        }
-                    }),
+                        }),
                     waited: human(now.saturating_sub(e.approved_ms)),
                     eta: eta_words(e.eta.as_ref()),
                 })
@@ -226,7 +227,10 @@ async fn queue_page(
         Resolved::Allowed { repo, viewer, .. } => (repo, viewer),
         Resolved::SignIn => return sign_in(&req),
         Resolved::NotFound(why) => {
-            let chrome = Chrome::new(auth::viewer(&req, &state).as_ref(), auth::sign_in_configured(&state));
+            let chrome = Chrome::new(
+                auth::viewer(&req, &state).as_ref(),
+                auth::sign_in_configured(&state),
+            );
             return not_found(chrome, &why);
         }
     };
@@ -261,7 +265,9 @@ impl PrPage {
     }
 
     fn reported(&self, ms: &Option<u64>) -> String {
-        ms.map_or_else(String::new, |ms| secs(i64::try_from(ms).unwrap_or(i64::MAX)))
+        ms.map_or_else(String::new, |ms| {
+            secs(i64::try_from(ms).unwrap_or(i64::MAX))
+        })
     }
 }
 
@@ -286,7 +292,12 @@ async fn pr_page(
     path: web::Path<(String, String, String)>,
 ) -> HttpResponse {
     let (owner, name, number) = path.into_inner();
-    let anonymous = || Chrome::new(auth::viewer(&req, &state).as_ref(), auth::sign_in_configured(&state));
+    let anonymous = || {
+        Chrome::new(
+            auth::viewer(&req, &state).as_ref(),
+            auth::sign_in_configured(&state),
+        )
+    };
     let (provider, repo, viewer) = match resolve(&req, &state, owner, name).await {
         Resolved::Allowed {
             provider,
