@@ -4,6 +4,7 @@
 //! provider's rate limit. greg-server serializes these as JSON.
 
 use crate::Engine;
+use crate::eta::{self, BuildStats, Eta, Shape, Slot};
 use crate::queue;
 use greg_core::{BuildContext, Login, PrNumber, RepoName, Sha};
 use greg_store::{BuildRecord, QueueEntry, StoreError};
@@ -79,6 +80,11 @@ pub struct QueueEntryView {
     pub build: Option<BuildView>,
     /// The merge-pipeline candidate it is in (SPEC §10; see [`QueueView::candidates`]).
     pub candidate: Option<i64>,
+    /// When it should land (a try or test_merged entry: finish), as a range of milliseconds
+    /// from now, from the target's recent merge builds and what stands ahead of it
+    /// (`crate::eta`); `None` (JSON `null`): unknown, no merge build of the target finished
+    /// yet.
+    pub eta: Option<Eta>,
 }
 
 /// A candidate of the merge pipeline (SPEC §10): pull requests built together on one staging
@@ -173,6 +179,97 @@ pub struct PassingView {
     pub build: BuildView,
 }
 
+/// The measured durations of the recent merge builds of `repo` into `target`; `None` when
+/// none finished.
+async fn build_stats(
+    store: &greg_store::Store,
+    repo: &RepoName,
+    target: &str,
+) -> Result<Option<BuildStats>, StoreError> {
+    let builds = store
+        .finished_merge_builds(repo, target, eta::SAMPLE)
+        .await?;
+    let durations: Vec<i64> = builds
+        .iter()
+        .map(|b| b.updated_ms.saturating_sub(b.created_ms))
+        .collect();
+    let failed = builds
+        .iter()
+        .filter(|b| b.state == greg_store::BuildRunState::Failure)
+        .count();
+    Ok(BuildStats::of(&durations, failed))
+}
+
+/// The merge pipeline's shape of `repo` (configured window and batch size).
+fn shape_of(config: &greg_config::Config, repo: &RepoName) -> Shape {
+    config
+        .repos
+        .iter()
+        .find(|r| r.matches(&r.provider, repo))
+        .map_or(
+            Shape {
+                window: 1,
+                batch: 1,
+            },
+            |r| Shape {
+                window: usize::try_from(r.merge_queue.window).unwrap_or(1),
+                batch: usize::try_from(r.merge_queue.batch_size).unwrap_or(1),
+            },
+        )
+}
+
+/// The ETA of `entry`, a waiting merge of `queue` (its target's active entries in queue
+/// order), for the "queued" comment; `None`: unknown.
+pub(crate) async fn waiting_eta(
+    inner: &crate::Inner,
+    repo: &RepoName,
+    queue: &[QueueEntry],
+    entry: &QueueEntry,
+) -> Result<Option<Eta>, StoreError> {
+    let stats = build_stats(&inner.store, repo, &entry.target).await?;
+    if stats.is_none() {
+        return Ok(None);
+    }
+    let now = inner.now_ms();
+    let merges: Vec<&QueueEntry> = queue
+        .iter()
+        .filter(|e| e.kind == greg_store::QueueKind::Merge)
+        .collect();
+    let mut candidates: Vec<i64> = merges
+        .iter()
+        .filter(|e| queue::in_flight(e.state))
+        .map(|e| e.candidate.unwrap_or(e.id))
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut slots = Vec::new();
+    for e in merges.iter().filter(|e| queue::in_flight(e.state)) {
+        let build = match e.build_id {
+            Some(id) => inner.store.build(id).await?,
+            None => None,
+        };
+        let elapsed = build
+            .filter(|b| b.state.is_active())
+            .map_or(0, |b| now.saturating_sub(b.created_ms));
+        slots.push(Slot::InFlight {
+            candidate: candidates
+                .iter()
+                .position(|c| *c == e.candidate.unwrap_or(e.id))
+                .unwrap_or(0),
+            elapsed_ms: elapsed,
+            landing: e.state == greg_store::QueueState::Landing,
+        });
+    }
+    let place = merges
+        .iter()
+        .filter(|e| e.state == greg_store::QueueState::Waiting)
+        .position(|e| e.id == entry.id)
+        .unwrap_or(0);
+    slots.push(Slot::Waiting(place));
+    let shape = shape_of(&inner.config, repo);
+    Ok(eta::merge_etas(stats, shape, &slots).pop().flatten())
+}
+
 impl Engine {
     async fn entry_view(
         &self,
@@ -201,7 +298,68 @@ impl Engine {
             staging: e.staging_sha.clone(),
             build,
             candidate: e.candidate,
+            eta: None,
         })
+    }
+
+    /// The measured durations of the recent merge builds of `repo` into `target`; `None`
+    /// when none finished.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn build_stats(
+        &self,
+        repo: &RepoName,
+        target: &str,
+    ) -> Result<Option<BuildStats>, StoreError> {
+        build_stats(self.store(), repo, target).await
+    }
+
+    /// Fills in the ETA of every entry of `view` (one target's queue).
+    async fn add_etas(&self, repo: &RepoName, view: &mut QueueView) -> Result<(), StoreError> {
+        let stats = self.build_stats(repo, &view.target).await?;
+        let shape = shape_of(self.config(), repo);
+        let now = self.inner.now_ms();
+        let elapsed = |b: &Option<BuildView>| {
+            b.as_ref()
+                .filter(|b| matches!(b.state, "pending" | "queued" | "running"))
+                .map_or(0, |b| now.saturating_sub(b.created_ms))
+        };
+        let mut slots = Vec::new();
+        let mut merges = Vec::new();
+        let mut waiting = 0;
+        for (i, e) in view.entries.iter().enumerate() {
+            if e.kind != "merge" {
+                continue;
+            }
+            let slot = match e.state {
+                "waiting" => {
+                    waiting += 1;
+                    Slot::Waiting(waiting - 1)
+                }
+                state => Slot::InFlight {
+                    candidate: view
+                        .candidates
+                        .iter()
+                        .position(|c| Some(c.id) == e.candidate || c.pull_requests.contains(&e.pr))
+                        .unwrap_or(0),
+                    elapsed_ms: elapsed(&e.build),
+                    landing: state == "landing",
+                },
+            };
+            slots.push(slot);
+            merges.push(i);
+        }
+        for (i, found) in merges
+            .into_iter()
+            .zip(eta::merge_etas(stats, shape, &slots))
+        {
+            view.entries[i].eta = found;
+        }
+        for e in view.entries.iter_mut().filter(|e| e.kind != "merge") {
+            e.eta = eta::single_build_eta(stats, elapsed(&e.build));
+        }
+        Ok(())
     }
 
     /// The candidates in flight among one queue's active `entries`, oldest first.
@@ -261,13 +419,15 @@ impl Engine {
             // By position (the merge in flight first), then try and test entries.
             list.sort_by_key(|e| e.position.unwrap_or(usize::MAX));
             let candidates = self.candidate_views(&target, &entries).await?;
-            views.push(QueueView {
+            let mut view = QueueView {
                 repo: repo.to_string(),
                 tree_closed_below: store.tree_closure(repo, &target).await?.map(|c| c.priority),
                 target,
                 entries: list,
                 candidates,
-            });
+            };
+            self.add_etas(repo, &mut view).await?;
+            views.push(view);
         }
         Ok(views)
     }

@@ -29,6 +29,7 @@
 pub mod api;
 pub mod clock;
 mod dispatch;
+pub mod eta;
 mod handlers;
 pub mod inbox;
 mod lifecycle;
@@ -41,6 +42,7 @@ mod redelivery;
 mod reports;
 mod retries;
 pub mod texts;
+pub mod views;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use inbox::Inbox;

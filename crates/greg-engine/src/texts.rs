@@ -12,10 +12,21 @@ fn finish(mut body: String) -> String {
     body
 }
 
-/// "@greg please" in merge_mode staging, when the pull request waits behind others.
-pub fn queued(head: &Sha, target: &str, position: usize) -> String {
+/// "@greg please" in merge_mode staging, when the pull request waits behind others; `eta`:
+/// when it should land (`None`: unknown, no merge build of `target` finished yet).
+pub fn queued(head: &Sha, target: &str, position: usize, eta: Option<&crate::eta::Eta>) -> String {
+    let when = match eta {
+        Some(eta) => format!(
+            "Expected to land in {} (from the last {} merge builds of `{target}`).",
+            eta.words(),
+            eta.based_on_builds
+        ),
+        None => {
+            format!("Expected landing: unknown (no merge build of `{target}` has finished yet).")
+        }
+    };
     finish(format!(
-        ":clock1: `{}` is queued for `{target}` at position {position}.",
+        ":clock1: `{}` is queued for `{target}` at position {position}. {when}",
         head.short()
     ))
 }
@@ -406,6 +417,17 @@ mod tests {
                 },
             ]
         ));
+    }
+
+    #[test]
+    fn queued_with_and_without_an_eta() {
+        let eta = crate::eta::Eta {
+            low_ms: 12 * 60_000,
+            high_ms: 31 * 60_000,
+            based_on_builds: 7,
+        };
+        insta::assert_snapshot!(queued(&sha(), "main", 3, Some(&eta)));
+        insta::assert_snapshot!(queued(&sha(), "main", 2, None));
     }
 
     #[test]

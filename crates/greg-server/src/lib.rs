@@ -13,6 +13,7 @@ mod pages;
 mod project;
 mod reports;
 mod routes;
+mod web_api;
 pub mod wiring;
 
 pub use answer::Answer;

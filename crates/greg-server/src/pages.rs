@@ -10,6 +10,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+pub(crate) mod repo;
+
 /// The stylesheet, embedded.
 const STYLE: &str = include_str!("../static/style.css");
 
@@ -18,7 +20,8 @@ pub(crate) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'sel
      form-action 'self' https: http:; base-uri 'none'; frame-ancestors 'none'";
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/style.css", web::get().to(style));
+    cfg.route("/static/style.css", web::get().to(style))
+        .configure(repo::configure);
 }
 
 async fn style() -> HttpResponse {

@@ -48,7 +48,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::api::configure)
         .configure(crate::reports::configure)
         .configure(crate::auth::configure)
-        .configure(crate::project::configure);
+        .configure(crate::project::configure)
+        .configure(crate::web_api::configure);
 }
 
 #[derive(serde::Deserialize)]
@@ -58,7 +59,17 @@ pub(crate) struct HookQuery {
     token: Option<String>,
 }
 
-async fn index() -> HttpResponse {
+/// `GET /`: the dashboard page for HTML clients (`Accept` names `text/html`), else the
+/// one-line `I am Greg` for probes and scripts (SPEC §3).
+async fn index(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let html = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("text/html"));
+    if html {
+        return crate::pages::repo::index_page(&req, &state).await;
+    }
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(format!("I am Greg (greg {})\n", env!("CARGO_PKG_VERSION")))

@@ -184,7 +184,7 @@ impl Store {
     ) -> Result<Option<Vec<QueueEntry>>, StoreError> {
         const UPDATE: &str = concat!(
             queue_change_set!(),
-            "WHERE id = $1 AND state = $15 RETURNING ",
+            "WHERE id = $1 AND state = $16 RETURNING ",
             queue_columns!()
         );
         let reasons = moves

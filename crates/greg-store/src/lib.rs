@@ -86,7 +86,7 @@ macro_rules! queue_columns {
     () => {
         "id, repo, pr, kind, target, head_sha, approver, command, priority, approved_ms, state, \
          base_sha, staging_sha, build_id, attempts, reason, created_ms, updated_ms, candidate, \
-         parent, batch_group"
+         parent, batch_group, exit"
     };
 }
 
@@ -99,7 +99,7 @@ macro_rules! active_queue_states {
 }
 
 /// `UPDATE queue_entries SET ...` applying a [`QueueChange`] bound by [`bind_queue_change!`]
-/// as `$2`..`$11` (`$1` is the id); the caller adds its `WHERE` and `RETURNING`.
+/// as `$2`..`$15` (`$1` is the id); the caller adds its `WHERE` and `RETURNING`.
 macro_rules! queue_change_set {
     () => {
         "UPDATE queue_entries SET state = COALESCE($2, state), \
@@ -111,11 +111,11 @@ macro_rules! queue_change_set {
          finished_ms = CASE WHEN $11 THEN COALESCE(finished_ms, $10) ELSE finished_ms END, \
          candidate = COALESCE($12, CASE WHEN $9 THEN NULL ELSE candidate END), \
          parent = CASE WHEN $12 IS NOT NULL THEN $13 WHEN $9 THEN NULL ELSE parent END, \
-         batch_group = COALESCE($14, batch_group) "
+         batch_group = COALESCE($14, batch_group), exit = COALESCE($15, exit) "
     };
 }
 
-/// Binds `$1`..`$14` of [`queue_change_set!`] on `$query`: the entry id, then the change
+/// Binds `$1`..`$15` of [`queue_change_set!`] on `$query`: the entry id, then the change
 /// (`$reason` already checked for NUL) at `$now`.
 macro_rules! bind_queue_change {
     ($query:expr, $id:expr, $change:expr, $reason:expr, $now:expr) => {
@@ -134,6 +134,7 @@ macro_rules! bind_queue_change {
             .bind($change.candidate)
             .bind($change.parent)
             .bind($change.group)
+            .bind($change.exit.as_ref().map($crate::model::QueueExit::to_json))
     };
 }
 
@@ -172,6 +173,7 @@ mod reports;
 mod row;
 mod statuses;
 mod store;
+mod views;
 
 pub use deliveries::{DueNotice, FailedDelivery, Redelivery};
 pub use effects::{Effect, EffectOutcome, NewEffect};
@@ -179,8 +181,8 @@ pub use error::{StoreError, redact_url};
 pub use levels::QueueLength;
 pub use model::{
     BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,
-    NewBuild, NewDelivery, NewQueueEntry, QueueChange, QueueEntry, QueueInsert, QueueKind,
-    QueueMove, QueueState, ReportId, TreeClosure,
+    NewBuild, NewDelivery, NewQueueEntry, QueueChange, QueueEntry, QueueExit, QueueInsert,
+    QueueKind, QueueMove, QueueState, ReportId, TreeClosure,
 };
 pub use reports::{
     LeaseRelease, NewReport, PrunedReports, ReportCommentRow, ReportLease, ReportMetadata,

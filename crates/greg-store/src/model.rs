@@ -4,7 +4,7 @@
 use crate::StoreError;
 use greg_core::{BuildContext, BuildNumber, JobName, PrNumber, QueueItemId};
 use greg_core::{Login, RepoName, Sha};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An accepted delivery to write to the inbox before answering 202.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -398,6 +398,10 @@ pub struct QueueEntry {
     pub attempts: i32,
     /// The last outcome, in words: why it failed or was cancelled, or the landed sha.
     pub reason: Option<String>,
+    /// Why it left its queue, structured (schema 9); `None` while active, and for entries
+    /// that finished before schema 9 or whose stored exit does not decode (then `reason`
+    /// says why in words).
+    pub exit: Option<QueueExit>,
     /// Unix milliseconds.
     pub created_ms: i64,
     /// Unix milliseconds of the last change.
@@ -459,6 +463,83 @@ impl QueueInsert {
     }
 }
 
+/// Why a queue entry left its queue, as stored in `queue_entries.exit` (JSON, tagged by
+/// `kind`, e.g. `{"kind": "cancelled", "by": "alice"}`) and shown by the pull-request page
+/// and `GET /api/pr/...`. Written with the change that finishes the entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QueueExit {
+    /// The target reached the staging commit `commit` (or the provider merged the pull
+    /// request, then `commit` is its head).
+    Landed {
+        /// The commit the target now points at (or the merged head).
+        commit: Sha,
+    },
+    /// A try or test_merged build passed (nothing lands).
+    Passed {
+        /// The build page, when known.
+        build_url: Option<String>,
+    },
+    /// The staging build failed, was aborted, timed out or could not be run.
+    BuildFailed {
+        /// What happened, in words (`build failed`, `build timed out`, `no job to run`…).
+        result: String,
+        /// The build page, when known.
+        build_url: Option<String>,
+    },
+    /// The head does not merge cleanly into the target.
+    Conflict {
+        /// The provider's words.
+        detail: String,
+    },
+    /// The head was already in the target: nothing to merge.
+    UpToDate,
+    /// New commits were pushed: the approval was bound to the old head.
+    NewHead {
+        /// The new head.
+        head: Sha,
+    },
+    /// The pull request was closed.
+    Closed,
+    /// Someone withdrew the request ("@greg cancel", "r-").
+    Cancelled {
+        /// Who.
+        by: Login,
+    },
+    /// The rules of SPEC §5 stopped holding (an approval withdrawn, changes requested, a
+    /// failed test status, a draft…).
+    RulesBroken {
+        /// Every blocker, in words.
+        blockers: Vec<String>,
+    },
+    /// The provider refused a step for good (a protected branch, a merge check), or a step
+    /// kept failing past the retry window.
+    Refused {
+        /// The provider's reason.
+        reason: String,
+    },
+    /// Anything else (a newer request replaced it, the pull request was retargeted…), in
+    /// words.
+    Other {
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl QueueExit {
+    /// The exit as stored: JSON.
+    pub fn to_json(&self) -> String {
+        // Serializing a enum of strings cannot fail; the fallback keeps the reason anyway.
+        serde_json::to_string(self).unwrap_or_else(|_| r#"{"kind":"other","reason":""}"#.to_owned())
+    }
+
+    /// Reads a stored exit back; `None` when it does not decode (a kind this version does not
+    /// know).
+    pub fn from_json(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+}
+
 /// Fields to change on a queue entry; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueChange {
@@ -477,6 +558,8 @@ pub struct QueueChange {
     pub attempts: Option<i32>,
     /// The outcome, in words.
     pub reason: Option<String>,
+    /// Why the entry left its queue (with a change to a finished state).
+    pub exit: Option<QueueExit>,
     /// Set `base_sha`, `staging_sha`, `build_id`, `candidate` and `parent` to NULL (applied
     /// before the fields above and below, so a change can clear and set in one go).
     pub clear_staging: bool,

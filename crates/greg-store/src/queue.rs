@@ -339,7 +339,7 @@ impl Store {
             queue_change_set!(),
             "WHERE id = $1 AND (state IN ",
             active_queue_states!(),
-            " OR NOT $15) RETURNING ",
+            " OR NOT $16) RETURNING ",
             queue_columns!()
         );
         const SELECT: &str = concat!(

@@ -4,7 +4,9 @@
 
 use crate::StoreError;
 use crate::model::TreeClosure;
-use crate::model::{BuildRecord, BuildRunState, Delivery, QueueEntry, QueueKind, QueueState};
+use crate::model::{
+    BuildRecord, BuildRunState, Delivery, QueueEntry, QueueExit, QueueKind, QueueState,
+};
 use greg_core::{BuildContext, BuildNumber, JobName, Login, PrNumber, QueueItemId, RepoName, Sha};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -181,6 +183,9 @@ pub(crate) fn queue_entry(row: &impl Cols) -> Result<QueueEntry, StoreError> {
         build_id: row.opt_int(T, "build_id")?,
         attempts: int32(row, T, "attempts")?,
         reason: row.opt_text(T, "reason")?,
+        exit: row
+            .opt_text(T, "exit")?
+            .and_then(|text| QueueExit::from_json(&text)),
         created_ms: row.int(T, "created_ms")?,
         updated_ms: row.int(T, "updated_ms")?,
         candidate: row.opt_int(T, "candidate")?,

@@ -5,6 +5,10 @@
 //! entry's state. The effects are performed afterwards by the outbox runner
 //! (`crate::outbox`), once per outcome key. So an exit is persisted before anyone is told,
 //! a repeated step never repeats a comment, and two racing steps cannot both move an entry.
+//!
+//! Every change to a finished state also stores why, structured ([`QueueExit`], shown by the
+//! pull-request page): the exits that know more (who cancelled, the new head, the blockers)
+//! say so; any other finishing change gets the exit its event implies ([`implied_exit`]).
 
 use super::{HandlerError, RepoCtx};
 use crate::Inner;
@@ -12,7 +16,9 @@ use crate::outbox::{Effect, Plan};
 use crate::queue::{self, QueueEvent};
 use crate::texts;
 use greg_core::{BuildContext, CommitState, Login, PrNumber, PullRequest, Sha};
-use greg_store::{BuildRunState, QueueChange, QueueEntry, QueueKind, QueueMove, QueueState};
+use greg_store::{
+    BuildRunState, QueueChange, QueueEntry, QueueExit, QueueKind, QueueMove, QueueState,
+};
 use std::sync::atomic::Ordering;
 
 /// The build context of an entry's staging build.
@@ -92,6 +98,20 @@ pub(crate) async fn record_many(
             }
         };
         change.state = Some(next);
+        if !next.is_active() && change.exit.is_none() {
+            let build_url = match (event, entry.build_id) {
+                (QueueEvent::BuildRed | QueueEvent::BuildGreen, Some(id)) => {
+                    inner.store.build(id).await?.and_then(|b| b.url)
+                }
+                _ => None,
+            };
+            change.exit = Some(implied_exit(
+                &entry,
+                event,
+                change.reason.as_deref(),
+                build_url,
+            ));
+        }
         store_moves.push(QueueMove {
             id: entry.id,
             from: entry.state,
@@ -112,6 +132,41 @@ pub(crate) async fn record_many(
     }
     super::staging::kick(inner, ctx);
     Ok(updated)
+}
+
+/// Why an entry left its queue, from the event that finished it, its `reason` in words and
+/// its staging build's page: for the finishing changes that do not give their exit.
+pub(crate) fn implied_exit(
+    entry: &QueueEntry,
+    event: QueueEvent,
+    reason: Option<&str>,
+    build_url: Option<String>,
+) -> QueueExit {
+    let words = reason.unwrap_or("").to_owned();
+    match event {
+        QueueEvent::FastForwarded => QueueExit::Landed {
+            commit: entry
+                .staging_sha
+                .clone()
+                .unwrap_or_else(|| entry.head_sha.clone()),
+        },
+        QueueEvent::BuildGreen => QueueExit::Passed { build_url },
+        QueueEvent::BuildRed => QueueExit::BuildFailed {
+            result: if words.is_empty() {
+                "build failed".to_owned()
+            } else {
+                words
+            },
+            build_url,
+        },
+        QueueEvent::Conflict => QueueExit::Conflict { detail: words },
+        QueueEvent::UpToDate => QueueExit::UpToDate,
+        QueueEvent::Refused => QueueExit::Refused { reason: words },
+        QueueEvent::Withdrawn
+        | QueueEvent::Start
+        | QueueEvent::Staged
+        | QueueEvent::TargetMoved => QueueExit::Other { reason: words },
+    }
 }
 
 /// Adds the stop of `entry`'s active staging build, if any, marked `mark`.
@@ -198,8 +253,14 @@ pub(crate) async fn fail(
         body.to_owned(),
     );
     cleanup(inner, ctx, entry, BuildRunState::Aborted, &mut plan).await?;
+    // A failure never reads as a plain withdrawal: a waiting entry whose step failed for
+    // good was refused.
+    let exit = (event == QueueEvent::Withdrawn).then(|| QueueExit::Refused {
+        reason: reason.to_owned(),
+    });
     let change = QueueChange {
         reason: Some(reason.to_owned()),
+        exit,
         ..Default::default()
     };
     record(inner, ctx, entry, event, change, plan).await?;
@@ -224,6 +285,9 @@ pub(crate) async fn landed(
     cleanup(inner, ctx, entry, BuildRunState::Success, &mut plan).await?;
     let change = QueueChange {
         reason: Some(format!("landed as {staging}")),
+        exit: Some(QueueExit::Landed {
+            commit: staging.clone(),
+        }),
         ..Default::default()
     };
     record(inner, ctx, entry, QueueEvent::FastForwarded, change, plan).await?;
@@ -290,8 +354,19 @@ pub(crate) async fn checked(
         plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
     }
     cleanup(inner, ctx, entry, BuildRunState::Aborted, &mut plan).await?;
+    let exit = if green {
+        QueueExit::Passed {
+            build_url: url.map(str::to_owned),
+        }
+    } else {
+        QueueExit::BuildFailed {
+            result: words.to_owned(),
+            build_url: url.map(str::to_owned),
+        }
+    };
     let change = QueueChange {
         reason: (!green).then(|| words.to_owned()),
+        exit: Some(exit),
         ..Default::default()
     };
     record(inner, ctx, entry, event, change, plan).await?;
@@ -325,11 +400,27 @@ pub(crate) async fn withdraw(
     ctx: &RepoCtx<'_>,
     entry: &QueueEntry,
     reason: &str,
+    plan: Plan,
+) -> Result<(), HandlerError> {
+    let exit = QueueExit::Other {
+        reason: reason.to_owned(),
+    };
+    withdraw_as(inner, ctx, entry, reason, exit, plan).await
+}
+
+/// [`withdraw`], saying why with `exit`.
+pub(crate) async fn withdraw_as(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    entry: &QueueEntry,
+    reason: &str,
+    exit: QueueExit,
     mut plan: Plan,
 ) -> Result<(), HandlerError> {
     cleanup(inner, ctx, entry, BuildRunState::Aborted, &mut plan).await?;
     let change = QueueChange {
         reason: Some(reason.to_owned()),
+        exit: Some(exit),
         ..Default::default()
     };
     if record(inner, ctx, entry, QueueEvent::Withdrawn, change, plan)
@@ -381,7 +472,10 @@ pub(crate) async fn on_new_head(
         finish_status(&mut plan, ctx, &entry, CommitState::Error, &desc, None);
         let body = texts::dropped_new_head(&entry.head_sha, &pr.head_sha);
         plan.comment(ctx.repo, key(&entry, "finish", "comment"), pr.number, body);
-        withdraw(inner, ctx, &entry, "new commits were pushed", plan).await?;
+        let exit = QueueExit::NewHead {
+            head: pr.head_sha.clone(),
+        };
+        withdraw_as(inner, ctx, &entry, "new commits were pushed", exit, plan).await?;
     }
     Ok(())
 }
@@ -402,11 +496,12 @@ pub(crate) async fn on_closed(
         if entry.state == QueueState::Landing {
             continue;
         }
-        withdraw(
+        withdraw_as(
             inner,
             ctx,
             &entry,
             "the pull request was closed",
+            QueueExit::Closed,
             Plan::default(),
         )
         .await?;
@@ -430,7 +525,8 @@ pub(crate) async fn cancel(
         let desc = format!("cancelled by @{by}");
         let mut plan = Plan::default();
         finish_status(&mut plan, ctx, entry, CommitState::Failure, &desc, None);
-        withdraw(inner, ctx, entry, &desc, plan).await?;
+        let exit = QueueExit::Cancelled { by: by.clone() };
+        withdraw_as(inner, ctx, entry, &desc, exit, plan).await?;
     }
     Ok(entries.len())
 }
@@ -454,17 +550,8 @@ pub(crate) async fn rules_broken(
     );
     let body = texts::dropped_rules(&entry.head_sha, &entry.target, blockers);
     plan.comment(ctx.repo, key(entry, "finish", "comment"), entry.pr, body);
-    let reason = blockers
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    withdraw(
-        inner,
-        ctx,
-        entry,
-        &format!("no longer mergeable: {reason}"),
-        plan,
-    )
-    .await
+    let words: Vec<String> = blockers.iter().map(ToString::to_string).collect();
+    let reason = format!("no longer mergeable: {}", words.join("; "));
+    let exit = QueueExit::RulesBroken { blockers: words };
+    withdraw_as(inner, ctx, entry, &reason, exit, plan).await
 }

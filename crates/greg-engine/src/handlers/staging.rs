@@ -102,7 +102,8 @@ pub(crate) async fn request(
         .saturating_mul(super::candidates::strategy(ctx).batch_size);
     let starts_now = position <= slots && closure.is_none_or(|c| entry.priority >= c.priority);
     if !starts_now && entry.kind == QueueKind::Merge {
-        let body = texts::queued(&entry.head_sha, &entry.target, position);
+        let eta = crate::api::waiting_eta(inner, ctx.repo, &queue, &entry).await?;
+        let body = texts::queued(&entry.head_sha, &entry.target, position, eta.as_ref());
         let mut plan = Plan::default();
         plan.comment(ctx.repo, key(&entry, "queued", "comment"), entry.pr, body);
         plan.record(inner).await?;
