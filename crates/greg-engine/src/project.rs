@@ -7,12 +7,6 @@ use greg_core::{Login, RepoName};
 use greg_store::StoreError;
 
 impl Engine {
-    /// The engine clock's now, unix milliseconds (sign-in sessions expire by it, so tests
-    /// with a manual clock can age them).
-    pub fn now_ms(&self) -> i64 {
-        self.inner.now_ms()
-    }
-
     /// The reviewers stored for `repo` from the `/project` page (not those of config.yaml),
     /// ordered by lower-cased login.
     ///

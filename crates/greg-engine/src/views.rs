@@ -270,7 +270,8 @@ async fn stored_reports(
 
 impl Engine {
     /// The engine's clock, unix milliseconds (the pages show how long ago things happened
-    /// on the same clock the store's times were written with).
+    /// on the same clock the store's times were written with; sign-in sessions expire by it,
+    /// so tests with a manual clock can age them).
     pub fn now_ms(&self) -> i64 {
         self.inner.now_ms()
     }
