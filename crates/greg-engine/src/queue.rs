@@ -256,6 +256,7 @@ mod tests {
             build_id: None,
             attempts: 0,
             reason: None,
+            exit: None,
             created_ms: id * 1000,
             updated_ms: id * 1000,
             candidate: None,
