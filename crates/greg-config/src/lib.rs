@@ -81,6 +81,7 @@ pub use model::{
     DEFAULT_GITHUB_API_URL, DEFAULT_LISTEN, DEFAULT_MAX_TEST_BUILDS, DEFAULT_REPORT_RETENTION_DAYS,
     DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp,
     GithubProviderConfig, InvalidNamePattern, JenkinsBuilderConfig, JobRef, JobsConfig,
-    MAX_EXPECTED_JOB_CHARS, MergeMode, MergeQueueConfig, NamePattern, ProvidersConfig, RepoConfig,
+    MAX_EXPECTED_JOB_CHARS, MergeMode, MergeQueueConfig, NamePattern, NotifyEvent, NotifyFormat,
+    NotifyTarget, ProvidersConfig, RepoConfig,
     ReportConfig, ReportStoreApi, ReportStoreConfig, ReportsConfig, ServerConfig,
 };
