@@ -82,6 +82,7 @@ pub(crate) async fn on_moves(
 
 /// Adds to `plan` the `tree_closed` notifications of "@greg treeclosed=N", written as comment
 /// `comment` on pull request `pr` (the key, so a repeated delivery announces it once).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn tree_closed(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
