@@ -98,7 +98,11 @@ async fn each_event_is_posted_once_to_the_targets_that_asked_for_it() -> anyhow:
     let failures = RequestSink::start(200)?;
     let yaml = format!(
         "    notify:\n{}{}",
-        target(&format!("{}/landings", landings.url), "landed, left_queue", ""),
+        target(
+            &format!("{}/landings", landings.url),
+            "landed, left_queue",
+            ""
+        ),
         target(&format!("{}/failures", failures.url), "failed", "")
     );
     let mut t = staging(&yaml).await?;
@@ -138,8 +142,14 @@ async fn each_event_is_posted_once_to_the_targets_that_asked_for_it() -> anyhow:
     for r in landings.received().iter().chain(&failures.received()) {
         assert_eq!(r.method, "POST");
         assert_eq!(r.header("content-type"), Some("application/json"));
-        assert!(r.header("x-greg-delivery").is_some_and(|d| d.contains(":notify:")));
-        assert!(r.header("x-greg-signature-256").is_none(), "no secret, no signature");
+        assert!(
+            r.header("x-greg-delivery")
+                .is_some_and(|d| d.contains(":notify:"))
+        );
+        assert!(
+            r.header("x-greg-signature-256").is_none(),
+            "no secret, no signature"
+        );
     }
     t.finish().await
 }
@@ -186,7 +196,11 @@ async fn a_json_event_carries_its_fields_and_a_signature_of_its_body() -> anyhow
             .map(|p| p.head_sha.to_string())
             .as_deref()
     );
-    assert!(event["reason"].as_str().is_some_and(|r| r.starts_with("landed as ")));
+    assert!(
+        event["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("landed as "))
+    );
     assert_eq!(
         event["text"],
         format!("{}#{pr} landed on master (approved by alice)", t.repo)
@@ -208,10 +222,16 @@ async fn a_receiver_that_answers_502_twice_gets_the_notification_on_the_third_po
     let posts = receiver.wait_for(3, Duration::from_secs(10)).await?;
     t.settle().await?;
     let posts_after = receiver.received();
-    assert_eq!(posts_after.len(), 3, "two refused posts, one accepted, no more");
+    assert_eq!(
+        posts_after.len(),
+        3,
+        "two refused posts, one accepted, no more"
+    );
     let deliveries: Vec<_> = posts.iter().map(|p| p.header("x-greg-delivery")).collect();
     assert!(
-        deliveries.iter().all(|d| *d == deliveries[0] && d.is_some()),
+        deliveries
+            .iter()
+            .all(|d| *d == deliveries[0] && d.is_some()),
         "one notification, posted three times: {deliveries:?}"
     );
     assert_eq!(
@@ -248,7 +268,10 @@ async fn a_receiver_that_answers_404_is_given_up_and_logged_by_host_only() -> an
             && l.contains(&format!("notification webhook at {host} answered HTTP 404"))),
         "an error line names the host"
     );
-    assert!(!logs.contains("gone-webhook-credential"), "the URL's path is never logged");
+    assert!(
+        !logs.contains("gone-webhook-credential"),
+        "the URL's path is never logged"
+    );
     t.finish().await
 }
 
@@ -271,7 +294,10 @@ async fn a_closed_tree_is_announced_once() -> anyhow::Result<()> {
             t.repo
         )]
     );
-    assert_eq!(receiver.received()[0].header("x-greg-event"), Some("tree_closed"));
+    assert_eq!(
+        receiver.received()[0].header("x-greg-event"),
+        Some("tree_closed")
+    );
     t.finish().await
 }
 
@@ -300,7 +326,8 @@ async fn delete_commands_deletes_carried_out_commands_and_keeps_refused_ones() -
     // Written, then delivered: by the time the delivery is handled the comment is gone.
     let comment = t.world.comment(&t.repo, pr, "alice", "@greg please")?;
     let carried_out = comment.id;
-    t.deliver(t.world.comment_webhook(&t.repo, &comment)?).await?;
+    t.deliver(t.world.comment_webhook(&t.repo, &comment)?)
+        .await?;
     t.settle().await?;
 
     let deleted: Vec<CommentId> = t

@@ -548,7 +548,12 @@ impl Provider for BitbucketProvider {
     /// .../pull-requests/{id}/comments/{cid}?version=N` with the version read first, read
     /// again once on a version conflict (someone edited it meanwhile). A comment already gone
     /// is `Ok`.
-    async fn delete_comment(&self, repo: &RepoName, pr: PrNumber, comment: CommentId) -> Result<()> {
+    async fn delete_comment(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        comment: CommentId,
+    ) -> Result<()> {
         // `Self::delete_comment` is the inherent call (client/comments.rs): inherent
         // functions go before trait ones.
         let first = match Self::delete_comment(self, repo, pr, comment).await {

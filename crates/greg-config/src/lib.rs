@@ -82,6 +82,6 @@ pub use model::{
     DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp,
     GithubProviderConfig, InvalidNamePattern, JenkinsBuilderConfig, JobRef, JobsConfig,
     MAX_EXPECTED_JOB_CHARS, MergeMode, MergeQueueConfig, NamePattern, NotifyEvent, NotifyFormat,
-    NotifyTarget, ProvidersConfig, RepoConfig,
-    ReportConfig, ReportStoreApi, ReportStoreConfig, ReportsConfig, ServerConfig,
+    NotifyTarget, ProvidersConfig, RepoConfig, ReportConfig, ReportStoreApi, ReportStoreConfig,
+    ReportsConfig, ServerConfig,
 };

@@ -583,7 +583,10 @@ fn notify_targets_and_delete_commands_are_read_with_their_defaults() {
     assert_eq!(json.secret.as_ref().map(|s| s.expose()), Some("sesame"));
     // The URL is a credential: not in the Debug output.
     let shown = format!("{repo:?}");
-    assert!(!shown.contains("XYZ") && !shown.contains("s3cr3t"), "{shown}");
+    assert!(
+        !shown.contains("XYZ") && !shown.contains("s3cr3t"),
+        "{shown}"
+    );
 
     let config = Config::from_yaml_str(&minimal(""), &no_env).expect("parses");
     assert!(config.repos[0].notify.is_empty());

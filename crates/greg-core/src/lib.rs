@@ -28,6 +28,7 @@ pub use ids::{
 };
 pub use provider::{
     Builder, Capabilities, Comment, CommitState, CommitStatus, FastForward, Headers, MergeResult,
-    Permission, Provider, PullRequest, PullRequestState, Reaction, Review, WebhookDelivery, WebhookError,
+    Permission, Provider, PullRequest, PullRequestState, Reaction, Review, WebhookDelivery,
+    WebhookError,
 };
 pub use secret::Secret;

@@ -417,7 +417,12 @@ pub trait Provider: Send + Sync + fmt::Display {
     /// Deletes comment `comment` of pull request `pr` (`repos[].delete_commands`). A comment
     /// that is already gone is `Ok`. Bitbucket Server locks comments by version; its adapter
     /// reads the current version first. Default: [`crate::Error::NotSupported`].
-    async fn delete_comment(&self, repo: &RepoName, pr: PrNumber, comment: CommentId) -> Result<()> {
+    async fn delete_comment(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        comment: CommentId,
+    ) -> Result<()> {
         let _ = (repo, pr, comment);
         not_supported("deleting a comment")
     }

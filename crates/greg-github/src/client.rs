@@ -463,7 +463,12 @@ impl Provider for GithubProvider {
         self.react(repo, comment, reaction).await
     }
 
-    async fn delete_comment(&self, repo: &RepoName, _pr: PrNumber, comment: CommentId) -> Result<()> {
+    async fn delete_comment(
+        &self,
+        repo: &RepoName,
+        _pr: PrNumber,
+        comment: CommentId,
+    ) -> Result<()> {
         self.remove_comment(repo, comment).await
     }
 

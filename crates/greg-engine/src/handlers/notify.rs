@@ -75,7 +75,13 @@ pub(crate) async fn on_moves(
             build_url,
             priority: None,
         };
-        add(inner, ctx, &format!("queue:{}:{event}", entry.id), &fields, plan);
+        add(
+            inner,
+            ctx,
+            &format!("queue:{}:{event}", entry.id),
+            &fields,
+            plan,
+        );
     }
     Ok(())
 }
@@ -146,7 +152,14 @@ fn add(inner: &Inner, ctx: &RepoCtx<'_>, outcome: &str, fields: &Fields<'_>, pla
             at_ms: inner.now_ms(),
             text: text.clone(),
         };
-        plan.add(ctx.repo, key, &Effect::Notify { target: index, event });
+        plan.add(
+            ctx.repo,
+            key,
+            &Effect::Notify {
+                target: index,
+                event,
+            },
+        );
     }
 }
 
@@ -230,7 +243,8 @@ mod tests {
     use super::*;
 
     fn fields(event: NotifyEvent) -> Fields<'static> {
-        static ALICE: std::sync::LazyLock<Login> = std::sync::LazyLock::new(|| Login::from("alice"));
+        static ALICE: std::sync::LazyLock<Login> =
+            std::sync::LazyLock::new(|| Login::from("alice"));
         Fields {
             event,
             pr: PrNumber(12),

@@ -490,10 +490,18 @@ async fn the_provider_deletes_command_comments_and_has_no_reactions() {
     for p in [server, cloud] {
         assert!(!p.capabilities().reactions);
         let err = p
-            .add_reaction(&repo(), PrNumber(1), CommentId(9), greg_core::Reaction::Eyes)
+            .add_reaction(
+                &repo(),
+                PrNumber(1),
+                CommentId(9),
+                greg_core::Reaction::Eyes,
+            )
             .await
             .expect_err("no reactions");
-        assert!(matches!(err, greg_core::Error::NotSupported { .. }), "{err}");
+        assert!(
+            matches!(err, greg_core::Error::NotSupported { .. }),
+            "{err}"
+        );
     }
 }
 
