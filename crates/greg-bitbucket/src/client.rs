@@ -561,6 +561,31 @@ impl Provider for BitbucketProvider {
             fast_forward: false,
             staging_refs: false,
             merge_pull_request: true,
+            reactions: false,
+        }
+    }
+
+    /// Cloud: `DELETE .../pullrequests/{id}/comments/{cid}`; Server: `DELETE
+    /// .../pull-requests/{id}/comments/{cid}?version=N` with the version read first, read
+    /// again once on a version conflict (someone edited it meanwhile). A comment already gone
+    /// is `Ok`.
+    async fn delete_comment(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        comment: CommentId,
+    ) -> Result<()> {
+        // `Self::delete_comment` is the inherent call (client/comments.rs): inherent
+        // functions go before trait ones.
+        let first = match Self::delete_comment(self, repo, pr, comment).await {
+            Err(greg_core::Error::Conflict { .. }) if self.flavor == Flavor::Server => {
+                Self::delete_comment(self, repo, pr, comment).await
+            }
+            other => other,
+        };
+        match first {
+            Ok(()) | Err(greg_core::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

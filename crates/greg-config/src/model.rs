@@ -349,6 +349,90 @@ pub struct RepoConfig {
     pub merge_queue: MergeQueueConfig,
     /// `report` (new, SPEC §8): what the report comment expects (default: nothing listed).
     pub report: ReportConfig,
+    /// `notify` (new, SPEC §9): chat and JSON webhooks told when a pull request lands, fails
+    /// or leaves the merge queue, or the tree closes (default: none).
+    pub notify: Vec<NotifyTarget>,
+    /// `delete_commands` (new, SPEC §9): delete a command's comment once every command in it
+    /// was carried out (default false). Refused commands' comments are kept.
+    pub delete_commands: bool,
+}
+
+/// What a `repos[].notify` target is told about (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NotifyEvent {
+    /// `landed`: a pull request landed on its target through the merge queue.
+    Landed,
+    /// `failed`: a pull request failed in the merge queue (conflict, red build, refusal).
+    Failed,
+    /// `left_queue`: a pull request left the merge queue without landing or failing
+    /// (cancelled, new head, closed, no longer mergeable).
+    LeftQueue,
+    /// `tree_closed`: "@greg treeclosed=N" closed a target below priority N.
+    TreeClosed,
+}
+
+impl NotifyEvent {
+    /// Every event, in the order of the documentation.
+    pub const ALL: [NotifyEvent; 4] = [
+        NotifyEvent::Landed,
+        NotifyEvent::Failed,
+        NotifyEvent::LeftQueue,
+        NotifyEvent::TreeClosed,
+    ];
+
+    /// The name in config.yaml and in the JSON event (`landed`, `failed`, `left_queue`,
+    /// `tree_closed`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NotifyEvent::Landed => "landed",
+            NotifyEvent::Failed => "failed",
+            NotifyEvent::LeftQueue => "left_queue",
+            NotifyEvent::TreeClosed => "tree_closed",
+        }
+    }
+}
+
+impl fmt::Display for NotifyEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body a `repos[].notify` target receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NotifyFormat {
+    /// `text` (default): `{"text": "..."}`, what Slack, Mattermost and Microsoft Teams'
+    /// workflow webhooks accept.
+    #[default]
+    Text,
+    /// `json`: greg's JSON event, signed with `secret` (docs/operations.md, "Notifications").
+    Json,
+}
+
+/// One `repos[].notify` entry (SPEC §9).
+#[derive(Debug, Clone)]
+pub struct NotifyTarget {
+    /// `url`: where to POST; an absolute http(s) URL, query allowed (Teams' workflow URLs
+    /// carry their signature there). The URL of a Slack webhook is its credential, so it is
+    /// a [`Secret`]: logs and errors name [`host`](Self::host) only.
+    pub url: Secret,
+    /// The URL's host (and port when given), for logs.
+    pub host: String,
+    /// `events`: what this target is told about; non-empty, each listed once, in the
+    /// order written.
+    pub events: Vec<NotifyEvent>,
+    /// `format`: `text` (default) or `json`.
+    pub format: NotifyFormat,
+    /// `secret`: signs the body (`X-Greg-Signature-256: sha256=<hex HMAC-SHA256>`); required
+    /// with `format: json`, optional with `text`.
+    pub secret: Option<Secret>,
+}
+
+impl NotifyTarget {
+    /// True when this target is told about `event`.
+    pub fn wants(&self, event: NotifyEvent) -> bool {
+        self.events.contains(&event)
+    }
 }
 
 /// `repos[].report` (SPEC §8).
@@ -696,6 +780,8 @@ mod tests {
             max_test_builds: DEFAULT_MAX_TEST_BUILDS,
             merge_queue: MergeQueueConfig::default(),
             report: ReportConfig::default(),
+            notify: Vec::new(),
+            delete_commands: false,
         }
     }
 

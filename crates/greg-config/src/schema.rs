@@ -5,17 +5,12 @@
 
 use crate::model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
-    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL,
-    DEFAULT_MAX_TEST_BUILDS, DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS,
-    GithubApp, GithubOauth, GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig,
-    MergeQueueConfig, ProvidersConfig, RepoConfig, ReportConfig, ReportStoreApi, ReportStoreConfig,
+    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL, DEFAULT_MAX_TEST_BUILDS, DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubOauth, GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig, MergeQueueConfig, ProvidersConfig, RepoConfig, ReportConfig, ReportStoreApi, ReportStoreConfig, NotifyFormat, NotifyTarget,
     ReportsConfig, ServerConfig,
 };
 use crate::validate::{
     Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Days, ExpectList, Flag, Flavor,
-    GithubId, HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, QueueSize,
-    Required, Reviewer, Seconds, SecretValue, SessionSecret, StoreApi, StorePrefix, checked_map,
-    http_url,
+    GithubId, HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, QueueSize, Required, Reviewer, Seconds, SecretValue, SessionSecret, StoreApi, StorePrefix, checked_map, http_url, NotifyEventName, NotifyFormatName, NotifyUrl,
 };
 use greg_core::{JobName, Secret};
 use serde::{Deserialize, Deserializer};
@@ -243,6 +238,47 @@ struct FileRepo {
     max_test_builds: Option<BuildCap>,
     merge_queue: Option<FileMergeQueue>,
     report: Option<FileReport>,
+    notify: Option<Vec<FileNotify>>,
+    delete_commands: Option<Flag>,
+}
+
+/// One `repos[].notify` entry (SPEC §9), checked as a whole: `format: json` needs `secret`.
+struct FileNotify(NotifyTarget);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNotifyKeys {
+    url: NotifyUrl,
+    events: NonEmpty<NotifyEventName>,
+    secret: Option<SecretValue>,
+    format: Option<NotifyFormatName>,
+}
+
+impl<'de> Deserialize<'de> for FileNotify {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |k: FileNotifyKeys| {
+            let format = k.format.map(|f| f.0).unwrap_or_default();
+            if format == NotifyFormat::Json && k.secret.is_none() {
+                return Err("missing key `secret` (format is json: the receiver checks \
+                            X-Greg-Signature-256 with it)"
+                    .to_owned());
+            }
+            let mut events = Vec::new();
+            for e in k.events.0 {
+                if !events.contains(&e.0) {
+                    events.push(e.0);
+                }
+            }
+            let (url, host) = k.url.0;
+            Ok(FileNotify(NotifyTarget {
+                url,
+                host,
+                events,
+                format,
+                secret: k.secret.map(|s| s.0),
+            }))
+        })
+    }
 }
 
 /// `repos[].report:` (SPEC §8).
@@ -563,6 +599,13 @@ impl From<FileRepo> for RepoConfig {
                     .map(|e| e.0)
                     .unwrap_or_default(),
             },
+            notify: r
+                .notify
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| n.0)
+                .collect(),
+            delete_commands: r.delete_commands.is_some_and(|v| v.0),
         }
     }
 }

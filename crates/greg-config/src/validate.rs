@@ -7,7 +7,8 @@
 
 use crate::env::{self, Context};
 use crate::model::{
-    BitbucketFlavor, MAX_EXPECTED_JOB_CHARS, MergeMode, NamePattern, ReportStoreApi,
+    BitbucketFlavor, MAX_EXPECTED_JOB_CHARS, MergeMode, NamePattern, NotifyEvent, NotifyFormat,
+    ReportStoreApi,
 };
 use greg_core::Secret;
 use serde::Deserialize;
@@ -160,6 +161,59 @@ pub(crate) fn http_url(value: &str) -> Result<String, String> {
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
+
+text_type!(
+    /// `repos[].notify[].url`: an absolute `http`/`https` URL with a host; a query is
+    /// allowed (Teams' workflow URLs sign themselves there), a fragment is not. Held as
+    /// (URL, host[:port]). Errors never quote it: a chat webhook's URL is its credential.
+    NotifyUrl((Secret, String)),
+    |_, value| {
+        let url = url::Url::parse(value.trim())
+            .map_err(|e| format!("not a valid absolute URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("must be an http or https URL, not {}:", url.scheme()));
+        }
+        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+            return Err("the URL has no host".to_owned());
+        };
+        if url.fragment().is_some() {
+            return Err("must not have a fragment (`#...`)".to_owned());
+        }
+        let host = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        Ok((Secret::new(url.as_str()), host))
+    }
+);
+
+text_type!(
+    /// One `repos[].notify[].events` entry.
+    NotifyEventName(NotifyEvent),
+    |raw, value| {
+        NotifyEvent::ALL
+            .into_iter()
+            .find(|e| e.as_str() == value)
+            .ok_or_else(|| {
+                format!(
+                    "`{raw}` is not a notification event (expected one of: landed, failed, \
+                     left_queue, tree_closed)"
+                )
+            })
+    }
+);
+
+text_type!(
+    /// `repos[].notify[].format`.
+    NotifyFormatName(NotifyFormat),
+    |raw, value| match value.as_str() {
+        "text" => Ok(NotifyFormat::Text),
+        "json" => Ok(NotifyFormat::Json),
+        _ => Err(format!(
+            "`{raw}` is not a notification format (expected one of: text, json)"
+        )),
+    }
+);
 
 text_type!(
     /// `server.database`: a `sqlite:` or `postgres:`/`postgresql:` URL. Errors never quote

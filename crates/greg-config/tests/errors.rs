@@ -549,3 +549,46 @@ case!(
     short_session_secret,
     format!("server:\n  session_secret: hunter2-too-short  # <-\n{BASE}")
 );
+// Notifications (SPEC §9): repos[].notify, repos[].delete_commands.
+case!(
+    notify_unknown_event,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    notify:\n      - url: https://hooks.slack.com/services/T0/B0/hunter2\n        events: [landed, merged]  # <-\n"
+    )
+);
+case!(
+    notify_no_events,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    notify:\n      - url: https://hooks.slack.com/services/T0/B0/hunter2\n        events: []  # <-\n"
+    )
+);
+case!(
+    notify_url_not_http,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    notify:\n      - url: ftp://hooks.example.com/hunter2  # <-\n        events: [landed]\n"
+    )
+);
+case!(
+    notify_json_without_secret,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    notify:\n      - url: https://hooks.example.com/greg/hunter2  # <-\n        events: [failed]\n        format: json\n"
+    )
+);
+case!(
+    notify_unknown_format,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    notify:\n      - url: https://hooks.example.com/greg/hunter2\n        events: [failed]\n        format: xml  # <-\n"
+    )
+);
+case!(
+    delete_commands_not_a_flag,
+    edit(
+        "    names: [demo]\n",
+        "    names: [demo]\n    delete_commands: sometimes  # <-\n"
+    )
+);

@@ -592,3 +592,51 @@ providers:
         "https://github.example.com"
     );
 }
+
+#[test]
+fn notify_targets_and_delete_commands_are_read_with_their_defaults() {
+    let yaml = minimal("").replace(
+        "names: [demo]\n",
+        "names: [demo]\n    delete_commands: true\n    notify:\n      \
+         - url: https://hooks.slack.com/services/T0/B0/XYZ\n        \
+         events: [landed, failed, landed]\n      \
+         - url: https://prod.westus.logic.azure.com:443/workflows/1/triggers/manual/paths/invoke?api-version=2016-06-01&sig=s3cr3t\n        \
+         events: [tree_closed]\n      \
+         - url: http://127.0.0.1:9000/greg\n        \
+         events: [left_queue]\n        format: json\n        secret: ${HOOK_SECRET}\n",
+    );
+    let env = |name: &str| (name == "HOOK_SECRET").then(|| "sesame".to_owned());
+    let config = Config::from_yaml_str(&yaml, &env).expect("parses");
+    let repo = &config.repos[0];
+    assert!(repo.delete_commands);
+    let [slack, teams, json] = repo.notify.as_slice() else {
+        panic!("three targets: {:?}", repo.notify);
+    };
+    use greg_config::{NotifyEvent, NotifyFormat};
+    assert_eq!(slack.events, [NotifyEvent::Landed, NotifyEvent::Failed]);
+    assert_eq!(slack.format, NotifyFormat::Text);
+    assert_eq!(slack.host, "hooks.slack.com");
+    assert!(slack.secret.is_none());
+    assert_eq!(
+        slack.url.expose(),
+        "https://hooks.slack.com/services/T0/B0/XYZ"
+    );
+    // Teams' workflow URLs carry their signature in the query: kept.
+    assert!(teams.url.expose().ends_with("&sig=s3cr3t"));
+    assert_eq!(teams.host, "prod.westus.logic.azure.com");
+    assert!(teams.wants(NotifyEvent::TreeClosed));
+    assert!(!teams.wants(NotifyEvent::Landed));
+    assert_eq!(json.format, NotifyFormat::Json);
+    assert_eq!(json.host, "127.0.0.1:9000");
+    assert_eq!(json.secret.as_ref().map(|s| s.expose()), Some("sesame"));
+    // The URL is a credential: not in the Debug output.
+    let shown = format!("{repo:?}");
+    assert!(
+        !shown.contains("XYZ") && !shown.contains("s3cr3t"),
+        "{shown}"
+    );
+
+    let config = Config::from_yaml_str(&minimal(""), &no_env).expect("parses");
+    assert!(config.repos[0].notify.is_empty());
+    assert!(!config.repos[0].delete_commands);
+}

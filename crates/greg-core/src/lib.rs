@@ -29,7 +29,8 @@ pub use ids::{
 };
 pub use provider::{
     Builder, Capabilities, Comment, CommitState, CommitStatus, FastForward, Headers, MergeResult,
-    Permission, Provider, PullRequest, PullRequestState, Review, WebhookDelivery, WebhookError,
+    Permission, Provider, PullRequest, PullRequestState, Reaction, Review, WebhookDelivery,
+    WebhookError,
 };
 pub use secret::Secret;
 pub use upstream::{UpstreamCounts, UpstreamSnapshot};

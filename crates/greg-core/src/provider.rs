@@ -181,6 +181,35 @@ pub struct Capabilities {
     /// [`Provider::merge_pull_request`] merges a pull request only if its head is the
     /// expected sha.
     pub merge_pull_request: bool,
+    /// [`Provider::add_reaction`] puts an emoji reaction on a comment (GitHub: yes; Bitbucket
+    /// has no reactions in its REST API). Without it, `comments: false` still answers commands
+    /// with comments.
+    pub reactions: bool,
+}
+
+/// An emoji reaction greg puts on a command's comment (`repos[].comments: false`): it was
+/// seen, it was carried out, it was refused. GitHub's `content` names: `eyes`, `rocket`,
+/// `confused`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reaction {
+    /// 👀: the command was recognised and is being handled.
+    Eyes,
+    /// 🚀: the command was carried out.
+    Rocket,
+    /// 😕: the command was refused (permission, rules, or it could not be parsed).
+    Confused,
+}
+
+impl Reaction {
+    /// GitHub's name of the reaction (`content` of `POST .../reactions`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reaction::Eyes => "eyes",
+            Reaction::Rocket => "rocket",
+            Reaction::Confused => "confused",
+        }
+    }
 }
 
 /// One recent delivery of a repository webhook, as the provider recorded it (GitHub: an item
@@ -368,6 +397,34 @@ pub trait Provider: Send + Sync + fmt::Display {
     ) -> Result<()> {
         let _ = (repo, pr, id, body);
         not_supported("editing a comment")
+    }
+
+    /// Puts `reaction` on comment `comment` of pull request `pr` as greg's user. Idempotent:
+    /// the same reaction twice is one reaction (GitHub answers the existing one), so a
+    /// repeated delivery does not add a second. [`crate::Error::NotFound`] when the comment
+    /// is gone. Default: [`crate::Error::NotSupported`] (see [`Capabilities::reactions`]).
+    async fn add_reaction(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        comment: CommentId,
+        reaction: Reaction,
+    ) -> Result<()> {
+        let _ = (repo, pr, comment, reaction);
+        not_supported("reacting to a comment")
+    }
+
+    /// Deletes comment `comment` of pull request `pr` (`repos[].delete_commands`). A comment
+    /// that is already gone is `Ok`. Bitbucket Server locks comments by version; its adapter
+    /// reads the current version first. Default: [`crate::Error::NotSupported`].
+    async fn delete_comment(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        comment: CommentId,
+    ) -> Result<()> {
+        let _ = (repo, pr, comment);
+        not_supported("deleting a comment")
     }
 
     /// The comments on pull request `pr`, oldest first (all pages), so that greg finds its own

@@ -163,6 +163,9 @@ pub(crate) struct Inner {
     pub refreshes: AtomicU64,
     /// The object store for report files (`reports.store`), when configured.
     pub(crate) report_files: std::sync::OnceLock<reports::ReportFiles>,
+    /// The poster of chat notifications (`repos[].notify`): given by the wiring, or made at
+    /// the first notification.
+    pub(crate) notifier: std::sync::OnceLock<greg_notify::chat::Poster>,
     /// Prometheus metrics (`metrics.rs`).
     pub(crate) metrics: metrics::Metrics,
     /// A weak handle to itself, for timers that submit work later.
@@ -244,6 +247,7 @@ impl Engine {
             holder: holder_name(started_ms),
             refreshes: AtomicU64::new(0),
             report_files: std::sync::OnceLock::new(),
+            notifier: std::sync::OnceLock::new(),
             metrics: metrics::Metrics::new(),
             me: me.clone(),
         });
@@ -345,6 +349,13 @@ impl Engine {
                 Ok(Accepted::New(seq))
             }
         }
+    }
+
+    /// Posts the chat notifications of `repos[].notify` with `poster` from now on (SPEC §9).
+    /// Set once, at start; a second call changes nothing and returns false. Without it the
+    /// engine makes a poster with greg-notify's defaults at the first notification.
+    pub fn send_notifications(&self, poster: greg_notify::chat::Poster) -> bool {
+        self.inner.notifier.set(poster).is_ok()
     }
 
     /// The configuration the engine runs with.

@@ -16,6 +16,8 @@
 //!   the effect is dead (logged at error, kept in the store). A non-retryable failure is dead
 //!   at once. The retry schedule lives in the store, so it survives restarts; [`ticker`]
 //!   wakes the lanes of repositories whose effects are due.
+//! - Notifications (`repos[].notify`) are effects too: recorded with the queue exit (or the
+//!   tree closure) that causes them, one per target under `<outcome>:notify:<index>`.
 //! - Effects never block the queue: a dead comment does not stop the next pull request.
 
 use crate::Inner;
@@ -53,6 +55,13 @@ pub(crate) enum Effect {
     /// Stop a build in the builder and mark its record `mark` (a `BuildRunState` name) if it
     /// is still active.
     StopBuild { build_id: i64, mark: String },
+    /// A chat notification to `repos[].notify[target]` of the repository (SPEC §9). Only the
+    /// target's index is stored: its URL and secret are read from the configuration when the
+    /// effect is performed, so no credential reaches the store.
+    Notify {
+        target: usize,
+        event: greg_notify::chat::ChatEvent,
+    },
 }
 
 impl Effect {
@@ -62,6 +71,7 @@ impl Effect {
             Effect::Status { .. } => "status",
             Effect::DeleteRef { .. } => "delete_ref",
             Effect::StopBuild { .. } => "stop_build",
+            Effect::Notify { .. } => "notify",
         }
     }
 }
@@ -266,6 +276,9 @@ async fn perform(inner: &Inner, ctx: &RepoCtx<'_>, effect: &Effect) -> Result<()
                 .await?;
             crate::handlers::stop_build(inner, &b).await;
             Ok(())
+        }
+        Effect::Notify { target, event } => {
+            crate::handlers::notify::send(inner, ctx, *target, event).await
         }
     }
 }

@@ -16,7 +16,7 @@ use greg_core::UpstreamCounts;
 use greg_core::{
     Capabilities, Comment, CommentId, CommitState, CommitStatus, Error, FastForward, Headers,
     Inbound, Login, MergeResult, Permission, PrNumber, Provider, PullRequest, PullRequestState,
-    RepoName, Result, Review, Secret, Sha, WebhookDelivery, WebhookError,
+    Reaction, RepoName, Result, Review, Secret, Sha, WebhookDelivery, WebhookError,
 };
 use http::{HeaderMap, Method};
 use octocrab::Octocrab;
@@ -97,6 +97,49 @@ impl GithubProvider {
         )
         .await?;
         Ok(())
+    }
+
+    /// Puts a reaction on an issue or pull-request comment as the token's user
+    /// (`POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions`, body
+    /// `{"content": "eyes"}`). GitHub answers 200 with the existing reaction when the user
+    /// already reacted so: the call is idempotent.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the comment was deleted; others per [`crate::error::from_status`].
+    pub async fn react(&self, repo: &RepoName, id: CommentId, reaction: Reaction) -> Result<()> {
+        let what = format!("reaction to comment {id} in {repo}");
+        self.send(
+            &what,
+            Method::POST,
+            &routes::comment_reactions(repo, id),
+            Some(&ReactionBody {
+                content: reaction.as_str(),
+            }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes an issue or pull-request comment
+    /// (`DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}`, 204). A comment that is
+    /// already gone (404) is `Ok`.
+    ///
+    /// # Errors
+    /// Per [`crate::error::from_status`].
+    pub async fn remove_comment(&self, repo: &RepoName, id: CommentId) -> Result<()> {
+        let what = format!("comment {id} in {repo}");
+        match self
+            .send(
+                &what,
+                Method::DELETE,
+                &routes::issue_comment(repo, id),
+                None::<&()>,
+            )
+            .await
+        {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The combined commit status of `git_ref` (a sha, branch or tag): GitHub's overall state
@@ -432,7 +475,27 @@ impl Provider for GithubProvider {
             fast_forward: true,
             staging_refs: true,
             merge_pull_request: true,
+            reactions: true,
         }
+    }
+
+    async fn add_reaction(
+        &self,
+        repo: &RepoName,
+        _pr: PrNumber,
+        comment: CommentId,
+        reaction: Reaction,
+    ) -> Result<()> {
+        self.react(repo, comment, reaction).await
+    }
+
+    async fn delete_comment(
+        &self,
+        repo: &RepoName,
+        _pr: PrNumber,
+        comment: CommentId,
+    ) -> Result<()> {
+        self.remove_comment(repo, comment).await
     }
 
     async fn open_pull_requests(&self, repo: &RepoName) -> Result<Vec<PullRequest>> {
@@ -517,6 +580,12 @@ impl Reply {
 #[derive(Debug, Serialize)]
 struct CommentBody<'a> {
     body: &'a str,
+}
+
+/// Body of `POST .../issues/comments/{id}/reactions`.
+#[derive(Debug, Serialize)]
+struct ReactionBody {
+    content: &'static str,
 }
 
 /// Body of `POST .../statuses/{sha}`: `state` and `context` always, `description` cut to

@@ -64,6 +64,11 @@ pub(crate) fn issue_comment(repo: &RepoName, id: CommentId) -> String {
     format!("{}/issues/comments/{id}", repo_root(repo))
 }
 
+/// `POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions`
+pub(crate) fn comment_reactions(repo: &RepoName, id: CommentId) -> String {
+    format!("{}/issues/comments/{id}/reactions", repo_root(repo))
+}
+
 /// `POST /repos/{owner}/{repo}/statuses/{sha}`
 pub(crate) fn statuses(repo: &RepoName, sha: &Sha) -> String {
     format!("{}/statuses/{sha}", repo_root(repo))
@@ -378,6 +383,8 @@ mod tests {
             ("get", permission(&repo(), &Login::from("octocat"))),
             ("post", issue_comments(&repo(), PrNumber(5))),
             ("patch", issue_comment(&repo(), CommentId(1))),
+            ("delete", issue_comment(&repo(), CommentId(1))),
+            ("post", comment_reactions(&repo(), CommentId(1))),
             ("get", issue_comments_page(&repo(), PrNumber(5), 1)),
             ("get", commit_pulls(&repo(), &sha(), 1)),
             ("post", statuses(&repo(), &sha())),

@@ -9,7 +9,11 @@
 //! `reports.store`), what is uploaded ([`upload`]) and the comment's text ([`comment`]).
 //! Finding the pull request and posting the comment go through greg's `Provider` adapters, in
 //! the `greg` binary (`src/notify.rs`).
+//!
+//! It also holds the chat notifications of greg's server (`repos[].notify`, [`chat`]): their
+//! bodies, signature and poster; the engine decides what to send and when.
 
+pub mod chat;
 pub mod comment;
 pub mod settings;
 pub mod store;

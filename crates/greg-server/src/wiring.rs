@@ -256,6 +256,13 @@ pub async fn start_engine(
         tracing::info!(store = %files, "Report files are kept in the object store");
         engine.keep_report_files(files, retention);
     }
+    if engine.config().repos.iter().any(|r| !r.notify.is_empty()) {
+        let poster = greg_notify::chat::Poster::new().map_err(|e| StartError::Unsupported {
+            key: "repos[].notify".to_owned(),
+            what: e.to_string(),
+        })?;
+        engine.send_notifications(poster);
+    }
     Ok(engine)
 }
 

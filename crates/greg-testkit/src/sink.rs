@@ -1,5 +1,7 @@
 //! [`RequestSink`]: an HTTP endpoint that records every request and answers a fixed status,
-//! standing in for greg's `/build` callback when a test drives [`crate::FakeJenkins`] alone.
+//! standing in for greg's `/build` callback when a test drives [`crate::FakeJenkins`] alone,
+//! or for a chat webhook (`repos[].notify`) that greg posts to; [`RequestSink::scripted`]
+//! answers a script of statuses first (`502, 502`, then `200`) for retry tests.
 
 use crate::http::{self, Reply};
 use actix_web::dev::ServerHandle;
@@ -51,7 +53,15 @@ impl RequestSink {
     /// Starts a sink answering every request with `status` and an empty body. Errors when the
     /// port cannot be bound.
     pub fn start(status: u16) -> std::io::Result<Self> {
+        Self::scripted(&[], status)
+    }
+
+    /// Starts a sink answering its first requests with `first`, in order, and every later
+    /// one with `then`. Errors when the port cannot be bound.
+    pub fn scripted(first: &[u16], then: u16) -> std::io::Result<Self> {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let script: Arc<Mutex<std::collections::VecDeque<u16>>> =
+            Arc::new(Mutex::new(first.iter().copied().collect()));
         let r = received.clone();
         let (addr, handle) = http::serve(
             "sink",
@@ -65,6 +75,11 @@ impl RequestSink {
                         headers: req.headers.clone(),
                         body: String::from_utf8_lossy(&req.body).into_owned(),
                     });
+                let status = script
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .pop_front()
+                    .unwrap_or(then);
                 Reply::empty(status)
             },
             || {},

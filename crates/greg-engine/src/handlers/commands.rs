@@ -1,4 +1,14 @@
 //! Comment commands: permission check, then one action per command (SPEC §4).
+//!
+//! Politeness (SPEC §9): with `repos[].comments: false` on a provider that has reactions
+//! (GitHub), greg answers a comment's commands with reactions instead of comments: 👀 when
+//! it recognises a command, then 🚀 when every command was carried out or 😕 when one was
+//! refused (permission, the rules, a command it cannot parse). Without reactions (Bitbucket)
+//! it answers with comments as usual. With `repos[].delete_commands: true` the comment is
+//! deleted once every command in it was carried out; a refused command's comment stays, next
+//! to greg's answer. Reactions and the deletion are direct calls, as the answers are, and
+//! best effort: a failure is logged and the commands stand. A repeated delivery does not
+//! react twice: a reaction is idempotent (GitHub keeps one per user and content).
 
 use super::builds::{self, BuildRequest, Started, set_status};
 use super::staging;
@@ -8,7 +18,8 @@ use crate::texts;
 use greg_command::{Addressing, Command};
 use greg_config::MergeMode;
 use greg_core::{
-    Blocker, BuildContext, CommentEvent, CommitState, Login, Permission, PrNumber, PullRequest,
+    Blocker, BuildContext, CommentEvent, CommentId, CommitState, Login, Permission, PrNumber,
+    PullRequest, Reaction,
 };
 use greg_store::{BuildChange, BuildRunState, QueueKind};
 use std::collections::HashMap;
@@ -27,28 +38,44 @@ pub(crate) async fn on_comment(
     if commands.is_empty() {
         return Ok(());
     }
+    let reactions = !ctx.cfg.comments && ctx.provider.capabilities().reactions;
     let mut session = Session {
         inner,
         ctx,
         pr_number: c.pr,
+        comment_id: c.comment_id,
         author: &c.author,
         pr: None,
         allowed: None,
         permissions: HashMap::new(),
+        refused: false,
     };
+    if reactions {
+        session.react(Reaction::Eyes).await;
+    }
     for parsed in commands {
         match parsed {
             Ok(cmd) => session.run(cmd).await?,
             Err(e) => {
                 tracing::info!(error = %e, "Comment holds a command greg cannot parse");
                 session
-                    .comment(&texts::command_error(
+                    .refuse(&texts::command_error(
                         &e.to_string(),
                         &inner.config.server.bot_name,
                     ))
                     .await?;
             }
         }
+    }
+    if ctx.cfg.delete_commands && !session.refused {
+        session.delete().await;
+    } else if reactions {
+        let done = if session.refused {
+            Reaction::Confused
+        } else {
+            Reaction::Rocket
+        };
+        session.react(done).await;
     }
     Ok(())
 }
@@ -59,16 +86,69 @@ struct Session<'a> {
     inner: &'a Inner,
     ctx: &'a RepoCtx<'a>,
     pr_number: PrNumber,
+    /// The comment the commands are in.
+    comment_id: CommentId,
     author: &'a Login,
     pr: Option<PullRequest>,
     allowed: Option<bool>,
     /// Permissions read during this comment (the commenter is often also the approver).
     permissions: HashMap<Login, Permission>,
+    /// A command of the comment was refused (not carried out).
+    refused: bool,
 }
 
 impl Session<'_> {
+    /// Answers on the pull request: a comment, unless `comments: false` (then the reactions
+    /// answer, where the provider has them; where it has not, the comment is posted anyway).
     async fn comment(&self, body: &str) -> Result<(), HandlerError> {
-        super::comment(self.ctx, self.pr_number, body).await
+        if self.ctx.cfg.comments || self.ctx.provider.capabilities().reactions {
+            return super::comment(self.ctx, self.pr_number, body).await;
+        }
+        self.ctx
+            .provider
+            .post_comment(self.ctx.repo, self.pr_number, body)
+            .await
+            .map_err(backend(&self.ctx.provider))?;
+        Ok(())
+    }
+
+    /// Answers a command greg does not carry out: [`Self::comment`], and the comment gets 😕
+    /// rather than 🚀 and is not deleted.
+    async fn refuse(&mut self, body: &str) -> Result<(), HandlerError> {
+        self.refused = true;
+        self.comment(body).await
+    }
+
+    /// Puts `reaction` on the command's comment; a failure is logged, not returned.
+    async fn react(&self, reaction: Reaction) {
+        let p = &self.ctx.provider;
+        match p
+            .add_reaction(self.ctx.repo, self.pr_number, self.comment_id, reaction)
+            .await
+        {
+            Ok(()) => {
+                tracing::debug!(comment = %self.comment_id, reaction = reaction.as_str(), "Reacted to the command");
+            }
+            Err(e) => {
+                tracing::warn!(comment = %self.comment_id, reaction = reaction.as_str(), error = %e, "Cannot react to the command's comment");
+            }
+        }
+    }
+
+    /// Deletes the command's comment (`delete_commands`); a failure is logged, not returned.
+    async fn delete(&self) {
+        let p = &self.ctx.provider;
+        match p
+            .delete_comment(self.ctx.repo, self.pr_number, self.comment_id)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(comment = %self.comment_id, "Deleted the command's comment (delete_commands)");
+            }
+            Err(e) => {
+                tracing::warn!(comment = %self.comment_id, error = %e, "Cannot delete the command's comment");
+            }
+        }
     }
 
     /// A user's permission, read at most once per comment.
@@ -153,13 +233,13 @@ impl Session<'_> {
         if !matches!(cmd, Command::Help) && !self.is_allowed().await? {
             tracing::info!(author = %self.author, command = cmd.kind().name(), "Command refused: no write permission");
             return self
-                .comment(&texts::not_allowed(self.author, cmd.kind().name()))
+                .refuse(&texts::not_allowed(self.author, cmd.kind().name()))
                 .await;
         }
         if !self.may_run(&cmd).await? {
             tracing::info!(author = %self.author, command = cmd.kind().name(), "Command refused: it needs write permission");
             return self
-                .comment(&texts::write_permission_needed(
+                .refuse(&texts::write_permission_needed(
                     self.author,
                     cmd.kind().name(),
                 ))
@@ -244,11 +324,11 @@ impl Session<'_> {
         let blockers = self.blockers(&pr, Some(&target)).await?;
         if context == BuildContext::Merge && !blockers.is_empty() {
             return self
-                .comment(&texts::mergeability(&pr.head_sha, &blockers))
+                .refuse(&texts::mergeability(&pr.head_sha, &blockers))
                 .await;
         }
         let Some(job) = self.ctx.cfg.jobs.merge.clone() else {
-            return self.comment(&texts::no_merge_job()).await;
+            return self.refuse(&texts::no_merge_job()).await;
         };
         if self.ctx.cfg.merge_mode == MergeMode::Staging {
             let (kind, word) = match context {
@@ -302,7 +382,7 @@ impl Session<'_> {
                 self.comment(&texts::already_merging(&pr.head_sha)).await
             }
             Started::Refused(reason) => {
-                self.comment(&texts::build_not_started(
+                self.refuse(&texts::build_not_started(
                     &pr.head_sha,
                     context.as_str(),
                     &reason,
@@ -332,7 +412,7 @@ impl Session<'_> {
                 self.comment(&texts::already_building(&pr.head_sha)).await
             }
             Started::Refused(reason) => {
-                self.comment(&texts::build_not_started(&pr.head_sha, "test", &reason))
+                self.refuse(&texts::build_not_started(&pr.head_sha, "test", &reason))
                     .await
             }
             Started::Triggered => Ok(()),
@@ -342,12 +422,12 @@ impl Session<'_> {
     /// "@greg p=N": re-orders the pull request in its queue (merge_mode staging).
     async fn priority(&mut self, priority: u32) -> Result<(), HandlerError> {
         if self.ctx.cfg.merge_mode != MergeMode::Staging {
-            return self.comment(&texts::priority_without_queue(priority)).await;
+            return self.refuse(&texts::priority_without_queue(priority)).await;
         }
         let p = i32::try_from(priority).unwrap_or(i32::MAX);
         match staging::set_priority(self.inner, self.ctx, self.pr_number, p).await? {
             Some((head, position)) => self.comment(&texts::priority_set(&head, p, position)).await,
-            None => self.comment(&texts::not_queued(priority)).await,
+            None => self.refuse(&texts::not_queued(priority)).await,
         }
     }
 
@@ -361,6 +441,19 @@ impl Session<'_> {
             .set_tree_closure(self.ctx.repo, &pr.base_ref, p, self.author, now)
             .await?;
         tracing::info!(target = %pr.base_ref, priority = p, by = %self.author, "Tree closed");
+        let mut plan = crate::outbox::Plan::default();
+        super::notify::tree_closed(
+            self.inner,
+            self.ctx,
+            self.comment_id,
+            self.pr_number,
+            &pr.base_ref,
+            p,
+            self.author,
+            &mut plan,
+        );
+        plan.record(self.inner).await?;
+        staging::kick(self.inner, self.ctx);
         self.comment(&texts::tree_closed(&pr.base_ref, p)).await
     }
 

@@ -85,7 +85,7 @@ pub(crate) async fn record_many(
     inner: &Inner,
     ctx: &RepoCtx<'_>,
     moves: Vec<(QueueEntry, QueueEvent, QueueChange)>,
-    plan: Plan,
+    mut plan: Plan,
 ) -> Result<Option<Vec<QueueEntry>>, HandlerError> {
     let mut store_moves = Vec::with_capacity(moves.len());
     for (entry, event, mut change) in moves.iter().cloned() {
@@ -118,6 +118,8 @@ pub(crate) async fn record_many(
             change,
         });
     }
+    let entries: Vec<&QueueEntry> = moves.iter().map(|(e, _, _)| e).collect();
+    super::notify::on_moves(inner, ctx, &entries, &store_moves, &mut plan).await?;
     let updated = inner
         .store
         .transition_queue_entries(&store_moves, plan.effects(), inner.now_ms())

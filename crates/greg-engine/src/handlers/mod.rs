@@ -6,6 +6,7 @@ mod candidates;
 mod commands;
 pub(crate) mod exits;
 mod mergeable;
+pub(crate) mod notify;
 mod reconcile;
 pub(crate) mod staging;
 

@@ -96,6 +96,9 @@ pub(super) fn route(world: &World, req: &Request) -> Reply {
         ("DELETE", ["issues", "comments", id]) => {
             number(id).and_then(|id| delete_comment(world, &repo, id))
         }
+        ("POST", ["issues", "comments", id, "reactions"]) => {
+            number(id).and_then(|id| create_reaction(world, &repo, id, req))
+        }
         ("GET", ["issues", n, "comments"]) => {
             number(n).and_then(|n| list_comments(world, &repo, PrNumber(n), req))
         }
@@ -377,8 +380,66 @@ fn delete_comment(world: &World, repo: &RepoName, id: u64) -> Option<Reply> {
     world.update(|s| {
         let r = s.github.repos.get_mut(repo)?;
         let i = r.comments.iter().position(|c| c.id == CommentId(id))?;
-        r.comments.remove(i);
+        let c = r.comments.remove(i);
+        r.deleted_comments.push(c);
         Some(Reply::empty(204))
+    })
+}
+
+/// GitHub's reaction contents.
+const REACTIONS: [&str; 8] = [
+    "+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes",
+];
+
+/// `POST .../issues/comments/{id}/reactions`: 201 with a new reaction, 200 with the existing
+/// one when the user already reacted so (GitHub keeps one per user and content).
+fn create_reaction(world: &World, repo: &RepoName, id: u64, req: &Request) -> Option<Reply> {
+    let content = match body_object(req) {
+        Ok(m) => m.get("content").and_then(Value::as_str).map(str::to_owned),
+        Err(reply) => return Some(reply),
+    };
+    let Some(content) = content.filter(|c| REACTIONS.contains(&c.as_str())) else {
+        return Some(invalid(
+            "Validation Failed",
+            "Reaction",
+            "content",
+            "invalid",
+        ));
+    };
+    world.update(|s| {
+        let api = s.github.api_url.clone();
+        let bot = s.github.bot.clone();
+        let fresh = s.github.next_id();
+        let r = s.github.repos.get_mut(repo)?;
+        r.comments.iter().find(|c| c.id == CommentId(id))?;
+        let existing = r
+            .reactions
+            .iter()
+            .find(|x| x.comment == CommentId(id) && x.user == bot && x.content == content)
+            .cloned();
+        let (status, reaction) = match existing {
+            Some(x) => (200, x),
+            None => {
+                let x = crate::world::github::FakeReaction {
+                    id: fresh,
+                    comment: CommentId(id),
+                    user: bot,
+                    content,
+                };
+                r.reactions.push(x.clone());
+                (201, x)
+            }
+        };
+        Some(Reply::json(
+            status,
+            &serde_json::json!({
+                "id": reaction.id,
+                "node_id": format!("REA_fake{}", reaction.id),
+                "user": json::user(&api, &reaction.user),
+                "content": reaction.content,
+                "created_at": "2026-01-01T00:00:00Z",
+            }),
+        ))
     })
 }
 

@@ -186,6 +186,24 @@ pub struct Repo {
     pub protections: BTreeMap<String, BranchProtection>,
     /// Every delivery sent to one of `hooks`, oldest first ([`World::send_to_hook`]).
     pub deliveries: Vec<HookDelivery>,
+    /// Reactions on issue comments, oldest first; one per (comment, user, content), as GitHub
+    /// keeps them.
+    pub reactions: Vec<FakeReaction>,
+    /// Comments deleted through the API (`DELETE .../issues/comments/{id}`), in order.
+    pub deleted_comments: Vec<Comment>,
+}
+
+/// A reaction on an issue comment (`POST .../issues/comments/{id}/reactions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeReaction {
+    /// GitHub's reaction id.
+    pub id: u64,
+    /// The comment reacted to.
+    pub comment: CommentId,
+    /// Who reacted (the bot for reactions made through the API).
+    pub user: Login,
+    /// GitHub's `content`: `+1`, `-1`, `laugh`, `confused`, `heart`, `hooray`, `rocket`, `eyes`.
+    pub content: String,
 }
 
 /// The branches of a repository: name (without `refs/heads/`) → tip, and every value each
@@ -612,6 +630,8 @@ impl World {
                 hooks: Vec::new(),
                 protections: BTreeMap::new(),
                 deliveries: Vec::new(),
+                reactions: Vec::new(),
+                deleted_comments: Vec::new(),
             };
             r.add_commit(tip, Vec::new(), "Initial commit");
             r.branches.insert(default_branch.to_owned(), tip.clone());
@@ -966,6 +986,32 @@ impl World {
         self.read(|s| {
             s.github.repos.get(repo).map_or_else(Vec::new, |r| {
                 r.comments.iter().filter(|c| c.pr == pr).cloned().collect()
+            })
+        })
+    }
+
+    /// The reactions' `content` on comment `comment`, oldest first.
+    pub fn reactions(&self, repo: &RepoName, comment: CommentId) -> Vec<String> {
+        self.read(|s| {
+            s.github.repos.get(repo).map_or_else(Vec::new, |r| {
+                r.reactions
+                    .iter()
+                    .filter(|x| x.comment == comment)
+                    .map(|x| x.content.clone())
+                    .collect()
+            })
+        })
+    }
+
+    /// The comments deleted through the API on a pull request, in order of deletion.
+    pub fn deleted_comments(&self, repo: &RepoName, pr: PrNumber) -> Vec<Comment> {
+        self.read(|s| {
+            s.github.repos.get(repo).map_or_else(Vec::new, |r| {
+                r.deleted_comments
+                    .iter()
+                    .filter(|c| c.pr == pr)
+                    .cloned()
+                    .collect()
             })
         })
     }

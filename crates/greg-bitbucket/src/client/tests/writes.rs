@@ -434,6 +434,77 @@ async fn comments_are_edited_and_deleted_with_each_flavors_locking() {
     assert_eq!(seen[4].body, r#"{"content":{"raw":"Ready to merge"}}"#);
 }
 
+/// `Provider::delete_comment` (`repos[].delete_commands`): a comment already gone is fine; on
+/// Server a version changed between the read and the delete is read again once. Reactions
+/// are not in Bitbucket's REST API.
+#[tokio::test]
+async fn the_provider_deletes_command_comments_and_has_no_reactions() {
+    let deletes = Arc::new(Mutex::new(0u32));
+    let d = deletes.clone();
+    let script: Script = Arc::new(move |seen: &Seen| match seen.method.as_str() {
+        "GET" => ok(
+            json!({"id": 62, "version": 4, "text": "@greg please", "author": {"name": "alice"}})
+                .to_string(),
+        ),
+        "DELETE" if seen.path.ends_with("/comments/9") => not_found(),
+        "DELETE" => {
+            let mut n = d.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *n += 1;
+            if *n == 1 {
+                let body = json!({"errors": [{"message": "You are attempting to modify a comment based on out-of-date information.", "exceptionName": "com.atlassian.bitbucket.comment.CommentOutOfDateException"}]});
+                (409, vec![], body.to_string())
+            } else {
+                (204, vec![], String::new())
+            }
+        }
+        _ => not_found(),
+    });
+    let (url, seen) = serve(script).await;
+    let server = provider(Flavor::Server, &url);
+    let cloud = provider(Flavor::Cloud, &url);
+    let server: &dyn Provider = &server;
+    let cloud: &dyn Provider = &cloud;
+    server
+        .delete_comment(&server_repo(), PrNumber(12), CommentId(62))
+        .await
+        .expect("deleted after reading the version again");
+    cloud
+        .delete_comment(&repo(), PrNumber(735), CommentId(9))
+        .await
+        .expect("already gone is fine");
+    let s = "/rest/api/1.0/projects/ABC/repos/some-repo-slug/pull-requests/12/comments/62";
+    let c = "/2.0/repositories/amuniz/test-repos/pullrequests/735/comments/9";
+    assert_eq!(
+        requests(&seen)
+            .iter()
+            .map(|x| format!("{} {}", x.method, x.path))
+            .collect::<Vec<_>>(),
+        [
+            format!("GET {s}"),
+            format!("DELETE {s}?version=4"),
+            format!("GET {s}"),
+            format!("DELETE {s}?version=4"),
+            format!("DELETE {c}"),
+        ]
+    );
+    for p in [server, cloud] {
+        assert!(!p.capabilities().reactions);
+        let err = p
+            .add_reaction(
+                &repo(),
+                PrNumber(1),
+                CommentId(9),
+                greg_core::Reaction::Eyes,
+            )
+            .await
+            .expect_err("no reactions");
+        assert!(
+            matches!(err, greg_core::Error::NotSupported { .. }),
+            "{err}"
+        );
+    }
+}
+
 // --- webhooks ------------------------------------------------------------------------------------
 
 #[tokio::test]
