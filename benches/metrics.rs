@@ -85,7 +85,7 @@ async fn run() -> anyhow::Result<()> {
                 kind: QueueKind::Merge,
                 target: target.to_owned(),
                 head_sha: fake_sha(&format!("{r}-{n}")),
-                approver: Login::new("alice"),
+                approver: Login("alice".to_owned()),
                 command: "please".to_owned(),
                 priority: 0,
                 now_ms: now,

@@ -13,7 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Labelled families that appear only once a queue exists or a build ran.
-const LATER_FAMILIES: [&str; 5] = [
+const LATER_FAMILIES: [&str; 6] = [
+    "greg_merges",
     "greg_queue_length",
     "greg_builds_started",
     "greg_builds_finished",
@@ -254,6 +255,11 @@ async fn metrics_show_each_queue_the_builds_and_the_process() -> anyhow::Result<
         "greg_queue_length{repo=\"acme/demo\",target=\"master\"}",
     );
     assert_ne!(left, queued, "{text}");
+    assert_eq!(
+        sample(&text, "greg_merges_total{result=\"landed\"}"),
+        Some(1.0),
+        "{text}"
+    );
     // The comments greg posted are not this test's subject.
     drop(t);
     Ok(())

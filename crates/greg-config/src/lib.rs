@@ -79,6 +79,10 @@ pub use model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
     DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_BOT_NAME, DEFAULT_BUILD_POLL_AFTER,
     DEFAULT_BUILD_TIMEOUT, DEFAULT_DATABASE, DEFAULT_DELIVERY_RETENTION_DAYS,
-    DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL, DEFAULT_LISTEN, DEFAULT_MAX_TEST_BUILDS, DEFAULT_REPORT_RETENTION_DAYS, DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubOauth, GithubProviderConfig, InvalidNamePattern, JenkinsBuilderConfig, JobRef, JobsConfig, MAX_EXPECTED_JOB_CHARS, MIN_SESSION_SECRET_BYTES, MergeMode, MergeQueueConfig, NamePattern, ProvidersConfig, RepoConfig, ReportConfig, ReportStoreApi, ReportStoreConfig, NotifyEvent, NotifyFormat, NotifyTarget,
-    ReportsConfig, ServerConfig,
+    DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL, DEFAULT_LISTEN, DEFAULT_MAX_TEST_BUILDS,
+    DEFAULT_REPORT_RETENTION_DAYS, DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS,
+    GithubApp, GithubOauth, GithubProviderConfig, InvalidNamePattern, JenkinsBuilderConfig, JobRef,
+    JobsConfig, MAX_EXPECTED_JOB_CHARS, MIN_SESSION_SECRET_BYTES, MergeMode, MergeQueueConfig,
+    NamePattern, NotifyEvent, NotifyFormat, NotifyTarget, ProvidersConfig, RepoConfig,
+    ReportConfig, ReportStoreApi, ReportStoreConfig, ReportsConfig, ServerConfig,
 };

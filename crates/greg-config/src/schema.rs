@@ -5,12 +5,17 @@
 
 use crate::model::{
     BitbucketFlavor, BitbucketProviderConfig, BuildersConfig, Config,
-    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL, DEFAULT_MAX_TEST_BUILDS, DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS, GithubApp, GithubOauth, GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig, MergeQueueConfig, ProvidersConfig, RepoConfig, ReportConfig, ReportStoreApi, ReportStoreConfig, NotifyFormat, NotifyTarget,
-    ReportsConfig, ServerConfig,
+    DEFAULT_BITBUCKET_CLOUD_API_URL, DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_WEB_URL,
+    DEFAULT_MAX_TEST_BUILDS, DEFAULT_REPORT_STORE_RETENTION_DAYS, DEFAULT_REQUIRED_APPROVALS,
+    GithubApp, GithubOauth, GithubProviderConfig, JenkinsBuilderConfig, JobRef, JobsConfig,
+    MergeQueueConfig, NotifyFormat, NotifyTarget, ProvidersConfig, RepoConfig, ReportConfig,
+    ReportStoreApi, ReportStoreConfig, ReportsConfig, ServerConfig,
 };
 use crate::validate::{
     Approvals, BotName, Branch, BuildCap, BuilderRef, Database, Days, ExpectList, Flag, Flavor,
-    GithubId, HttpUrl, KeyFile, Listen, Mode, NonEmpty, Owner, Pattern, ProviderRef, QueueSize, Required, Reviewer, Seconds, SecretValue, SessionSecret, StoreApi, StorePrefix, checked_map, http_url, NotifyEventName, NotifyFormatName, NotifyUrl,
+    GithubId, HttpUrl, KeyFile, Listen, Mode, NonEmpty, NotifyEventName, NotifyFormatName,
+    NotifyUrl, Owner, Pattern, ProviderRef, QueueSize, Required, Reviewer, Seconds, SecretValue,
+    SessionSecret, StoreApi, StorePrefix, checked_map, http_url,
 };
 use greg_core::{JobName, Secret};
 use serde::{Deserialize, Deserializer};

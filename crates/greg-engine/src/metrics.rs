@@ -56,6 +56,12 @@ pub(crate) struct BuildResultLabel {
     pub result: String,
 }
 
+/// How a merge left its queue (`landed`, `failed`, `cancelled`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ResultLabel {
+    pub result: String,
+}
+
 /// The engine's metrics.
 pub(crate) struct Metrics {
     registry: Registry,
@@ -64,6 +70,7 @@ pub(crate) struct Metrics {
     pub queue_length: Family<QueueLabel, Gauge>,
     pub builds_started: Family<ContextLabel, Counter>,
     pub builds_finished: Family<BuildResultLabel, Counter>,
+    pub merges: Family<ResultLabel, Counter>,
     pub deliveries_accepted: Family<SourceLabel, Counter>,
     pub deliveries_duplicate: Family<SourceLabel, Counter>,
     pub deliveries_processed: Family<OutcomeLabel, Counter>,
@@ -139,6 +146,12 @@ impl Metrics {
             "Builds finished, by context and result",
             builds_finished.clone(),
         );
+        let merges = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "merges",
+            "Merge-queue entries (\"@greg please\") that left their queue, by result: landed, failed, cancelled",
+            merges.clone(),
+        );
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
             let g = Gauge::default();
             registry.register(name, help, g.clone());
@@ -180,6 +193,7 @@ impl Metrics {
             queue_length,
             builds_started,
             builds_finished,
+            merges,
             deliveries_accepted,
             deliveries_duplicate,
             deliveries_processed,
@@ -218,6 +232,15 @@ impl Metrics {
         self.builds_finished
             .get_or_create(&BuildResultLabel {
                 context: context.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a merge that left its queue as `result`.
+    pub(crate) fn merge_finished(&self, result: &str) {
+        self.merges
+            .get_or_create(&ResultLabel {
                 result: result.to_owned(),
             })
             .inc();

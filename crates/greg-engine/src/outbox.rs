@@ -60,7 +60,7 @@ pub(crate) enum Effect {
     /// effect is performed, so no credential reaches the store.
     Notify {
         target: usize,
-        event: greg_notify::chat::ChatEvent,
+        event: Box<greg_notify::chat::ChatEvent>,
     },
 }
 

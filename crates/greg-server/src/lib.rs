@@ -8,7 +8,6 @@
 mod answer;
 mod api;
 mod auth;
-#[allow(dead_code)]
 mod pages;
 mod project;
 mod reports;

@@ -128,6 +128,9 @@ pub(crate) async fn record_many(
         let to = m.change.state.map_or("?", |s| s.as_str());
         if updated.is_some() {
             tracing::info!(entry = entry.id, pr = %entry.pr, from = entry.state.as_str(), to, ?event, candidate = ?entry.candidate, "Queue entry moved");
+            if entry.kind == QueueKind::Merge && matches!(to, "landed" | "failed" | "cancelled") {
+                inner.metrics.merge_finished(to);
+            }
         } else {
             tracing::info!(entry = entry.id, pr = %entry.pr, from = entry.state.as_str(), ?event, "Queue entry was moved by another step first; nothing changed");
         }

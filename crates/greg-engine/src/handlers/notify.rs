@@ -157,7 +157,7 @@ fn add(inner: &Inner, ctx: &RepoCtx<'_>, outcome: &str, fields: &Fields<'_>, pla
             key,
             &Effect::Notify {
                 target: index,
-                event,
+                event: Box::new(event),
             },
         );
     }
@@ -303,6 +303,7 @@ mod tests {
             build_id: None,
             attempts: 0,
             reason: None,
+            exit: None,
             created_ms: 0,
             updated_ms: 0,
             candidate: None,
