@@ -122,7 +122,7 @@ async fn world(t: &GregTester) -> anyhow::Result<[PrNumber; 4]> {
             .find_map(|r| r.pulls.get(&two.0).map(|p| p.head_sha.clone()))
     });
     let junit = std::fs::read_to_string(format!(
-        "{ROOT}/crates/greg-report/tests/data/junit/surefire-failure.xml"
+        "{ROOT}/crates/greg-report/tests/data/junit/gradle-spring-failure.xml"
     ))
     .context("the Gradle JUnit report")?;
     for (job, status) in [("unit", "failure"), ("lint", "success")] {
