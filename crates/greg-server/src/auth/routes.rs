@@ -93,13 +93,7 @@ async fn login(
     query: web::Query<LoginQuery>,
 ) -> HttpResponse {
     let Some(sign_in) = sign_in_of(&state) else {
-        return message(
-            &req,
-            &state,
-            StatusCode::NOT_FOUND,
-            "Sign-in is off",
-            "greg has no sign-in configured (providers.github.oauth).",
-        );
+        return sign_in_off(&req, &state);
     };
     let Ok(oauth) = &sign_in.oauth else {
         return unavailable(&req, &state);
@@ -122,6 +116,17 @@ async fn login(
             session::pending_cookie(&sign_in.key, &pending, secure),
         ))
         .finish()
+}
+
+/// The 404 page of `/login` and `/oauth/callback` when `providers.github.oauth` is not set.
+fn sign_in_off(req: &HttpRequest, state: &AppState) -> HttpResponse {
+    message(
+        req,
+        state,
+        StatusCode::NOT_FOUND,
+        "Sign-in is off",
+        "greg has no sign-in configured (providers.github.oauth).",
+    )
 }
 
 fn unavailable(req: &HttpRequest, state: &AppState) -> HttpResponse {
@@ -147,13 +152,7 @@ async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> HttpResponse {
     let Some(sign_in) = sign_in_of(&state) else {
-        return message(
-            &req,
-            &state,
-            StatusCode::NOT_FOUND,
-            "Sign-in is off",
-            "greg has no sign-in configured (providers.github.oauth).",
-        );
+        return sign_in_off(&req, &state);
     };
     let Ok(oauth) = &sign_in.oauth else {
         return unavailable(&req, &state);
