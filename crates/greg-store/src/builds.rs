@@ -46,7 +46,8 @@ impl Store {
             .transpose()?;
         let db = |e: sqlx::Error| StoreError::db("insert_build")(e);
         with_writer!(self, pool => {
-            let mut conn = pool.acquire().await.map_err(db)?;
+            let mut conn = pool.begin().await.map_err(db)?;
+            check_fence!(conn, "insert_build");
             for _ in 0..INSERT_BUILD_TRIES {
                 let created = sqlx::query(INSERT)
                     .bind(&repo)
@@ -62,7 +63,9 @@ impl Store {
                     .await
                     .map_err(db)?;
                 if let Some(created) = created {
-                    return Ok(BuildInsert::Created(row::build(&created)?));
+                    let done = BuildInsert::Created(row::build(&created)?);
+                    conn.commit().await.map_err(db)?;
+                    return Ok(done);
                 }
                 let existing = sqlx::query(ACTIVE)
                     .bind(&repo)
@@ -72,7 +75,9 @@ impl Store {
                     .await
                     .map_err(db)?;
                 if let Some(existing) = existing {
-                    return Ok(BuildInsert::Exists(row::build(&existing)?));
+                    let done = BuildInsert::Exists(row::build(&existing)?);
+                    conn.commit().await.map_err(db)?;
+                    return Ok(done);
                 }
                 // The active build finished between the two statements: insert again.
             }
@@ -309,7 +314,8 @@ impl Store {
         } = Binds::of(upd)?;
         let db = |e: sqlx::Error| StoreError::db("update_build")(e);
         with_writer!(self, pool => {
-            let mut conn = pool.acquire().await.map_err(db)?;
+            let mut conn = pool.begin().await.map_err(db)?;
+            check_fence!(conn, "update_build");
             let updated = sqlx::query(UPDATE)
                 .bind(id)
                 .bind(state)
@@ -329,10 +335,12 @@ impl Store {
                     .await
                     .map_err(db)?,
             };
-            match found {
-                Some(found) => row::build(&found),
-                None => Err(StoreError::NotFound { what: "build", id }),
-            }
+            let found = match found {
+                Some(found) => row::build(&found)?,
+                None => return Err(StoreError::NotFound { what: "build", id }),
+            };
+            conn.commit().await.map_err(db)?;
+            Ok(found)
         })
     }
 }

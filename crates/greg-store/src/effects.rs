@@ -201,6 +201,7 @@ impl Store {
         let db = |e: sqlx::Error| StoreError::db("transition_queue_entries")(e);
         with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(db)?;
+            check_fence!(tx, "transition_queue_entries");
             let mut entries = Vec::with_capacity(moves.len());
             for (m, reason) in moves.iter().zip(&reasons) {
                 let updated = bind_queue_change!(sqlx::query(UPDATE), m.id, m.change, reason, now_ms)
@@ -254,6 +255,7 @@ impl Store {
         let db = |e: sqlx::Error| StoreError::db("finish_build")(e);
         with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(db)?;
+            check_fence!(tx, "finish_build");
             let updated = sqlx::query(UPDATE)
                 .bind(id)
                 .bind(state)
@@ -290,6 +292,7 @@ impl Store {
         let db = |e: sqlx::Error| StoreError::db("add_effects")(e);
         with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(db)?;
+            check_fence!(tx, "add_effects");
             let new = insert_effects!(tx, checked, now_ms, db);
             tx.commit().await.map_err(db)?;
             Ok(new)

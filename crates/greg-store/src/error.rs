@@ -87,6 +87,16 @@ pub enum StoreError {
         /// The id.
         value: u64,
     },
+    /// A fenced write (made inside [`Fence::scope`](crate::Fence::scope)) found that the
+    /// lane's lease on the repository is no longer held with that epoch: another replica took
+    /// the repository over. Nothing was written; the caller must stop working on it.
+    #[error("the lease on {repo_key} (epoch {epoch}) is lost; nothing was written")]
+    Fenced {
+        /// The repository key.
+        repo_key: String,
+        /// The epoch the write carried.
+        epoch: i64,
+    },
     /// A text value contains a NUL character, which PostgreSQL cannot store in TEXT; refused
     /// on every backend so that both behave the same.
     #[error("{what} contains a NUL character")]

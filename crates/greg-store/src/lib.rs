@@ -159,12 +159,37 @@ macro_rules! with_reader {
     };
 }
 
+/// Checks the current task's fence (if any) inside transaction `$tx`; returns
+/// `Err(StoreError::Fenced)` from the enclosing function when it no longer holds. Works for
+/// both backends (the statement is picked from the transaction's type).
+macro_rules! check_fence {
+    ($tx:ident, $operation:expr) => {
+        if let Some(fence) = $crate::leases::Fence::current() {
+            let sql = $crate::leases::fence_check_sql(&*$tx);
+            let held = sqlx::query(sql)
+                .bind(&fence.repo_key)
+                .bind(&fence.holder)
+                .bind(fence.epoch)
+                .fetch_optional(&mut *$tx)
+                .await
+                .map_err($crate::StoreError::db($operation))?;
+            if held.is_none() {
+                return Err($crate::StoreError::Fenced {
+                    repo_key: fence.repo_key.clone(),
+                    epoch: fence.epoch,
+                });
+            }
+        }
+    };
+}
+
 mod approvals;
 mod builds;
 mod deliveries;
 mod effects;
 mod error;
 mod history;
+mod leases;
 mod levels;
 mod model;
 mod project;
@@ -178,6 +203,7 @@ mod views;
 pub use deliveries::{DueNotice, FailedDelivery, Redelivery};
 pub use effects::{Effect, EffectOutcome, NewEffect};
 pub use error::{StoreError, redact_url};
+pub use leases::{ExpiredLease, Fence, LeaseGrant, RepoLease};
 pub use levels::QueueLength;
 pub use model::{
     BuildChange, BuildInsert, BuildRecord, BuildRunState, Delivery, DeliveryOutcome, Inserted,

@@ -53,7 +53,8 @@ impl Store {
         let command = row::text("command", &e.command)?;
         let db = |err: sqlx::Error| StoreError::db("enqueue")(err);
         with_writer!(self, pool => {
-            let mut conn = pool.acquire().await.map_err(db)?;
+            let mut conn = pool.begin().await.map_err(db)?;
+            check_fence!(conn, "enqueue");
             for _ in 0..ENQUEUE_TRIES {
                 let created = sqlx::query(INSERT)
                     .bind(&repo)
@@ -69,7 +70,9 @@ impl Store {
                     .await
                     .map_err(db)?;
                 if let Some(created) = created {
-                    return Ok(QueueInsert::Created(row::queue_entry(&created)?));
+                    let done = QueueInsert::Created(row::queue_entry(&created)?);
+                    conn.commit().await.map_err(db)?;
+                    return Ok(done);
                 }
                 let existing = sqlx::query(ACTIVE)
                     .bind(&repo)
@@ -79,7 +82,9 @@ impl Store {
                     .await
                     .map_err(db)?;
                 if let Some(existing) = existing {
-                    return Ok(QueueInsert::Exists(row::queue_entry(&existing)?));
+                    let done = QueueInsert::Exists(row::queue_entry(&existing)?);
+                    conn.commit().await.map_err(db)?;
+                    return Ok(done);
                 }
                 // The active entry finished between the two statements: insert again.
             }
@@ -355,14 +360,17 @@ impl Store {
             .transpose()?;
         let db = |e: sqlx::Error| StoreError::db("update_queue_entry")(e);
         let found = with_writer!(self, pool => {
-            let mut conn = pool.acquire().await.map_err(db)?;
+            let mut conn = pool.begin().await.map_err(db)?;
+            check_fence!(conn, "update_queue_entry");
             let updated = bind_queue_change!(sqlx::query(UPDATE), id, change, reason, now_ms)
                 .bind(reactivates)
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(db)?;
             if let Some(updated) = updated {
-                return row::queue_entry(&updated);
+                let done = row::queue_entry(&updated)?;
+                conn.commit().await.map_err(db)?;
+                return Ok(done);
             }
             sqlx::query(SELECT)
                 .bind(id)
@@ -418,16 +426,20 @@ impl Store {
         let repo = repo_key(repo)?;
         let target = row::text("target", target)?;
         let by = row::text("login", by.as_str())?;
+        let db = |e: sqlx::Error| StoreError::db("set_tree_closure")(e);
         with_writer!(self, pool => {
+            let mut tx = pool.begin().await.map_err(db)?;
+            check_fence!(tx, "set_tree_closure");
             sqlx::query(SQL)
                 .bind(&repo)
                 .bind(target)
                 .bind(i64::from(priority))
                 .bind(by)
                 .bind(now_ms)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
-                .map_err(StoreError::db("set_tree_closure"))?;
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
         });
         Ok(())
     }
@@ -445,13 +457,17 @@ impl Store {
         const SQL: &str = "DELETE FROM tree_closures WHERE repo = $1 AND target = $2";
         let repo = repo_key(repo)?;
         let target = row::text("target", target)?;
+        let db = |e: sqlx::Error| StoreError::db("clear_tree_closure")(e);
         with_writer!(self, pool => {
+            let mut tx = pool.begin().await.map_err(db)?;
+            check_fence!(tx, "clear_tree_closure");
             sqlx::query(SQL)
                 .bind(&repo)
                 .bind(target)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
-                .map_err(StoreError::db("clear_tree_closure"))?;
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
         });
         Ok(())
     }

@@ -7,5 +7,6 @@ mod common;
 mod connect;
 mod deliveries;
 mod effects;
+mod leases;
 mod queue;
 mod reports;
