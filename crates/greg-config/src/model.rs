@@ -18,6 +18,8 @@ pub const DEFAULT_BUILD_POLL_AFTER: Duration = Duration::from_secs(300);
 pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(7200);
 /// `server.reconcile_interval_secs` when absent: 10 minutes.
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(600);
+/// `server.lease_secs` when absent: 15 s (SPEC §11).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 /// `server.retry_window_secs` when absent: 1 hour (SPEC §11).
 pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(3600);
 /// `server.shutdown_grace_secs` when absent: 20 s (SPEC §11).
@@ -98,6 +100,11 @@ pub struct ServerConfig {
     /// (missed webhooks), besides once at start (default [`DEFAULT_RECONCILE_INTERVAL`]; at
     /// least 1 s).
     pub reconcile_interval: Duration,
+    /// `lease_secs` (SPEC §11, replicas): how long a replica holds a repository's lane without
+    /// renewing its lease; when its holder dies or stalls, another replica takes the
+    /// repository over this long after the last renewal (default [`DEFAULT_LEASE`]; at least
+    /// 1 s). Holders renew every third of it.
+    pub lease: Duration,
     /// `retry_window_secs`: how long work that fails for a retryable reason (5xx, timeouts,
     /// rate limits) is retried, across restarts, before it is dead-lettered or its queue entry
     /// fails (default [`DEFAULT_RETRY_WINDOW`]; at least 1 s). Also the deadline of the
@@ -138,6 +145,7 @@ impl Default for ServerConfig {
             build_poll_after: DEFAULT_BUILD_POLL_AFTER,
             build_timeout: DEFAULT_BUILD_TIMEOUT,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            lease: DEFAULT_LEASE,
             retry_window: DEFAULT_RETRY_WINDOW,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             delivery_retention_days: DEFAULT_DELIVERY_RETENTION_DAYS,

@@ -44,6 +44,7 @@ struct FileServer {
     build_poll_after_secs: Option<Seconds>,
     build_timeout_secs: Option<Seconds>,
     reconcile_interval_secs: Option<Seconds>,
+    lease_secs: Option<Seconds>,
     retry_window_secs: Option<Seconds>,
     shutdown_grace_secs: Option<Seconds>,
     delivery_retention_days: Option<Days>,
@@ -486,6 +487,9 @@ impl From<FileServer> for ServerConfig {
             reconcile_interval: s
                 .reconcile_interval_secs
                 .map_or(defaults.reconcile_interval, |v| Duration::from_secs(v.0)),
+            lease: s
+                .lease_secs
+                .map_or(defaults.lease, |v| Duration::from_secs(v.0)),
             retry_window: s
                 .retry_window_secs
                 .map_or(defaults.retry_window, |v| Duration::from_secs(v.0)),

@@ -34,12 +34,14 @@ pub(crate) enum Work {
     Queue { repo: RepoName },
 }
 
-/// Routes work to lanes in arrival order.
+/// Routes work to lanes in arrival order, for the repositories whose lease this process holds
+/// or can take (`leases.rs`); work for a repository another replica holds is dropped here and
+/// stays in the store for it (a delivery stays pending).
 pub(crate) async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Work>) {
     let mut lanes: HashMap<String, mpsc::UnboundedSender<Work>> = HashMap::new();
     while let Some(work) = rx.recv().await {
-        let key = match lane_key(&inner, &work).await {
-            Some(k) => k,
+        let repo = match lane_repo(&inner, &work).await {
+            Some(r) => r,
             None => {
                 // Not tied to any repository greg knows: finish it here.
                 handlers::finish_unrouted(&inner, work).await;
@@ -47,6 +49,12 @@ pub(crate) async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceive
                 continue;
             }
         };
+        if inner.leases.acquire(&inner, &repo).await.is_none() {
+            drop_work(&inner, &work);
+            inner.end();
+            continue;
+        }
+        let key = repo.key();
         let lane = lanes.entry(key.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(lane(inner.clone(), key.clone(), rx));
@@ -54,29 +62,39 @@ pub(crate) async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceive
         });
         if let Err(mpsc::error::SendError(work)) = lane.send(work) {
             tracing::error!(lane = %key, ?work, "Lane has stopped; work stays in the store");
+            drop_work(&inner, &work);
             inner.end();
         }
     }
 }
 
-/// The lane of a work item: its repository's identity ([`RepoName::key`], case-insensitive),
-/// so `Acme/Demo` and `acme/demo` are processed in one lane.
-async fn lane_key(inner: &Inner, work: &Work) -> Option<String> {
+/// Work that will not run here: a delivery is given back (it stays pending in the store, for
+/// the replica holding its repository or a later scan); other work is redone by the holder's
+/// timers.
+fn drop_work(inner: &Inner, work: &Work) {
+    if let Work::Delivery { seq, .. } = work {
+        inner.claims.release(*seq);
+    }
+}
+
+/// The repository whose lane runs a work item ([`RepoName::key`] names the lane,
+/// case-insensitively, so `Acme/Demo` and `acme/demo` are processed in one lane).
+async fn lane_repo(inner: &Inner, work: &Work) -> Option<RepoName> {
     match work {
         Work::Delivery { event, source, .. } => match event.as_ref() {
             Event::Build(update) => handlers::find_build(inner, source, update)
                 .await
-                .map(|b| b.repo.key()),
-            other => other.repository().map(RepoName::key),
+                .map(|b| b.repo),
+            other => other.repository().cloned(),
         },
-        Work::Reconcile { repo } | Work::Queue { repo } => Some(repo.key()),
+        Work::Reconcile { repo } | Work::Queue { repo } => Some(repo.clone()),
         Work::Poll { build_id } | Work::CompletedGrace { build_id, .. } => inner
             .store
             .build(*build_id)
             .await
             .ok()
             .flatten()
-            .map(|b| b.repo.key()),
+            .map(|b| b.repo),
     }
 }
 
@@ -97,8 +115,17 @@ async fn lane(inner: Arc<Inner>, key: String, mut rx: mpsc::UnboundedReceiver<Wo
         };
         // Shutting down: only the steps already running finish; queued work stays in the store
         // (deliveries stay pending) or is redone by the next start (polls, reconciliation).
-        if !inner.is_stopping() {
-            run(&inner, work).instrument(span).await;
+        // Without the lease (run out, or taken over) nothing runs here either: the holder
+        // redoes it from the store.
+        match inner.leases.fence(&key, &inner.holder) {
+            Some(fence) if !inner.is_stopping() => {
+                fence.scope(run(&inner, work).instrument(span)).await;
+            }
+            Some(_) => drop_work(&inner, &work),
+            None => {
+                tracing::debug!(lane = %key, "No lease on the repository's lane; work left to its holder");
+                drop_work(&inner, &work);
+            }
         }
         inner.end();
     }
@@ -129,27 +156,40 @@ async fn run(inner: &Inner, work: Work) {
             );
             match result {
                 Ok(()) => {
-                    if let Err(e) = inner
+                    match inner
                         .store
                         .finish_delivery(seq, DeliveryOutcome::Done, inner.now_ms())
                         .await
                     {
-                        tracing::error!(error = %e, "Could not mark the delivery finished; it will run again after a restart");
+                        // After the commit, so that no scan reads it pending again.
+                        Ok(()) => inner.claims.finish(seq),
+                        Err(e) => {
+                            inner.claims.release(seq);
+                            tracing::error!(error = %e, "Could not mark the delivery finished; it will run again");
+                        }
                     }
+                }
+                Err(e) if e.is_lease_lost() => {
+                    // Another replica took the repository over: the delivery is its now.
+                    tracing::warn!(error = %e, "Lost the repository's lease mid-step; the replica that took over runs the delivery");
+                    lease_lost(inner, &e);
+                    inner.claims.release(seq);
                 }
                 Err(e) => {
                     retries::on_failure(inner, seq, &source, &event, attempts, tries, &e).await;
+                    inner.claims.finish(seq);
                 }
             }
         }
         Work::Poll { build_id } => {
             if let Err(e) = handlers::poll_build(inner, build_id).await {
-                log_handler_error(&e, "Polling a build failed; next poll retries");
+                log_handler_error(inner, &e, "Polling a build failed; next poll retries");
             }
         }
         Work::CompletedGrace { build_id, update } => {
             if let Err(e) = handlers::completed_grace(inner, build_id, &update).await {
                 log_handler_error(
+                    inner,
                     &e,
                     "Acting on a COMPLETED callback failed; polling will retry",
                 );
@@ -157,7 +197,7 @@ async fn run(inner: &Inner, work: Work) {
         }
         Work::Reconcile { repo } => {
             if let Err(e) = handlers::reconcile(inner, &repo).await {
-                log_handler_error(&e, "Reconciliation failed; the next run retries");
+                log_handler_error(inner, &e, "Reconciliation failed; the next run retries");
             }
             retries::post_due_notices(inner, &repo).await;
             redelivery::redeliver_missed(inner, &repo).await;
@@ -166,7 +206,7 @@ async fn run(inner: &Inner, work: Work) {
             let (result, _) =
                 with_retries(inner, "merge queue", || handlers::drive_queue(inner, &repo)).await;
             if let Err(e) = result {
-                log_handler_error(&e, "Driving the merge queue failed; reconciliation retries");
+                log_handler_error(inner, &e, "Driving the merge queue failed; reconciliation retries");
             }
         }
     }
@@ -265,7 +305,19 @@ fn backoff(inner: &Inner) -> ExponentialBuilder {
         .with_jitter()
 }
 
-fn log_handler_error(e: &HandlerError, msg: &str) {
+/// Forgets the lease a fenced write found lost, so the lane stops at once.
+fn lease_lost(inner: &Inner, e: &HandlerError) {
+    if let HandlerError::Store(greg_store::StoreError::Fenced { repo_key, .. }) = e {
+        inner.leases.lost(repo_key);
+    }
+}
+
+fn log_handler_error(inner: &Inner, e: &HandlerError, msg: &str) {
+    if e.is_lease_lost() {
+        lease_lost(inner, e);
+        tracing::warn!(error = %e, "Lost the repository's lease; the replica that took over carries on");
+        return;
+    }
     if e.is_retryable() {
         tracing::warn!(error = %e, "{msg}");
     } else {

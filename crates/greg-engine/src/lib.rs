@@ -32,6 +32,7 @@ mod dispatch;
 pub mod eta;
 mod handlers;
 pub mod inbox;
+mod leases;
 mod lifecycle;
 mod metrics;
 mod outbox;
@@ -84,6 +85,9 @@ pub struct EngineOptions {
     /// How long a report waits before its comment is rendered, so that the jobs of a CI run
     /// that finish together make one edit rather than one each.
     pub report_debounce: Duration,
+    /// How often this replica looks in the store for deliveries other replicas accepted for
+    /// the repositories it holds, and for repositories whose lease ran out (SPEC §11).
+    pub claim_interval: Duration,
 }
 
 impl Default for EngineOptions {
@@ -97,6 +101,7 @@ impl Default for EngineOptions {
             report_lease: Duration::from_secs(30),
             report_sweep: Duration::from_secs(10),
             report_debounce: Duration::from_secs(1),
+            claim_interval: Duration::from_millis(500),
         }
     }
 }
@@ -168,6 +173,10 @@ pub(crate) struct Inner {
     pub(crate) notifier: std::sync::OnceLock<greg_notify::chat::Poster>,
     /// Prometheus metrics (`metrics.rs`).
     pub(crate) metrics: metrics::Metrics,
+    /// The leases of the repositories whose lanes run in this process (`leases.rs`).
+    pub(crate) leases: leases::Leases,
+    /// The deliveries this process has queued, is running, or finished since the last scan.
+    pub(crate) claims: leases::Claims,
     /// A weak handle to itself, for timers that submit work later.
     pub me: std::sync::Weak<Inner>,
 }
@@ -226,6 +235,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let (work_tx, work_rx) = mpsc::unbounded_channel();
         let started_ms = clock.now_ms();
+        let lease_ttl = config.server.lease;
         let inner = Arc::new_cyclic(|me| Inner {
             not_applicable: AtomicU64::new(0),
             started_ms,
@@ -249,6 +259,8 @@ impl Engine {
             report_files: std::sync::OnceLock::new(),
             notifier: std::sync::OnceLock::new(),
             metrics: metrics::Metrics::new(),
+            leases: leases::Leases::new(lease_ttl),
+            claims: leases::Claims::default(),
             me: me.clone(),
         });
         tokio::spawn(dispatch::dispatcher(inner.clone(), work_rx));
@@ -267,6 +279,7 @@ impl Engine {
         tokio::spawn(retries::timer(Arc::downgrade(&engine.inner)));
         tokio::spawn(lifecycle::pruner(Arc::downgrade(&engine.inner)));
         tokio::spawn(reports::sweeper(Arc::downgrade(&engine.inner)));
+        tokio::spawn(leases::keeper(Arc::downgrade(&engine.inner)));
         Ok(engine)
     }
 
@@ -340,12 +353,16 @@ impl Engine {
                         source: source.to_owned(),
                     })
                     .inc();
-                self.inner.submit(dispatch::Work::Delivery {
-                    seq,
-                    source: source.to_owned(),
-                    attempts: 0,
-                    event: Box::new(event),
-                });
+                // A scan may have handed it to a lane already (another replica's view of the
+                // inbox is the same table).
+                if self.inner.claims.claim(seq) {
+                    self.inner.submit(dispatch::Work::Delivery {
+                        seq,
+                        source: source.to_owned(),
+                        attempts: 0,
+                        event: Box::new(event),
+                    });
+                }
                 Ok(Accepted::New(seq))
             }
         }

@@ -44,6 +44,10 @@ impl Engine {
                 "Steps still running after the shutdown grace; they run again on the next start"
             );
         }
+        if drained {
+            // Every step ended: other replicas may take the repositories over at once.
+            self.inner.leases.release_all(&self.inner).await;
+        }
         self.inner.store.close().await;
         drained
     }
@@ -88,6 +92,7 @@ impl Engine {
         {
             Redelivery::Reset(d) => {
                 tracing::info!(seq, source = %d.source, event = %d.event, "Redelivering a failed delivery");
+                self.inner.claims.forget(seq);
                 retries::submit_stored(&self.inner, d).await;
                 Ok(Redelivered::Queued)
             }

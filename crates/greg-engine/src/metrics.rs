@@ -83,6 +83,7 @@ pub(crate) struct Metrics {
     pub pending_effects: Gauge,
     pub not_applicable: Gauge,
     pub builds_reused: Gauge,
+    pub leases_held: Gauge,
 }
 
 impl Metrics {
@@ -187,6 +188,11 @@ impl Metrics {
             "builds_reused",
             "Merge builds not started since start because a build of the same tree existed",
         );
+        let leases_held = gauge(
+            registry,
+            "leases_held",
+            "Repositories whose lane runs in this replica now, under its lease (SPEC §11)",
+        );
         Self {
             registry: root,
             upstream,
@@ -206,6 +212,7 @@ impl Metrics {
             pending_effects,
             not_applicable,
             builds_reused,
+            leases_held,
         }
     }
 
@@ -464,6 +471,7 @@ impl crate::Engine {
             )
             .unwrap_or(i64::MAX),
         );
+        m.leases_held.set(level(inner.leases.held_count()));
         m.encode()
     }
 }

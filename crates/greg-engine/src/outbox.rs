@@ -152,6 +152,16 @@ pub(crate) async fn run_due(inner: &Inner, ctx: &RepoCtx<'_>) -> Result<(), Hand
         let due = inner.store.due_effects(ctx.repo, now, BATCH).await?;
         let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= BATCH;
         for e in due {
+            // A replica that lost the repository's lease performs nothing more: the one that
+            // took over performs the effect (see `leases.rs` for the window this leaves).
+            if let Some(fence) = greg_store::Fence::current()
+                && inner.leases.fence(&fence.repo_key, &inner.holder).as_ref() != Some(&fence)
+            {
+                return Err(HandlerError::Store(greg_store::StoreError::Fenced {
+                    repo_key: fence.repo_key,
+                    epoch: fence.epoch,
+                }));
+            }
             let outcome = match serde_json::from_str::<Effect>(&e.payload) {
                 Ok(effect) => match perform(inner, ctx, &effect).await {
                     Ok(()) => EffectOutcome::Done,

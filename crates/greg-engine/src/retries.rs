@@ -36,6 +36,10 @@ const CLAIM_BATCH: i64 = 256;
 
 /// Decodes a stored delivery and submits it to its lane; one that does not decode fails.
 pub(crate) async fn submit_stored(inner: &Inner, d: Delivery) {
+    if !inner.claims.claim(d.seq) {
+        // This process has it in hand already, or finished it since the store was read.
+        return;
+    }
     match serde_json::from_str::<Event>(&d.payload) {
         Ok(event) => inner.submit(Work::Delivery {
             seq: d.seq,
@@ -74,6 +78,8 @@ pub(crate) async fn run_due(inner: &Inner) {
         let full = due.len() as i64 >= CLAIM_BATCH;
         for d in due {
             tracing::info!(seq = d.seq, attempts = d.attempts, "Retrying a delivery");
+            // Handed out once by the store (the schedule is cleared in the same statement).
+            inner.claims.forget(d.seq);
             submit_stored(inner, d).await;
         }
         if !full {

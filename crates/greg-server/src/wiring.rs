@@ -239,6 +239,8 @@ pub async fn start_engine(
         identify(b).await?;
     }
     let store = greg_store::Store::connect(&config.server.database).await?;
+    // SQLite serves one process; replicas run on PostgreSQL (SPEC §11).
+    store.serve_exclusively()?;
     let files = match &config.reports.store {
         Some(s) => Some((
             greg_notify::open(&report_store_settings(s)).map_err(|e| StartError::Unsupported {

@@ -87,6 +87,19 @@ pub enum StoreError {
         /// The id.
         value: u64,
     },
+    /// Another process already serves this SQLite database ([`Store::serve_exclusively`]):
+    /// SQLite serves one `greg serve`; replicas need PostgreSQL.
+    ///
+    /// [`Store::serve_exclusively`]: crate::Store::serve_exclusively
+    #[error(
+        "another greg process already serves {url} (it holds {lock}); a SQLite database serves one process: stop the other one, or run replicas on PostgreSQL (SPEC §11)"
+    )]
+    InUse {
+        /// The URL, redacted.
+        url: String,
+        /// The lock file.
+        lock: String,
+    },
     /// A fenced write (made inside [`Fence::scope`](crate::Fence::scope)) found that the
     /// lane's lease on the repository is no longer held with that epoch: another replica took
     /// the repository over. Nothing was written; the caller must stop working on it.

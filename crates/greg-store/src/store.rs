@@ -38,6 +38,11 @@ struct Inner {
     pools: Pools,
     /// The URL with its password redacted, for logs and errors.
     shown_url: String,
+    /// The database file of a SQLite file store.
+    sqlite_file: Option<std::path::PathBuf>,
+    /// The lock file held by [`Store::serve_exclusively`], released when the store is dropped
+    /// (or the process dies).
+    serving: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 /// The native pools of one backend.
@@ -68,7 +73,13 @@ impl Store {
     /// shows the URL with its password redacted.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let shown_url = redact_url(url);
+        let mut sqlite_file = None;
         let pools = if url.starts_with("sqlite:") {
+            if !sqlite_in_memory(url)
+                && let Ok(options) = SqliteConnectOptions::from_str(url)
+            {
+                sqlite_file = Some(options.get_filename().to_path_buf());
+            }
             connect_sqlite(url, &shown_url).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             connect_postgres(url, &shown_url).await?
@@ -79,10 +90,59 @@ impl Store {
             });
         };
         let store = Store {
-            inner: Arc::new(Inner { pools, shown_url }),
+            inner: Arc::new(Inner {
+                pools,
+                shown_url,
+                sqlite_file,
+                serving: std::sync::Mutex::new(None),
+            }),
         };
         tracing::info!(backend = store.backend(), url = %store.inner.shown_url, "Opened the store");
         Ok(store)
+    }
+
+    /// Claims a SQLite file database for this process alone (`greg serve` calls it at start):
+    /// SQLite serves one process, since two would run the same repositories' lanes side by
+    /// side (SPEC §11: replicas need PostgreSQL). Takes an exclusive lock on
+    /// `<database file>.lock`, held until the store is dropped or the process ends (the
+    /// operating system releases it when a process dies, so a crash never blocks the next
+    /// start). PostgreSQL and in-memory stores need nothing: returns `Ok` at once.
+    ///
+    /// # Errors
+    /// [`StoreError::InUse`] when another process holds the lock; [`StoreError::Connect`]
+    /// when the lock file cannot be created.
+    pub fn serve_exclusively(&self) -> Result<(), StoreError> {
+        let Some(file) = &self.inner.sqlite_file else {
+            return Ok(());
+        };
+        let mut lock_path = file.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock_path = std::path::PathBuf::from(lock_path);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Connect {
+                url: self.inner.shown_url.clone(),
+                message: format!("cannot create the lock file {}: {e}", lock_path.display()),
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {
+                if let Ok(mut serving) = self.inner.serving.lock() {
+                    *serving = Some(lock);
+                }
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+                url: self.inner.shown_url.clone(),
+                lock: lock_path.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Connect {
+                url: self.inner.shown_url.clone(),
+                message: format!("cannot lock {}: {e}", lock_path.display()),
+            }),
+        }
     }
 
     /// Checks that the database answers a trivial query (for `/healthz`).

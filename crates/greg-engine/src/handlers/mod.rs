@@ -52,9 +52,17 @@ impl HandlerError {
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
             HandlerError::Backend { source, .. } => source.is_retryable(),
+            HandlerError::Store(greg_store::StoreError::Fenced { .. }) => false,
             HandlerError::Store(_) => true,
             HandlerError::Config(_) => false,
         }
+    }
+
+    /// True when the step stopped because this replica no longer holds the repository's
+    /// lease (a fenced write, or the lease ran out locally): the work belongs to the replica
+    /// that took over, and nothing about it may be written here.
+    pub(crate) fn is_lease_lost(&self) -> bool {
+        matches!(self, HandlerError::Store(greg_store::StoreError::Fenced { .. }))
     }
 
     pub(crate) fn retry_after(&self) -> Option<Duration> {
@@ -201,12 +209,17 @@ async fn resolve(
 pub(crate) async fn finish_unrouted(inner: &Inner, work: Work) {
     if let Work::Delivery { seq, event, .. } = work {
         tracing::info!(seq, event = %event.name(), "Callback for a build greg did not start; ignored");
-        if let Err(e) = inner
+        match inner
             .store
             .finish_delivery(seq, greg_store::DeliveryOutcome::Done, inner.now_ms())
             .await
         {
-            tracing::error!(error = %e, "Could not mark the delivery finished");
+            // After the commit, so that no scan reads it pending again (`leases::Claims`).
+            Ok(()) => inner.claims.finish(seq),
+            Err(e) => {
+                inner.claims.release(seq);
+                tracing::error!(error = %e, "Could not mark the delivery finished");
+            }
         }
     }
 }

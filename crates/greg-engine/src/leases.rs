@@ -1,0 +1,387 @@
+//! Replicas (SPEC §11): which repositories' lanes run in this process, under a lease in the
+//! store, and which deliveries this process has in hand.
+//!
+//! Design note.
+//! - Properties: a repository's lane runs on one replica at a time. The dispatcher routes work
+//!   for a repository only while this process holds its lease ([`Leases::fence`]), asking the
+//!   store for it (`Store::acquire_lease`) when it has none; work for a repository another
+//!   live replica holds is dropped here and stays in the store (a delivery stays `pending`)
+//!   for the holder. Every step a lane runs carries the lease's [`Fence`], so the store refuses
+//!   its queue-state writes once another replica has taken over (`greg_store::leases`).
+//! - Validity: a lease counts as held locally until `ttl - ttl/4` after the *start* of the
+//!   last successful renewal (measured on the monotonic clock), so this process stops acting
+//!   before the store lets anyone else take over, with a margin for clock drift between
+//!   replicas. The renewer runs every `ttl/3`; a renewal that fails leaves the leases to run
+//!   out locally; one that no longer returns a lease means it was taken over.
+//! - Pick-up: the replica that accepts a delivery processes it when it holds (or can take)
+//!   the lease; otherwise the holder finds it within one [`EngineOptions::claim_interval`]
+//!   (`Store::pending_deliveries_of_holder`), and deliveries of repositories nobody holds, or
+//!   whose holder died, are taken by whichever replica looks first
+//!   (`Store::unleased_pending_repos`); so are expired leases with a queue in flight
+//!   (`Store::expired_leases`), whose lanes resume from the stored state.
+//! - Exactly once per process: [`Claims`] keeps the deliveries this process has queued or is
+//!   running, and the ones it finished since the last scan began, so the accepting path and
+//!   the scans never hand the same delivery to a lane twice.
+//! - Races accepted: a replica paused between its last lease check and a call to the provider
+//!   or builder makes that call after it lost the lease (the store writes that follow are
+//!   refused); a fast-forward is a compare-and-swap at the provider, so it cannot land twice,
+//!   but a comment could be posted twice in that window. Lease expiry is judged on each
+//!   replica's clock; they must agree to well under `ttl/4`.
+//!
+//! [`EngineOptions::claim_interval`]: crate::EngineOptions::claim_interval
+
+use crate::Inner;
+use greg_core::RepoName;
+use greg_store::{Fence, LeaseGrant};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// A lease this process holds.
+#[derive(Debug, Clone)]
+struct Held {
+    epoch: i64,
+    /// Acting under it stops at this instant unless a renewal moves it.
+    valid_until: Instant,
+}
+
+/// The leases of this process, and what it knows of other replicas' leases.
+#[derive(Debug)]
+pub(crate) struct Leases {
+    ttl: Duration,
+    held: Mutex<HashMap<String, Held>>,
+    /// Repositories another replica holds, with the instant its lease runs out unless it
+    /// renews: no store call for them before then.
+    busy: Mutex<HashMap<String, Instant>>,
+}
+
+impl Leases {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            held: Mutex::new(HashMap::new()),
+            busy: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// How long a lease stays valid locally after the start of the renewal that granted it.
+    fn local_validity(&self) -> Duration {
+        self.ttl.saturating_sub(self.ttl / 4)
+    }
+
+    /// The fence of `key`'s lane when this process holds its lease now.
+    pub(crate) fn fence(&self, key: &str, holder: &str) -> Option<Fence> {
+        let held = self.held.lock().ok()?;
+        let h = held.get(key)?;
+        (h.valid_until > Instant::now()).then(|| Fence {
+            repo_key: key.to_owned(),
+            holder: holder.to_owned(),
+            epoch: h.epoch,
+        })
+    }
+
+    /// Forgets `key`'s lease: a write was fenced out (another replica took it over).
+    pub(crate) fn lost(&self, key: &str) {
+        if let Ok(mut held) = self.held.lock() {
+            held.remove(key);
+        }
+    }
+
+    /// The number of leases held now (for `/metrics`).
+    pub(crate) fn held_count(&self) -> usize {
+        let now = Instant::now();
+        self.held
+            .lock()
+            .map(|h| h.values().filter(|l| l.valid_until > now).count())
+            .unwrap_or(0)
+    }
+
+    /// The fence of `repo`'s lane: the lease held, else taken from the store when nobody
+    /// else holds it. `None` when another replica holds it (or the store failed: the work
+    /// stays in the store and is picked up later).
+    pub(crate) async fn acquire(&self, inner: &Inner, repo: &RepoName) -> Option<Fence> {
+        let key = repo.key();
+        if let Some(f) = self.fence(&key, &inner.holder) {
+            return Some(f);
+        }
+        let now = Instant::now();
+        if let Ok(mut busy) = self.busy.lock() {
+            match busy.get(&key) {
+                Some(until) if *until > now => return None,
+                Some(_) => {
+                    busy.remove(&key);
+                }
+                None => {}
+            }
+        }
+        let asked = Instant::now();
+        let now_ms = inner.now_ms();
+        match inner
+            .store
+            .acquire_lease(repo, &inner.holder, now_ms, self.ttl_ms())
+            .await
+        {
+            Ok(LeaseGrant::Held(lease)) => {
+                tracing::info!(repo = %repo, epoch = lease.epoch, "Took the lease of the repository's lane");
+                if let Ok(mut held) = self.held.lock() {
+                    held.insert(
+                        key.clone(),
+                        Held {
+                            epoch: lease.epoch,
+                            valid_until: asked + self.local_validity(),
+                        },
+                    );
+                }
+                Some(Fence {
+                    repo_key: key,
+                    holder: inner.holder.clone(),
+                    epoch: lease.epoch,
+                })
+            }
+            Ok(LeaseGrant::Busy { holder, expires_ms }) => {
+                let left = u64::try_from(expires_ms.saturating_sub(now_ms)).unwrap_or(0);
+                tracing::debug!(repo = %repo, %holder, left_ms = left, "Another replica holds the repository's lane");
+                if let Ok(mut busy) = self.busy.lock() {
+                    busy.insert(key, asked + Duration::from_millis(left));
+                }
+                None
+            }
+            Err(e) => {
+                tracing::warn!(repo = %repo, error = %e, "Cannot take the lease of the repository's lane; the work stays in the store");
+                None
+            }
+        }
+    }
+
+    /// Renews every lease this process holds, in one store call; forgets the ones taken
+    /// over meanwhile.
+    async fn renew(&self, inner: &Inner) {
+        let started = Instant::now();
+        match inner
+            .store
+            .renew_leases(&inner.holder, inner.now_ms(), self.ttl_ms())
+            .await
+        {
+            Ok(renewed) => {
+                let renewed: HashMap<String, i64> =
+                    renewed.into_iter().map(|l| (l.repo_key, l.epoch)).collect();
+                if let Ok(mut held) = self.held.lock() {
+                    held.retain(|key, h| match renewed.get(key) {
+                        Some(epoch) if *epoch == h.epoch => {
+                            h.valid_until = started + self.local_validity();
+                            true
+                        }
+                        _ => {
+                            tracing::warn!(repo = %key, epoch = h.epoch, "Lost the lease of the repository's lane: another replica took it over");
+                            false
+                        }
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot renew the leases; the lanes stop when they run out");
+            }
+        }
+    }
+
+    /// Gives every lease up (at shutdown, after the lanes drained), so other replicas take
+    /// the repositories over at once.
+    pub(crate) async fn release_all(&self, inner: &Inner) {
+        if let Ok(mut held) = self.held.lock() {
+            held.clear();
+        }
+        match inner
+            .store
+            .release_leases(&inner.holder, inner.now_ms())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "Released the leases of this replica"),
+            Err(e) => tracing::warn!(error = %e, "Cannot release the leases; they run out by themselves"),
+        }
+    }
+}
+
+/// The deliveries this process has in hand. See the module's design note.
+#[derive(Debug, Default)]
+pub(crate) struct Claims {
+    inner: Mutex<ClaimSets>,
+}
+
+#[derive(Debug, Default)]
+struct ClaimSets {
+    /// Queued to a lane or running.
+    inflight: HashSet<i64>,
+    /// Finished, with the scan generation current when they finished.
+    finished: HashMap<i64, u64>,
+    /// Bumped when a scan begins reading the store.
+    generation: u64,
+}
+
+impl Claims {
+    /// Takes `seq` for a lane; false when this process has it already (queued, running, or
+    /// finished since the current scan began).
+    pub(crate) fn claim(&self, seq: i64) -> bool {
+        let Ok(mut c) = self.inner.lock() else {
+            return true;
+        };
+        if c.inflight.contains(&seq) || c.finished.contains_key(&seq) {
+            return false;
+        }
+        c.inflight.insert(seq);
+        true
+    }
+
+    /// Gives `seq` back unprocessed (its repository is held elsewhere, or the lane lost its
+    /// lease): a later scan may take it again.
+    pub(crate) fn release(&self, seq: i64) {
+        if let Ok(mut c) = self.inner.lock() {
+            c.inflight.remove(&seq);
+        }
+    }
+
+    /// `seq` is finished (done, failed or scheduled for a retry): no longer pending without a
+    /// schedule, so scans that begin from now on do not return it.
+    pub(crate) fn finish(&self, seq: i64) {
+        if let Ok(mut c) = self.inner.lock() {
+            c.inflight.remove(&seq);
+            let g = c.generation;
+            c.finished.insert(seq, g);
+        }
+    }
+
+    /// Forgets that `seq` finished: the store handed it out again (a retry fell due, an
+    /// operator redelivered it), so it may be claimed at once.
+    pub(crate) fn forget(&self, seq: i64) {
+        if let Ok(mut c) = self.inner.lock() {
+            c.finished.remove(&seq);
+        }
+    }
+
+    /// A scan is about to read the store: returns its generation.
+    fn begin_scan(&self) -> u64 {
+        self.inner
+            .lock()
+            .map(|mut c| {
+                c.generation += 1;
+                c.generation
+            })
+            .unwrap_or(0)
+    }
+
+    /// The scan of generation `g` has handed out what it read: deliveries finished before it
+    /// began cannot be in any later read.
+    fn end_scan(&self, g: u64) {
+        if let Ok(mut c) = self.inner.lock() {
+            c.finished.retain(|_, f| *f >= g);
+        }
+    }
+}
+
+/// Most deliveries one scan reads per query.
+const SCAN_LIMIT: i64 = 1000;
+/// Most repositories without a live lease taken over per scan.
+const TAKEOVER_LIMIT: i64 = 100;
+
+/// Hands this process's lanes the deliveries other replicas accepted for the repositories it
+/// holds, takes over repositories nobody holds, and resumes their queues.
+async fn scan(inner: &Inner) {
+    let generation = inner.claims_begin();
+    match inner
+        .store
+        .pending_deliveries_of_holder(&inner.holder, SCAN_LIMIT)
+        .await
+    {
+        Ok(pending) => {
+            for d in pending {
+                crate::retries::submit_stored(inner, d).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "Cannot read the pending deliveries; the next scan retries"),
+    }
+    let now = inner.now_ms();
+    match inner
+        .store
+        .unleased_pending_repos(now, TAKEOVER_LIMIT)
+        .await
+    {
+        Ok(keys) => {
+            for key in keys {
+                match inner.store.pending_deliveries_of_repo(&key, SCAN_LIMIT).await {
+                    Ok(pending) => {
+                        for d in pending {
+                            crate::retries::submit_stored(inner, d).await;
+                        }
+                    }
+                    Err(e) => tracing::warn!(repo = %key, error = %e, "Cannot read a repository's pending deliveries"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "Cannot list the deliveries nobody holds"),
+    }
+    inner.claims.end_scan(generation);
+    match inner.store.expired_leases(now, TAKEOVER_LIMIT).await {
+        Ok(expired) => {
+            for lease in expired {
+                if lease.holder == inner.holder {
+                    // Ours, run out (a stall or a store outage): taking it again resumes.
+                    tracing::warn!(repo = %lease.repo, "This replica's lease ran out; taking it again");
+                }
+                take_over(inner, lease.repo).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "Cannot list expired leases"),
+    }
+}
+
+/// Takes `repo`'s lease if nobody holds it and resumes its lane from the stored state: the
+/// queue driven, its active builds examined, the repository reconciled.
+async fn take_over(inner: &Inner, repo: RepoName) {
+    if inner.leases.acquire(inner, &repo).await.is_none() {
+        return;
+    }
+    tracing::info!(repo = %repo, "Taking over a repository whose lease ran out");
+    inner.submit(crate::dispatch::Work::Queue { repo: repo.clone() });
+    match inner.store.active_builds().await {
+        Ok(builds) => {
+            for b in builds.into_iter().filter(|b| b.repo == repo) {
+                inner.submit(crate::dispatch::Work::Poll { build_id: b.id });
+            }
+        }
+        Err(e) => tracing::warn!(repo = %repo, error = %e, "Cannot list active builds"),
+    }
+    inner.submit(crate::dispatch::Work::Reconcile { repo });
+}
+
+impl Inner {
+    fn claims_begin(&self) -> u64 {
+        self.claims.begin_scan()
+    }
+}
+
+/// Renews this process's leases every `ttl/3` and scans every `claim_interval`, until the
+/// engine is dropped or stops.
+pub(crate) async fn keeper(inner: Weak<Inner>) {
+    let (ttl, interval) = match inner.upgrade() {
+        Some(i) => (i.leases.ttl, i.options.claim_interval),
+        None => return,
+    };
+    let renew_every = (ttl / 3).max(Duration::from_millis(10));
+    let mut next_renewal = Instant::now() + renew_every;
+    loop {
+        tokio::time::sleep(interval.min(renew_every)).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.is_stopping() {
+            return;
+        }
+        if Instant::now() >= next_renewal {
+            next_renewal = Instant::now() + renew_every;
+            inner.leases.renew(&inner).await;
+        }
+        scan(&inner).await;
+    }
+}
