@@ -6,14 +6,17 @@
 //! Runs when `GREG_TEST_POSTGRES_URL` is set (.ci/run sets it when the machine's PostgreSQL
 //! answers); each test works in a fresh schema, dropped at the end.
 
+#[path = "common/pg_schema.rs"]
+mod pg_schema;
+
 use greg_core::{PrNumber, Sha};
+use pg_schema::Schema;
 use greg_testkit::tester::{JENKINS_TOKEN, tester_config_yaml};
 use greg_testkit::{
     FakeGithub, FakeJenkins, GREG_PARAMETERS, NewPr, Outcome, Server, TesterOptions, World,
     fake_sha,
 };
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -30,44 +33,6 @@ impl Drop for Greg {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-struct Schema {
-    base: String,
-    name: String,
-}
-
-impl Schema {
-    async fn create(base: &str) -> anyhow::Result<(Self, String)> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .subsec_nanos();
-        let name = format!("greg_replicas_{}_{nanos}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(base).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-            .execute(&mut conn)
-            .await?;
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options[search_path]={name}");
-        Ok((
-            Self {
-                base: base.to_owned(),
-                name,
-            },
-            url,
-        ))
-    }
-
-    async fn drop_now(&self) -> anyhow::Result<()> {
-        let mut conn = sqlx::PgConnection::connect(&self.base).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA {} CASCADE",
-            self.name
-        )))
-        .execute(&mut conn)
-        .await?;
-        Ok(())
     }
 }
 

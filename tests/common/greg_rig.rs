@@ -106,6 +106,17 @@ impl Rig {
         opts: TesterOptions,
         server_yaml: &str,
     ) -> anyhow::Result<Self> {
+        Self::on_database(name, opts, server_yaml, None)
+    }
+
+    /// A rig on `database` (a PostgreSQL URL, for replicas), or a SQLite file of its own
+    /// when `None`.
+    pub fn on_database(
+        name: &str,
+        opts: TesterOptions,
+        server_yaml: &str,
+        database: Option<&str>,
+    ) -> anyhow::Result<Self> {
         greg_testkit::install_crypto_provider();
         let world = World::new("greg-bot");
         let github = FakeGithub::start(world.clone())?;
@@ -131,7 +142,10 @@ impl Rig {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let database = format!("sqlite://{}", dir.join("greg.db").display());
+        let database = match database {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}", dir.join("greg.db").display()),
+        };
         let yaml = tester_config_yaml(&github.url, &jenkins.url, &database, &opts)
             .replace(
                 "listen: 127.0.0.1:0",
@@ -193,7 +207,58 @@ impl Rig {
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        for i in 0..8 {
+            if let Ok(t) = std::fs::read_to_string(self.dir.join(format!("greg-{i}.log"))) {
+                text.push_str(&format!("\n===== replica {i} =====\n{t}"));
+            }
+        }
+        text
+    }
+
+    /// Starts replica `i` of greg: the rig's configuration listening on a port of its own
+    /// (its `public_url`, where Jenkins sends callbacks, stays the rig's port: put a
+    /// [`Balancer`] there), logging to `greg-<i>.log`; waits until `/healthz` answers.
+    pub async fn start_replica(&self, i: usize) -> anyhow::Result<Greg> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let yaml = std::fs::read_to_string(&self.config)?.replace(
+            &format!("listen: 127.0.0.1:{}", self.port),
+            &format!("listen: 127.0.0.1:{port}"),
+        );
+        let config = self.dir.join(format!("config-{i}.yaml"));
+        std::fs::write(&config, yaml)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("greg-{i}.log")))?;
+        let child = Command::new(env!("CARGO_BIN_EXE_greg"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env_remove("GREG_CONFIG")
+            .env("RUST_LOG", "info")
+            .env("HOSTNAME", format!("replica-{i}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let greg = Greg {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..500 {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/healthz", greg.url))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return Ok(greg);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::bail!("replica {i} did not start; log: {}", self.log_text())
     }
 
     /// Runs `greg` with `args` and this rig's configuration; returns (exit code, stdout, stderr).
@@ -605,5 +670,71 @@ pub fn assert_pipeline_outcome(
         );
         assert_eq!(merge_status(head), Some(CommitState::Failure), "#{pr}");
         assert_eq!(merged_comments(world, repo, *pr), 0, "#{pr} never lands");
+    }
+}
+
+/// A TCP load balancer in front of greg replicas, as nginx or HAProxy would stand: each
+/// connection goes to the next backend in turn; a backend that refuses the connection (it
+/// died) is skipped for the next one. Runs until dropped.
+pub struct Balancer {
+    backends: std::sync::Arc<std::sync::Mutex<Vec<std::net::SocketAddr>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Balancer {
+    /// Listens on `port` (the rig's port: its `public_url`) with no backend yet.
+    pub async fn start(port: u16) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let backends = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = backends.clone();
+        let task = tokio::spawn(async move {
+            let mut next = 0usize;
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let list: Vec<std::net::SocketAddr> =
+                    shared.lock().map(|b| b.clone()).unwrap_or_default();
+                next = next.wrapping_add(1);
+                tokio::spawn(async move {
+                    for k in 0..list.len() {
+                        let addr = list[(next + k) % list.len()];
+                        let connect = tokio::time::timeout(
+                            Duration::from_millis(500),
+                            tokio::net::TcpStream::connect(addr),
+                        );
+                        if let Ok(Ok(mut outbound)) = connect.await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                .await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Self { backends, task })
+    }
+
+    /// Sends connections to `greg` too.
+    pub fn add(&self, greg: &Greg) -> anyhow::Result<()> {
+        let addr: std::net::SocketAddr = greg
+            .url
+            .trim_start_matches("http://")
+            .parse()?;
+        if let Ok(mut b) = self.backends.lock() {
+            b.push(addr);
+        }
+        Ok(())
+    }
+
+    /// Stops sending connections to `greg` (taken out of rotation, as a health check would).
+    pub fn remove(&self, greg: &Greg) {
+        let addr = greg.url.trim_start_matches("http://");
+        if let Ok(mut b) = self.backends.lock() {
+            b.retain(|a| a.to_string() != addr);
+        }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

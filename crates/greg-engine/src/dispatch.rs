@@ -280,7 +280,18 @@ where
     Fut: std::future::Future<Output = Result<(), HandlerError>>,
 {
     let mut attempt: u32 = 1;
-    let result = work
+    let mut work = work;
+    // Each attempt first checks the lane's lease: a replica that stalled between two attempts
+    // and lost it makes no further call.
+    let attempt_held = || {
+        let held = crate::leases::ensure_held(inner);
+        let step = work();
+        async move {
+            held?;
+            step.await
+        }
+    };
+    let result = attempt_held
         .retry(backoff(inner))
         .when(|e: &HandlerError| {
             e.is_retryable() && e.retry_after().is_none_or(|d| d <= QUICK_RETRY_LIMIT)

@@ -206,6 +206,23 @@ impl Leases {
     }
 }
 
+/// Before a call that moves a target branch (a fast-forward, a pull-request merge) or any
+/// other call the store cannot fence: `Err` (a lost lease) unless the running lane still holds
+/// its repository's lease. Steps run outside a lane (no fence) pass.
+pub(crate) fn ensure_held(inner: &Inner) -> Result<(), crate::handlers::HandlerError> {
+    match Fence::current() {
+        Some(fence) if inner.leases.fence(&fence.repo_key, &inner.holder).as_ref() != Some(&fence) => {
+            Err(crate::handlers::HandlerError::Store(
+                greg_store::StoreError::Fenced {
+                    repo_key: fence.repo_key,
+                    epoch: fence.epoch,
+                },
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The deliveries this process has in hand. See the module's design note.
 #[derive(Debug, Default)]
 pub(crate) struct Claims {

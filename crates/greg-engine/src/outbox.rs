@@ -154,14 +154,7 @@ pub(crate) async fn run_due(inner: &Inner, ctx: &RepoCtx<'_>) -> Result<(), Hand
         for e in due {
             // A replica that lost the repository's lease performs nothing more: the one that
             // took over performs the effect (see `leases.rs` for the window this leaves).
-            if let Some(fence) = greg_store::Fence::current()
-                && inner.leases.fence(&fence.repo_key, &inner.holder).as_ref() != Some(&fence)
-            {
-                return Err(HandlerError::Store(greg_store::StoreError::Fenced {
-                    repo_key: fence.repo_key,
-                    epoch: fence.epoch,
-                }));
-            }
+            crate::leases::ensure_held(inner)?;
             let outcome = match serde_json::from_str::<Effect>(&e.payload) {
                 Ok(effect) => match perform(inner, ctx, &effect).await {
                     Ok(()) => EffectOutcome::Done,

@@ -860,6 +860,9 @@ async fn land(
         url.as_deref(),
     )
     .await?;
+    // The fast-forward is a compare-and-swap at the provider; checking the lease first keeps a
+    // replica that lost it from even trying.
+    crate::leases::ensure_held(inner)?;
     match p.fast_forward(ctx.repo, target, &staging).await {
         Ok(FastForward::Done) => landed(inner, ctx, target, chain, url.as_deref()).await,
         Ok(FastForward::Moved) => target_moved(inner, ctx, all).await,

@@ -525,6 +525,7 @@ pub(crate) async fn land_through_api(
     if !rules_hold(inner, ctx, entry).await? {
         return Ok(());
     }
+    crate::leases::ensure_held(inner)?;
     match p
         .merge_pull_request(
             ctx.repo,

@@ -1,0 +1,337 @@
+//! Replicas (SPEC §11, issue 12 items 1–2): several real `greg serve` processes on one
+//! PostgreSQL database behind a load balancer (`greg_rig::Balancer`, where Jenkins sends its
+//! callbacks), each repository's lane on one replica at a time under a lease of 2 s.
+//!
+//! - The lease holder is killed with SIGKILL at each step of a staging merge; another replica
+//!   takes the repository over and lands the pull request exactly once.
+//! - Webhooks spread over three replicas, one delivery sent to all three: each processed once.
+//! - The holder is stopped with SIGSTOP in the middle of the fast-forward, past its lease; the
+//!   other replica lands the pull request; the holder resumes and changes nothing: no second
+//!   landing, no comment more.
+//!
+//! Runs when `GREG_TEST_POSTGRES_URL` is set (.ci/run sets it); each test works in a fresh
+//! schema, dropped at the end.
+
+#[path = "common/greg_rig.rs"]
+mod greg_rig;
+#[path = "common/pg_schema.rs"]
+mod pg_schema;
+
+use greg_core::{BuildOutcome, PrNumber};
+use greg_rig::{Balancer, Greg, Rig, WAIT};
+use greg_testkit::tester::{GITHUB_TOKEN, MERGE_JOB, TEST_JOB, WEBHOOK_SECRET};
+use greg_testkit::{HoldMode, NewPr, Server, TesterOptions, fake_sha};
+use pg_schema::Schema;
+use std::process::Command;
+use std::time::Duration;
+
+/// The lease of the tests: takeover within about 2 s of the holder's death.
+const SERVER_YAML: &str = "  lease_secs: 2\n";
+
+/// A rig on a fresh PostgreSQL schema with a balancer on its public port, or `None` (the test
+/// is skipped, saying so) without `GREG_TEST_POSTGRES_URL`.
+async fn replicated_rig(name: &str) -> anyhow::Result<Option<(Rig, Schema, Balancer)>> {
+    let Ok(base) = std::env::var("GREG_TEST_POSTGRES_URL") else {
+        println!("skipped: GREG_TEST_POSTGRES_URL not set");
+        return Ok(None);
+    };
+    let (schema, url) = Schema::create(&base).await?;
+    let rig = Rig::on_database(
+        name,
+        TesterOptions {
+            repo_yaml: "    merge_mode: staging\n".to_owned(),
+            ..TesterOptions::default()
+        },
+        SERVER_YAML,
+        Some(&url),
+    )?;
+    let balancer = Balancer::start(rig.port).await?;
+    Ok(Some((rig, schema, balancer)))
+}
+
+/// Starts replica `i` and puts it behind the balancer.
+async fn replica(rig: &Rig, balancer: &Balancer, i: usize) -> anyhow::Result<Greg> {
+    let greg = rig.start_replica(i).await?;
+    balancer.add(&greg)?;
+    Ok(greg)
+}
+
+fn signal(greg: &Greg, sig: &str) -> anyhow::Result<()> {
+    let pid = greg.child.id().to_string();
+    let sent = Command::new("kill").args([sig, &pid]).status()?;
+    anyhow::ensure!(sent.success(), "kill {sig} {pid} failed");
+    Ok(())
+}
+
+/// A (replica 0) holds the repository: it processed the pull request's webhooks. B (replica 1)
+/// stands by. A is killed while the fake holds the request `method path`; B must land the pull
+/// request exactly once.
+async fn holder_killed(
+    name: &str,
+    server: Server,
+    method: &str,
+    path: &str,
+    mode: HoldMode,
+    after_build: bool,
+) -> anyhow::Result<()> {
+    let Some((rig, schema, balancer)) = replicated_rig(name).await? else {
+        return Ok(());
+    };
+    let a = replica(&rig, &balancer, 0).await?;
+    let (pr, head) = rig.approved_pr(&a).await?;
+    let b = replica(&rig, &balancer, 1).await?;
+    let start = rig.branch("master").expect("master");
+
+    let hold = rig.world.hold_next(server, method, path, mode)?;
+    rig.please(&a, pr).await?;
+    if after_build {
+        let build = rig
+            .world
+            .wait_for("the merge build", WAIT, |s| {
+                s.jenkins
+                    .jobs
+                    .values()
+                    .flat_map(|j| j.builds.values())
+                    .find(|b| b.building && b.job.as_str() == MERGE_JOB)
+                    .cloned()
+            })
+            .await?;
+        rig.world
+            .finish_build(build.job.as_str(), build.number, BuildOutcome::Success)?;
+    }
+    rig.world.wait_held(hold, WAIT).await?;
+    balancer.remove(&a);
+    a.kill()?;
+    rig.world.release(hold);
+
+    rig.drive_to_landing(pr).await?;
+    rig.assert_landed_exactly_once(pr, &head, &start);
+    let log = rig.log_text();
+    assert!(
+        log.contains("Taking over a repository whose lease ran out"),
+        "B took the repository over; log:\n{log}"
+    );
+    drop(b);
+    schema.drop_now().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holder_killed_after_the_staging_ref_is_made() -> anyhow::Result<()> {
+    holder_killed(
+        "r-staged",
+        Server::Github,
+        "POST",
+        "/merges$",
+        HoldMode::Drop,
+        false,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holder_killed_after_the_build_is_triggered() -> anyhow::Result<()> {
+    holder_killed(
+        "r-triggered",
+        Server::Jenkins,
+        "POST",
+        "/job/demo-merge/buildWithParameters$",
+        HoldMode::Apply,
+        false,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holder_killed_after_the_result_and_before_the_fast_forward() -> anyhow::Result<()> {
+    holder_killed(
+        "r-before-ff",
+        Server::Github,
+        "PATCH",
+        "/git/refs/heads/master$",
+        HoldMode::Drop,
+        true,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holder_killed_after_the_fast_forward_and_before_clean_up() -> anyhow::Result<()> {
+    holder_killed(
+        "r-after-ff",
+        Server::Github,
+        "PATCH",
+        "/git/refs/heads/master$",
+        HoldMode::Apply,
+        true,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_spread_over_replicas_are_each_processed_once() -> anyhow::Result<()> {
+    let Some((rig, schema, balancer)) = replicated_rig("r-spread").await? else {
+        return Ok(());
+    };
+    let gregs = [
+        replica(&rig, &balancer, 0).await?,
+        replica(&rig, &balancer, 1).await?,
+        replica(&rig, &balancer, 2).await?,
+    ];
+    // Six pull requests opened, their webhooks sent round the replicas; the first one's
+    // delivery also sent, byte for byte, to the two other replicas.
+    let mut heads = Vec::new();
+    for i in 0..6 {
+        let head = fake_sha(&format!("spread-{i}"));
+        let pr = rig
+            .world
+            .open_pr(
+                &rig.repo,
+                NewPr::new("carol", &format!("spread-{i}"), head.clone()),
+            )?
+            .number;
+        let delivery = rig.world.pull_request_webhook(&rig.repo, pr, "opened")?;
+        let url = |g: &Greg| format!("{}/repo?provider=github&token={GITHUB_TOKEN}", g.url);
+        let first = delivery
+            .send(&rig.client, &url(&gregs[i % 3]), Some(WEBHOOK_SECRET))
+            .await?;
+        assert_eq!(first.status().as_u16(), 202);
+        if i == 0 {
+            for g in &gregs[1..] {
+                let again = delivery
+                    .send(&rig.client, &url(g), Some(WEBHOOK_SECRET))
+                    .await?;
+                assert_eq!(again.status().as_u16(), 202);
+                let body = again.text().await?;
+                assert!(body.contains("duplicate"), "answered {body}");
+            }
+        }
+        heads.push((pr, head));
+    }
+    // Each head gets exactly one test build, whichever replica accepted its webhook.
+    for (pr, head) in &heads {
+        let commit = head.to_string();
+        rig.world
+            .wait_for("the test build", WAIT, |s| {
+                s.jenkins
+                    .jobs
+                    .values()
+                    .flat_map(|j| j.builds.values())
+                    .find(|b| b.job.as_str() == TEST_JOB && b.param("COMMIT") == Some(&commit))
+                    .map(|_| ())
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{pr}: {e}; log:\n{}", rig.log_text()))?;
+    }
+    // Give a replica that would process a delivery twice the time to do it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (pr, head) in &heads {
+        let commit = head.to_string();
+        let builds = rig.world.read(|s| {
+            s.jenkins
+                .jobs
+                .values()
+                .flat_map(|j| j.builds.values())
+                .filter(|b| b.job.as_str() == TEST_JOB && b.param("COMMIT") == Some(&commit))
+                .count()
+        });
+        assert_eq!(builds, 1, "{pr}: one test build");
+    }
+    let url = rig.database.clone();
+    assert_eq!(
+        schema
+            .scalar(&url, "SELECT COUNT(*) FROM deliveries WHERE source = 'github'")
+            .await?,
+        6,
+        "six deliveries stored, the duplicate once"
+    );
+    // Every delivery, the build callbacks too, is done; none pending, none failed.
+    let wait_done = async {
+        loop {
+            let open = schema
+                .scalar(&url, "SELECT COUNT(*) FROM deliveries WHERE state <> 'done'")
+                .await?;
+            if open == 0 {
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, wait_done)
+        .await
+        .map_err(|_| anyhow::anyhow!("deliveries left unprocessed; log:\n{}", rig.log_text()))??;
+    assert_eq!(
+        schema
+            .scalar(&url, "SELECT COUNT(*) FROM repo_leases")
+            .await?,
+        1,
+        "one lease for the one repository"
+    );
+    drop(gregs);
+    schema.drop_now().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_holder_resumes_and_changes_nothing() -> anyhow::Result<()> {
+    let Some((rig, schema, balancer)) = replicated_rig("r-sigstop").await? else {
+        return Ok(());
+    };
+    let a = replica(&rig, &balancer, 0).await?;
+    let (pr, head) = rig.approved_pr(&a).await?;
+    let b = replica(&rig, &balancer, 1).await?;
+    let start = rig.branch("master").expect("master");
+
+    // A gets as far as the fast-forward, which the fake holds; then A stalls.
+    let hold = rig.world.hold_next(
+        Server::Github,
+        "PATCH",
+        "/git/refs/heads/master$",
+        HoldMode::Drop,
+    )?;
+    rig.please(&a, pr).await?;
+    let build = rig
+        .world
+        .wait_for("the merge build", WAIT, |s| {
+            s.jenkins
+                .jobs
+                .values()
+                .flat_map(|j| j.builds.values())
+                .find(|b| b.building && b.job.as_str() == MERGE_JOB)
+                .cloned()
+        })
+        .await?;
+    rig.world
+        .finish_build(build.job.as_str(), build.number, BuildOutcome::Success)?;
+    rig.world.wait_held(hold, WAIT).await?;
+    signal(&a, "-STOP")?;
+    balancer.remove(&a);
+    rig.world.release(hold);
+
+    // B takes over past A's lease and lands the pull request.
+    rig.drive_to_landing(pr).await?;
+    let comments = rig.bot_comments(pr);
+    let patches = rig
+        .world
+        .requests_matching(Server::Github, "PATCH", "/git/refs/heads/master$")
+        .len();
+
+    // A resumes: its fast-forward failed, and it no longer holds the lease.
+    signal(&a, "-CONT")?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    rig.assert_landed_exactly_once(pr, &head, &start);
+    assert_eq!(rig.bot_comments(pr), comments, "no comment after A resumed");
+    assert_eq!(
+        rig.world
+            .requests_matching(Server::Github, "PATCH", "/git/refs/heads/master$")
+            .len(),
+        patches,
+        "A did not try the fast-forward again"
+    );
+    let log = rig.log_text();
+    assert!(
+        log.contains("Lost the repository's lease") || log.contains("No lease on the repository"),
+        "A noticed it lost the lease; log:\n{log}"
+    );
+    drop(a);
+    drop(b);
+    schema.drop_now().await
+}
