@@ -17,7 +17,7 @@ mod greg_rig;
 #[path = "common/pg_schema.rs"]
 mod pg_schema;
 
-use greg_core::{BuildOutcome, PrNumber};
+use greg_core::BuildOutcome;
 use greg_rig::{Balancer, Greg, Rig, WAIT};
 use greg_testkit::tester::{GITHUB_TOKEN, MERGE_JOB, TEST_JOB, WEBHOOK_SECRET};
 use greg_testkit::{HoldMode, NewPr, Server, TesterOptions, fake_sha};
@@ -334,4 +334,147 @@ async fn a_stalled_holder_resumes_and_changes_nothing() -> anyhow::Result<()> {
     drop(a);
     drop(b);
     schema.drop_now().await
+}
+
+/// Issue 12 item 6: a sustained load of pull requests opened, spread over two replicas by the
+/// balancer, while the fake GitHub answers every 20th request (5 %) with 502 and the replica
+/// holding the repository is killed a third of the way in. Every delivery a replica accepted
+/// (answered `202 accepted`) is processed exactly once: its head gets exactly one test build,
+/// and its `greg/test` status ends green; nothing is left pending or failed. A delivery the
+/// killed replica did not answer is sent again, as GitHub redelivers.
+///
+/// `GREG_LOAD_SECS` (default 60) and `GREG_LOAD_RATE` (deliveries per second, default 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_with_upstream_faults_and_a_killed_replica_loses_nothing() -> anyhow::Result<()> {
+    let Some((rig, schema, balancer)) = replicated_rig("r-load").await? else {
+        return Ok(());
+    };
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let secs = env("GREG_LOAD_SECS", 60);
+    let rate = env("GREG_LOAD_RATE", 20).max(1);
+    std::fs::write(
+        &rig.config,
+        std::fs::read_to_string(&rig.config)?
+            .replace("    merge_mode: staging\n", "    merge_mode: staging\n    max_test_builds: 100\n"),
+    )?;
+    rig.world
+        .script_outcome(TEST_JOB, None, greg_testkit::Outcome::Success);
+    let a = replica(&rig, &balancer, 0).await?;
+    // A takes the repository: it processes the first pull request.
+    let warm_up = fake_sha("load-warm-up");
+    let pr = rig
+        .world
+        .open_pr(&rig.repo, NewPr::new("carol", "load-warm-up", warm_up.clone()))?
+        .number;
+    rig.send(&a, rig.world.pull_request_webhook(&rig.repo, pr, "opened")?)
+        .await?;
+    wait_status(&rig, &warm_up).await?;
+    let b = replica(&rig, &balancer, 1).await?;
+    rig.world.fail_every(Server::Github, ".*", 502, 20)?;
+
+    let lb = format!(
+        "http://127.0.0.1:{}/repo?provider=github&token={GITHUB_TOKEN}",
+        rig.port
+    );
+    let total = secs * rate;
+    let started = std::time::Instant::now();
+    let mut a = Some(a);
+    let mut accepted = Vec::new();
+    let mut resent = 0u32;
+    for i in 0..total {
+        let due = started + Duration::from_millis(i * 1000 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        if i == total / 3
+            && let Some(a) = a.take()
+        {
+            balancer.remove(&a);
+            a.kill()?;
+        }
+        let head = fake_sha(&format!("load-{i}"));
+        let pr = rig
+            .world
+            .open_pr(&rig.repo, NewPr::new("carol", &format!("load-{i}"), head.clone()))?
+            .number;
+        let delivery = rig.world.pull_request_webhook(&rig.repo, pr, "opened")?;
+        let mut answered = false;
+        for _ in 0..10 {
+            match delivery.send(&rig.client, &lb, Some(WEBHOOK_SECRET)).await {
+                Ok(r) if r.status().as_u16() == 202 => {
+                    let body = r.text().await.unwrap_or_default();
+                    if body.contains("accepted") || body.contains("duplicate") {
+                        answered = true;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            resent += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        anyhow::ensure!(answered, "delivery {i} was never accepted");
+        accepted.push(head);
+    }
+    let load_secs = started.elapsed().as_secs_f64();
+    rig.world.stop_failing();
+    for head in &accepted {
+        wait_status(&rig, head).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for head in &accepted {
+        let commit = head.to_string();
+        let builds = rig.world.read(|s| {
+            s.jenkins
+                .jobs
+                .values()
+                .flat_map(|j| j.builds.values())
+                .filter(|b| b.job.as_str() == TEST_JOB && b.param("COMMIT") == Some(&commit))
+                .count()
+        });
+        assert_eq!(builds, 1, "{head}: exactly one test build");
+    }
+    let url = rig.database.clone();
+    let open = schema
+        .scalar(&url, "SELECT COUNT(*) FROM deliveries WHERE state <> 'done'")
+        .await?;
+    assert_eq!(open, 0, "every delivery processed; log:\n{}", rig.log_text());
+    let stored = schema
+        .scalar(&url, "SELECT COUNT(*) FROM deliveries WHERE source = 'github'")
+        .await?;
+    assert_eq!(
+        usize::try_from(stored)?,
+        accepted.len() + 1,
+        "each delivery stored once"
+    );
+    let faulted = rig
+        .world
+        .requests()
+        .iter()
+        .filter(|r| r.faulted)
+        .count();
+    println!(
+        "load: {} deliveries in {load_secs:.1} s ({:.1}/s), {resent} resent after the kill, \
+         {faulted} GitHub requests answered 502, all processed exactly once",
+        accepted.len(),
+        accepted.len() as f64 / load_secs
+    );
+    assert!(faulted > 0, "the fake answered 502s");
+    drop(b);
+    schema.drop_now().await
+}
+
+/// Waits until `head`'s `greg/test` status is green.
+async fn wait_status(rig: &Rig, head: &greg_core::Sha) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while rig.status(head, "greg/test") != Some(greg_core::CommitState::Success) {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("{head}: greg/test never went green; log:\n{}", rig.log_text());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
 }

@@ -5,7 +5,6 @@ use crate::handlers::{self, HandlerError};
 use crate::{Inner, redelivery, retries};
 use backon::{ExponentialBuilder, Retryable};
 use greg_core::{BuildUpdate, Event, RepoName};
-use greg_store::DeliveryOutcome;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -156,17 +155,13 @@ async fn run(inner: &Inner, work: Work) {
             );
             match result {
                 Ok(()) => {
-                    match inner
-                        .store
-                        .finish_delivery(seq, DeliveryOutcome::Done, inner.now_ms())
-                        .await
-                    {
-                        // After the commit, so that no scan reads it pending again.
-                        Ok(()) => inner.claims.finish(seq),
-                        Err(e) => {
-                            inner.claims.release(seq);
-                            tracing::error!(error = %e, "Could not mark the delivery finished; it will run again");
-                        }
+                    // Marked done in a batch with others; the lane goes on meanwhile. The batch
+                    // counts as work in flight until it is committed.
+                    inner.begin();
+                    if !inner.finisher.done(seq) {
+                        tracing::error!("The finisher has stopped; the delivery runs again after a restart");
+                        inner.claims.release(seq);
+                        inner.end();
                     }
                 }
                 Err(e) if e.is_lease_lost() => {

@@ -1,4 +1,4 @@
-//! The durable inbox writer: group commit for accepted deliveries.
+//! The durable inbox writer: group commit for accepted deliveries, and for finished ones.
 //!
 //! Every accepted delivery is written to the store before the HTTP 202 goes out. Writing each
 //! one in its own transaction caps ingestion at the disk's fsync rate, so callers hand their
@@ -86,5 +86,50 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<(NewDelivery, Reply)>) {
             }
         }
         batch.clear();
+    }
+}
+
+/// Marks processed deliveries `done` in batches: lanes hand over the sequence number and go on
+/// with their next delivery, and one task commits whatever has queued up meanwhile (up to
+/// [`MAX_BATCH`]) in one transaction. A crash before the commit runs those deliveries again
+/// after the restart (at least once, as always: every handler step is idempotent).
+#[derive(Clone)]
+pub(crate) struct Finisher {
+    tx: mpsc::UnboundedSender<i64>,
+}
+
+impl Finisher {
+    /// Starts the task; `committed` is called with each batch after its commit (`Ok`) or after
+    /// the store refused it (`Err`: the deliveries stay pending and run again).
+    pub(crate) fn start(
+        store: Store,
+        now_ms: impl Fn() -> i64 + Send + 'static,
+        committed: impl Fn(&[i64], bool) + Send + 'static,
+    ) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<i64>();
+        tokio::spawn(async move {
+            let mut seqs: Vec<i64> = Vec::with_capacity(MAX_BATCH);
+            while let Some(seq) = rx.recv().await {
+                seqs.push(seq);
+                while seqs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(seq) => seqs.push(seq),
+                        Err(_) => break,
+                    }
+                }
+                let result = store.finish_done(&seqs, now_ms()).await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, batch = seqs.len(), "Could not mark processed deliveries done; they run again");
+                }
+                committed(&seqs, result.is_ok());
+                seqs.clear();
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queues `seq` to be marked done. False when the task is gone (shutting down).
+    pub(crate) fn done(&self, seq: i64) -> bool {
+        self.tx.send(seq).is_ok()
     }
 }

@@ -15,7 +15,7 @@
 //!   out locally; one that no longer returns a lease means it was taken over.
 //! - Pick-up: the replica that accepts a delivery processes it when it holds (or can take)
 //!   the lease; otherwise the holder finds it within one [`EngineOptions::claim_interval`]
-//!   (`Store::pending_deliveries_of_holder`), and deliveries of repositories nobody holds, or
+//!   (`Store::pending_seqs_of_holder`), and deliveries of repositories nobody holds, or
 //!   whose holder died, are taken by whichever replica looks first
 //!   (`Store::unleased_pending_repos`); so are expired leases with a queue in flight
 //!   (`Store::expired_leases`), whose lanes resume from the stored state.
@@ -253,6 +253,15 @@ impl Claims {
         true
     }
 
+    /// True when this process has `seq` in hand (queued, running, or finished since the
+    /// current scan began).
+    fn has(&self, seq: i64) -> bool {
+        self.inner
+            .lock()
+            .map(|c| c.inflight.contains(&seq) || c.finished.contains_key(&seq))
+            .unwrap_or(false)
+    }
+
     /// Gives `seq` back unprocessed (its repository is held elsewhere, or the lane lost its
     /// lease): a later scan may take it again.
     pub(crate) fn release(&self, seq: i64) {
@@ -307,19 +316,18 @@ const TAKEOVER_LIMIT: i64 = 100;
 /// Hands this process's lanes the deliveries other replicas accepted for the repositories it
 /// holds, takes over repositories nobody holds, and resumes their queues.
 async fn scan(inner: &Inner) {
-    let generation = inner.claims_begin();
-    match inner
+    let generation = inner.claims.begin_scan();
+    let mut seqs = match inner
         .store
-        .pending_deliveries_of_holder(&inner.holder, SCAN_LIMIT)
+        .pending_seqs_of_holder(&inner.holder, SCAN_LIMIT)
         .await
     {
-        Ok(pending) => {
-            for d in pending {
-                crate::retries::submit_stored(inner, d).await;
-            }
+        Ok(seqs) => seqs,
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot read the pending deliveries; the next scan retries");
+            Vec::new()
         }
-        Err(e) => tracing::warn!(error = %e, "Cannot read the pending deliveries; the next scan retries"),
-    }
+    };
     let now = inner.now_ms();
     match inner
         .store
@@ -328,17 +336,26 @@ async fn scan(inner: &Inner) {
     {
         Ok(keys) => {
             for key in keys {
-                match inner.store.pending_deliveries_of_repo(&key, SCAN_LIMIT).await {
-                    Ok(pending) => {
-                        for d in pending {
-                            crate::retries::submit_stored(inner, d).await;
-                        }
-                    }
+                match inner.store.pending_seqs_of_repo(&key, SCAN_LIMIT).await {
+                    Ok(more) => seqs.extend(more),
                     Err(e) => tracing::warn!(repo = %key, error = %e, "Cannot read a repository's pending deliveries"),
                 }
             }
         }
         Err(e) => tracing::warn!(error = %e, "Cannot list the deliveries nobody holds"),
+    }
+    // Only the deliveries this process does not have in hand are read whole (usually none:
+    // the replica that accepted a delivery and holds its repository runs it at once).
+    seqs.retain(|seq| !inner.claims.has(*seq));
+    if !seqs.is_empty() {
+        match inner.store.pending_deliveries_by_seq(&seqs).await {
+            Ok(pending) => {
+                for d in pending {
+                    crate::retries::submit_stored(inner, d).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Cannot read the pending deliveries; the next scan retries"),
+        }
     }
     inner.claims.end_scan(generation);
     match inner.store.expired_leases(now, TAKEOVER_LIMIT).await {
@@ -372,12 +389,6 @@ async fn take_over(inner: &Inner, repo: RepoName) {
         Err(e) => tracing::warn!(repo = %repo, error = %e, "Cannot list active builds"),
     }
     inner.submit(crate::dispatch::Work::Reconcile { repo });
-}
-
-impl Inner {
-    fn claims_begin(&self) -> u64 {
-        self.claims.begin_scan()
-    }
 }
 
 /// Renews this process's leases every `ttl/3` and scans every `claim_interval`, until the

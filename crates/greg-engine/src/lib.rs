@@ -140,6 +140,8 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub options: EngineOptions,
     inbox: Inbox,
+    /// Marks processed deliveries done in batches (`inbox.rs`).
+    pub(crate) finisher: inbox::Finisher,
     work: mpsc::UnboundedSender<dispatch::Work>,
     inflight: AtomicUsize,
     idle: Notify,
@@ -236,7 +238,27 @@ impl Engine {
         let (work_tx, work_rx) = mpsc::unbounded_channel();
         let started_ms = clock.now_ms();
         let lease_ttl = config.server.lease;
-        let inner = Arc::new_cyclic(|me| Inner {
+        let finisher_clock = clock.clone();
+        let inner = Arc::new_cyclic(|me: &std::sync::Weak<Inner>| Inner {
+            finisher: {
+                let me = me.clone();
+                inbox::Finisher::start(
+                    store.clone(),
+                    move || finisher_clock.now_ms(),
+                    move |seqs, committed| {
+                        let Some(inner) = me.upgrade() else { return };
+                        for seq in seqs {
+                            // After the commit, so that no scan reads it pending again.
+                            if committed {
+                                inner.claims.finish(*seq);
+                            } else {
+                                inner.claims.release(*seq);
+                            }
+                            inner.end();
+                        }
+                    },
+                )
+            },
             not_applicable: AtomicU64::new(0),
             started_ms,
             config,
@@ -284,6 +306,15 @@ impl Engine {
     }
 
     async fn recover(&self) -> Result<(), EngineError> {
+        if self.inner.store.backend() == "sqlite" {
+            // One process serves a SQLite database (`Store::serve_exclusively`): the leases in
+            // it belong to the process that ran before this one, and are taken over now.
+            self.inner
+                .store
+                .expire_all_leases(self.inner.now_ms())
+                .await
+                .map_err(|e| EngineError::Store(e.to_string()))?;
+        }
         let pending = self
             .inner
             .store

@@ -178,6 +178,46 @@ impl Store {
         Ok(())
     }
 
+    /// Marks deliveries `seqs` done at `now_ms` in one statement (the engine's batched
+    /// completion). Sequence numbers that are unknown or no longer pending are skipped.
+    /// Returns how many were marked.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn finish_done(&self, seqs: &[i64], now_ms: i64) -> Result<u64, StoreError> {
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        let db = StoreError::db("finish_done");
+        let marked = match self.pools() {
+            Pools::Sqlite { writer, .. } => {
+                // The sequence numbers as one JSON array: one statement for any batch size.
+                let list = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".to_owned());
+                sqlx::query(
+                    "UPDATE deliveries SET state = 'done', error = NULL, finished_ms = $1 \
+                     WHERE state = 'pending' AND seq IN (SELECT value FROM json_each($2))",
+                )
+                .bind(now_ms)
+                .bind(list)
+                .execute(writer)
+                .await
+                .map_err(db)?
+                .rows_affected()
+            }
+            Pools::Postgres(pool) => sqlx::query(
+                "UPDATE deliveries SET state = 'done', error = NULL, finished_ms = $1 \
+                 WHERE state = 'pending' AND seq = ANY($2)",
+            )
+            .bind(now_ms)
+            .bind(seqs)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected(),
+        };
+        Ok(marked)
+    }
+
     /// Deletes processed (`done`) deliveries whose `finished_ms` is before `before_ms` (unix
     /// milliseconds) and returns how many. Pending and failed deliveries (dead letters, kept
     /// until redelivered or deleted by hand) are never deleted. A delivery id seen again after

@@ -240,6 +240,25 @@ impl Store {
         }))
     }
 
+    /// Makes every lease expired at `now_ms`, whoever holds it, and returns how many were
+    /// live. For a database only one process serves (SQLite, see
+    /// [`Store::serve_exclusively`]): at start, every lease in it belongs to a process that is
+    /// gone, and waiting for them to run out would stall every repository after a restart.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn expire_all_leases(&self, now_ms: i64) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE repo_leases SET expires_ms = $1 WHERE expires_ms > $1";
+        Ok(with_writer!(self, pool => {
+            sqlx::query(SQL)
+                .bind(now_ms)
+                .execute(pool)
+                .await
+                .map_err(StoreError::db("expire_all_leases"))?
+                .rows_affected()
+        }))
+    }
+
     /// Leases expired at `now_ms` (their holder died, stalled or shut down), at most `limit`:
     /// the repositories whose lanes run nowhere until a replica takes them over.
     ///
@@ -297,62 +316,103 @@ impl Store {
         }))
     }
 
-    /// Pending deliveries (not waiting for a scheduled retry) of the repositories whose
-    /// lease `holder` has, and build callbacks (empty repository key), oldest first, at most
-    /// `limit`: what a replica's lanes should run, whichever replica accepted them.
+    /// The sequence numbers of pending deliveries (not waiting for a scheduled retry) of the
+    /// repositories whose lease `holder` has, and of build callbacks (empty repository key),
+    /// oldest first, at most `limit`: what a replica's lanes should run, whichever replica
+    /// accepted them. Read the deliveries this process does not have in hand yet with
+    /// [`Store::pending_deliveries_by_seq`].
     ///
     /// # Errors
-    /// [`StoreError::Database`]; [`StoreError::Corrupt`].
-    pub async fn pending_deliveries_of_holder(
+    /// [`StoreError::Database`].
+    pub async fn pending_seqs_of_holder(
         &self,
         holder: &str,
         limit: i64,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            delivery_columns!(),
-            " FROM deliveries WHERE state = 'pending' AND next_attempt_ms IS NULL \
-             AND (repo_key = '' OR repo_key IN \
+    ) -> Result<Vec<i64>, StoreError> {
+        const SQL: &str = "SELECT seq FROM deliveries WHERE state = 'pending' \
+             AND next_attempt_ms IS NULL AND (repo_key = '' OR repo_key IN \
                (SELECT repo_key FROM repo_leases WHERE holder = $1)) \
-             ORDER BY seq LIMIT $2"
-        );
+             ORDER BY seq LIMIT $2";
         let holder = row::text("lease holder", holder)?;
-        with_reader!(self, pool => {
-            let rows = sqlx::query(SQL)
+        Ok(with_reader!(self, pool => {
+            sqlx::query_scalar(SQL)
                 .bind(holder)
                 .bind(limit.max(0))
                 .fetch_all(pool)
                 .await
-                .map_err(StoreError::db("pending_deliveries_of_holder"))?;
-            rows.iter().map(row::delivery).collect()
-        })
+                .map_err(StoreError::db("pending_seqs_of_holder"))?
+        }))
     }
 
-    /// Pending deliveries (not waiting for a scheduled retry) of repository key `repo_key`,
-    /// oldest first, at most `limit`.
+    /// The sequence numbers of pending deliveries (not waiting for a scheduled retry) of
+    /// repository key `repo_key`, oldest first, at most `limit`.
     ///
     /// # Errors
-    /// [`StoreError::Database`]; [`StoreError::Corrupt`].
-    pub async fn pending_deliveries_of_repo(
+    /// [`StoreError::Database`].
+    pub async fn pending_seqs_of_repo(
         &self,
         repo_key: &str,
         limit: i64,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            delivery_columns!(),
-            " FROM deliveries WHERE state = 'pending' AND next_attempt_ms IS NULL \
-             AND repo_key = $1 ORDER BY seq LIMIT $2"
-        );
+    ) -> Result<Vec<i64>, StoreError> {
+        const SQL: &str = "SELECT seq FROM deliveries WHERE state = 'pending' \
+             AND next_attempt_ms IS NULL AND repo_key = $1 ORDER BY seq LIMIT $2";
         let key = row::text("repository key", repo_key)?;
-        with_reader!(self, pool => {
-            let rows = sqlx::query(SQL)
+        Ok(with_reader!(self, pool => {
+            sqlx::query_scalar(SQL)
                 .bind(key)
                 .bind(limit.max(0))
                 .fetch_all(pool)
                 .await
-                .map_err(StoreError::db("pending_deliveries_of_repo"))?;
-            rows.iter().map(row::delivery).collect()
-        })
+                .map_err(StoreError::db("pending_seqs_of_repo"))?
+        }))
+    }
+
+    /// The deliveries among `seqs` that are still pending and not waiting for a scheduled
+    /// retry, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`]; [`StoreError::Corrupt`].
+    pub async fn pending_deliveries_by_seq(
+        &self,
+        seqs: &[i64],
+    ) -> Result<Vec<Delivery>, StoreError> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        const SQLITE: &str = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries WHERE state = 'pending' AND next_attempt_ms IS NULL \
+             AND seq IN (SELECT value FROM json_each($1)) ORDER BY seq"
+        );
+        const POSTGRES: &str = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries WHERE state = 'pending' AND next_attempt_ms IS NULL \
+             AND seq = ANY($1) ORDER BY seq"
+        );
+        let db = StoreError::db("pending_deliveries_by_seq");
+        let rows = match self.pools() {
+            crate::store::Pools::Sqlite { reader, .. } => {
+                let list = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".to_owned());
+                sqlx::query(SQLITE)
+                    .bind(list)
+                    .fetch_all(reader)
+                    .await
+                    .map_err(db)?
+                    .iter()
+                    .map(row::delivery)
+                    .collect::<Result<Vec<_>, _>>()
+            }
+            crate::store::Pools::Postgres(pool) => sqlx::query(POSTGRES)
+                .bind(seqs)
+                .fetch_all(pool)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(row::delivery)
+                .collect::<Result<Vec<_>, _>>(),
+        }?;
+        Ok(rows)
     }
 }

@@ -83,6 +83,7 @@ impl Default for TesterOptions {
                 report_lease: Duration::from_secs(2),
                 report_sweep: Duration::from_millis(200),
                 report_debounce: Duration::ZERO,
+                claim_interval: Duration::from_millis(100),
             },
             build_poll_after_secs: 1,
             build_timeout_secs: None,

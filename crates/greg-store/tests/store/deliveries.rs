@@ -568,3 +568,41 @@ async fn the_inbox_knows_a_delivery_whole_or_split_into_events() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_batch_is_marked_done_in_one_call_and_finished_ones_stay_as_they_are() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let batch: Vec<NewDelivery> = (0..5)
+            .map(|i| github_delivery(&format!("done-{i}"), &fx.payload, 1))
+            .collect();
+        let stored = seqs(&store.insert_deliveries(&batch).await.expect("stored"));
+        // The last one failed earlier: marking it done again is skipped.
+        store
+            .finish_delivery(
+                stored[4],
+                DeliveryOutcome::Failed {
+                    error: "boom".to_owned(),
+                },
+                5,
+            )
+            .await
+            .expect("failed");
+        let marked = store
+            .finish_done(&[stored[0], stored[2], stored[4], 999_999], 10)
+            .await
+            .expect("marked");
+        assert_eq!(marked, 2);
+        let pending: Vec<i64> = store
+            .pending_deliveries(10)
+            .await
+            .expect("read")
+            .iter()
+            .map(|d| d.seq)
+            .collect();
+        assert_eq!(pending, [stored[1], stored[3]]);
+        assert_eq!(store.failed_deliveries(10).await.expect("read").len(), 1);
+        assert_eq!(store.finish_done(&[], 10).await.expect("nothing"), 0);
+    })
+    .await;
+}

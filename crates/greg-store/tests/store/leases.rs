@@ -55,6 +55,10 @@ async fn one_holder_at_a_time_and_a_takeover_bumps_the_epoch() {
         assert_eq!(store.release_leases("b", 27_000).await.expect("released"), 1);
         let c = held(store.acquire_lease(&repo, "c", 27_000, TTL).await.expect("c takes"));
         assert!(c > b);
+        // A restart on a database one process serves: every lease is taken over at once.
+        assert_eq!(store.expire_all_leases(28_000).await.expect("expired"), 1);
+        let d = held(store.acquire_lease(&repo, "d", 28_000, TTL).await.expect("d takes"));
+        assert!(d > c);
     })
     .await;
 }
@@ -160,8 +164,9 @@ async fn pending_deliveries_are_found_by_their_lease() {
             .await
             .expect("stored");
         held(store.acquire_lease(&fx.repo, "a", 1_000, TTL).await.expect("a"));
-        let mine = store.pending_deliveries_of_holder("a", 10).await.expect("read");
-        let ids: Vec<&str> = mine.iter().map(|d| d.delivery_id.as_str()).collect();
+        let mine = store.pending_seqs_of_holder("a", 10).await.expect("read");
+        let read = store.pending_deliveries_by_seq(&mine).await.expect("read");
+        let ids: Vec<&str> = read.iter().map(|d| d.delivery_id.as_str()).collect();
         assert_eq!(ids, ["d-1", "d-3"]);
         assert_eq!(
             store.unleased_pending_repos(2_000, 10).await.expect("read"),
@@ -172,11 +177,13 @@ async fn pending_deliveries_are_found_by_their_lease() {
         unleased.sort();
         assert_eq!(unleased, [fx.repo.key(), "other/repo".to_owned()]);
         let of_repo = store
-            .pending_deliveries_of_repo("other/repo", 10)
+            .pending_seqs_of_repo("other/repo", 10)
             .await
             .expect("read");
-        assert_eq!(of_repo.len(), 1);
-        assert_eq!(of_repo[0].delivery_id, "d-2");
+        let read = store.pending_deliveries_by_seq(&of_repo).await.expect("read");
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].delivery_id, "d-2");
+        assert!(store.pending_deliveries_by_seq(&[]).await.expect("none").is_empty());
     })
     .await;
 }

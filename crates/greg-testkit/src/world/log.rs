@@ -202,6 +202,39 @@ impl World {
         Ok(())
     }
 
+    /// Arms a standing fault: every `every`-th request to `server` whose path matches
+    /// `path_regex` (counting from the first one after this call) is answered with `status`
+    /// (as [`World::fail_next`] answers), until [`World::stop_failing`]; `every: 20` fails 5 %
+    /// of them, deterministically. One-shot faults go first. Errors when the regex does not
+    /// compile; `every` 0 is taken as 1.
+    pub fn fail_every(
+        &self,
+        server: Server,
+        path_regex: &str,
+        status: u16,
+        every: u64,
+    ) -> Result<(), regex::Error> {
+        let path = Regex::new(path_regex)?;
+        self.update(|s| {
+            s.fault_rates.push((
+                Fault {
+                    server,
+                    path,
+                    status,
+                    retry_after: None,
+                },
+                every.max(1),
+                0,
+            ))
+        });
+        Ok(())
+    }
+
+    /// Removes every standing fault armed with [`World::fail_every`].
+    pub fn stop_failing(&self) {
+        self.update(|s| s.fault_rates.clear());
+    }
+
     /// A copy of the request log.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.read(|s| s.requests.clone())
@@ -239,11 +272,20 @@ impl World {
     /// Takes the first armed fault matching this request, if any.
     pub(crate) fn take_fault(&self, server: Server, path: &str) -> Option<Fault> {
         self.update(|s| {
-            let i = s
+            if let Some(i) = s
                 .faults
                 .iter()
-                .position(|f| f.server == server && f.path.is_match(path))?;
-            Some(s.faults.remove(i))
+                .position(|f| f.server == server && f.path.is_match(path))
+            {
+                return Some(s.faults.remove(i));
+            }
+            s.fault_rates
+                .iter_mut()
+                .filter(|(f, _, _)| f.server == server && f.path.is_match(path))
+                .find_map(|(f, every, seen)| {
+                    *seen += 1;
+                    (*seen % *every == 0).then(|| f.clone())
+                })
         })
     }
 

@@ -92,6 +92,9 @@ pub struct WorldState {
     pub requests: Vec<LoggedRequest>,
     /// Armed one-shot faults, see [`World::fail_next`].
     pub faults: Vec<Fault>,
+    /// Standing faults, see [`World::fail_every`]: the fault, every how many matching
+    /// requests it fires, and how many matched so far.
+    pub fault_rates: Vec<(Fault, u64, u64)>,
     /// Armed and active request holds, see [`World::hold_next`].
     pub holds: Vec<Hold>,
     clock_ms: u64,
@@ -105,6 +108,7 @@ impl WorldState {
             bitbucket: bitbucket::BitbucketState::new(bot),
             requests: Vec::new(),
             faults: Vec::new(),
+            fault_rates: Vec::new(),
             holds: Vec::new(),
             clock_ms: CLOCK_START_MS,
         }
