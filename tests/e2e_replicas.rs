@@ -328,7 +328,8 @@ async fn a_stalled_holder_resumes_and_changes_nothing() -> anyhow::Result<()> {
     );
     let log = rig.log_text();
     assert!(
-        log.contains("Lost the repository's lease") || log.contains("No lease on the repository"),
+        log.contains("Lost the lease of the repository's lane")
+            || log.contains("Lost the repository's lease"),
         "A noticed it lost the lease; log:\n{log}"
     );
     drop(a);

@@ -157,6 +157,32 @@ impl Leases {
         }
     }
 
+    /// Renews `repo`'s lease in the store now (this process holds it); forgets it when
+    /// another replica has it.
+    async fn acquire_again(&self, inner: &Inner, repo: &RepoName) {
+        let key = repo.key();
+        let asked = Instant::now();
+        match inner
+            .store
+            .acquire_lease(repo, &inner.holder, inner.now_ms(), self.ttl_ms())
+            .await
+        {
+            Ok(LeaseGrant::Held(lease)) => {
+                if let Ok(mut held) = self.held.lock() {
+                    held.insert(
+                        key,
+                        Held {
+                            epoch: lease.epoch,
+                            valid_until: asked + self.local_validity(),
+                        },
+                    );
+                }
+            }
+            Ok(LeaseGrant::Busy { .. }) => self.lost(&key),
+            Err(e) => tracing::warn!(repo = %repo, error = %e, "Cannot renew the lease"),
+        }
+    }
+
     /// Renews every lease this process holds, in one store call; forgets the ones taken
     /// over meanwhile.
     async fn renew(&self, inner: &Inner) {
@@ -361,9 +387,13 @@ async fn scan(inner: &Inner) {
     match inner.store.expired_leases(now, TAKEOVER_LIMIT).await {
         Ok(expired) => {
             for lease in expired {
-                if lease.holder == inner.holder {
-                    // Ours, run out (a stall or a store outage): taking it again resumes.
-                    tracing::warn!(repo = %lease.repo, "This replica's lease ran out; taking it again");
+                if lease.holder == inner.holder
+                    && inner.leases.fence(&lease.repo.key(), &inner.holder).is_some()
+                {
+                    // Ours and still valid here (the store's clock ran ahead, or a renewal is
+                    // due): renewing is enough, the lane never stopped.
+                    inner.leases.acquire_again(inner, &lease.repo).await;
+                    continue;
                 }
                 take_over(inner, lease.repo).await;
             }

@@ -168,8 +168,13 @@ impl Store {
     }
 
     /// Closes every connection, waiting for calls in flight; later calls fail. Call at
-    /// shutdown so that SQLite checkpoints its WAL.
+    /// shutdown so that SQLite checkpoints its WAL. Gives up [`Store::serve_exclusively`]'s
+    /// lock.
     pub async fn close(&self) {
+        // Another process may serve the database from now on.
+        if let Ok(mut serving) = self.inner.serving.lock() {
+            serving.take();
+        }
         match self.pools() {
             Pools::Sqlite { writer, reader } => {
                 reader.close().await;
