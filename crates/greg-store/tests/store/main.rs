@@ -9,3 +9,4 @@ mod deliveries;
 mod effects;
 mod queue;
 mod reports;
+mod titles;
