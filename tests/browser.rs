@@ -198,6 +198,10 @@ async fn the_pages_render_and_an_admin_edits_the_reviewers_in_a_browser() -> any
         );
     }
     assert!(!queue.contains(&format!("#{} ", four.0)), "{queue}");
+    // Each queued pull request with its title and author (the fake's default title).
+    for title in ["Merge faster-builds by dave", "Merge docs-typo by carol"] {
+        assert!(queue.contains(title), "{title} not shown: {queue}");
+    }
     // #2's page: its builds and its report with the failed job.
     assert_eq!(status(&r[4]), 200);
     let pr = text(&r[4]);

@@ -1,14 +1,16 @@
 //! End to end, the web pages (SPEC §9, issue 13 items 1–3 and 9): the index, the merge queue
 //! with an ETA range, and the pull-request page with its builds, blockers, reports and why it
-//! left the queue; each page's JSON twin says the same; unknown repositories and pull requests
-//! get the 404 page (JSON 404 under `/api`); hostile text is escaped.
+//! left the queue; each page's JSON twin says the same; each queued pull request's title and
+//! author (from its webhooks and from greg's reads of the provider); unknown repositories and
+//! pull requests get the 404 page (JSON 404 under `/api`); hostile text is escaped. Snapshots
+//! of the three pages' HTML (`tests/snapshots/e2e_pages__*.snap`) under a manual clock.
 //!
 //! `GREG_PRINT_API=1` prints every JSON answer (docs/api.md quotes them).
 
 use greg_core::{BuildOutcome, PrNumber};
 use greg_engine::ManualClock;
-use greg_testkit::tester::{JENKINS_TOKEN, MERGE_JOB};
-use greg_testkit::{GregTester, TesterOptions};
+use greg_testkit::tester::{JENKINS_TOKEN, MERGE_JOB, TEST_JOB};
+use greg_testkit::{GregTester, NewPr, TesterOptions, fake_sha};
 use serde_json::{Value, json};
 
 const MIN: i64 = 60_000;
@@ -338,5 +340,152 @@ async fn unknown_repositories_and_pull_requests_are_404_and_hostile_text_is_esca
         "<script>alert(1)</script>::t"
     );
     drain(&mut t, pr);
+    t.finish().await
+}
+
+/// `author` opens a pull request titled `title` from `branch`; its test build passes and bob
+/// approves it.
+async fn titled_pr(
+    t: &GregTester,
+    author: &str,
+    branch: &str,
+    title: &str,
+) -> anyhow::Result<PrNumber> {
+    let head = fake_sha(&format!("{branch}-1"));
+    let pr = t
+        .world
+        .open_pr(&t.repo, NewPr::new(author, branch, head).title(title))?;
+    t.deliver(t.world.pull_request_webhook(&t.repo, pr.number, "opened")?)
+        .await?;
+    t.finish_build(TEST_JOB, BuildOutcome::Success).await?;
+    t.approve(pr.number, "bob").await?;
+    Ok(pr.number)
+}
+
+/// The queue entry of `pr` in `GET /api/queue/acme/demo`.
+async fn queued(t: &GregTester, pr: PrNumber) -> anyhow::Result<Value> {
+    let (status, api) = get_json(t, "/api/queue/acme/demo").await?;
+    anyhow::ensure!(status == 200, "GET /api/queue answered {status}: {api}");
+    let entries = api["queues"][0]["entries"].as_array().cloned();
+    entries
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e["pr"] == pr.0)
+        .ok_or_else(|| anyhow::anyhow!("#{pr} is not queued: {api}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_shows_each_pull_requests_title_and_author_escaped() -> anyhow::Result<()> {
+    let mut t = staging_with_clock().await?;
+    let blocker = titled_pr(&t, "carol", "first", "Go first").await?;
+    let pr = titled_pr(&t, "octocat", "frob", "Fix the frobnicator").await?;
+    t.post_comment(pr, "alice", "@greg ok").await?;
+    assert!(t.expect_comment(pr)?.contains("Ready to merge"));
+    t.post_comment(blocker, "alice", "@greg please").await?;
+    t.post_comment(pr, "alice", "@greg please").await?;
+    drain(&mut t, blocker);
+    drain(&mut t, pr);
+
+    // From the `opened` webhook: the twin and the page show both.
+    let entry = queued(&t, pr).await?;
+    assert_eq!(entry["title"], "Fix the frobnicator");
+    assert_eq!(entry["author"], "octocat");
+    let (status, page) = get_page(&t, "/queue/acme/demo").await?;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!(
+            "<a href=\"/pr/acme/demo/{pr}\">#{pr}</a> Fix the frobnicator <span class=\"muted\">by octocat</span>"
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains("Go first <span class=\"muted\">by carol</span>"),
+        "{page}"
+    );
+    let (_, twin) = get_json(&t, &format!("/api/pr/acme/demo/{pr}")).await?;
+    assert_eq!(twin["pull_request"]["title"], "Fix the frobnicator");
+    assert_eq!(twin["pull_request"]["author"], "octocat");
+
+    // A title edited without a webhook: "@greg ok" reads the pull request again, and the
+    // hostile title is shown as text.
+    let hostile = "<script>alert(1)</script> & \"quotes\"";
+    t.world
+        .edit_pr(&t.repo, pr, |p| p.title = hostile.to_owned())?;
+    t.post_comment(pr, "alice", "@greg ok").await?;
+    drain(&mut t, pr);
+    assert_eq!(queued(&t, pr).await?["title"], hostile);
+    let (_, page) = get_page(&t, "/queue/acme/demo").await?;
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(
+        page.contains("&#60;script&#62;alert(1)") || page.contains("&lt;script&gt;alert(1)"),
+        "{page}"
+    );
+    let (_, page) = get_page(&t, &format!("/pr/acme/demo/{pr}")).await?;
+    assert!(!page.contains("<script>"), "{page}");
+
+    // GitHub's `edited` delivery with `changes.title`: the new title replaces it.
+    t.world.edit_pr(&t.repo, pr, |p| {
+        p.title = "Fix the frobnicator, again".to_owned()
+    })?;
+    let mut edited = t.world.pull_request_webhook(&t.repo, pr, "edited")?;
+    edited.payload["changes"] = json!({ "title": { "from": hostile } });
+    t.deliver(edited).await?;
+    assert_eq!(queued(&t, pr).await?["title"], "Fix the frobnicator, again");
+    t.expect_no_comment(pr)?;
+    t.finish().await
+}
+
+/// `text` with what differs between runs replaced: the ports of greg and the fakes, greg's
+/// version.
+fn scrub(text: &str) -> String {
+    const HOST: &str = "127.0.0.1:";
+    let text = text.replace(
+        &format!("greg {}", env!("CARGO_PKG_VERSION")),
+        "greg [version]",
+    );
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find(HOST) {
+        out.push_str(&rest[..i + HOST.len()]);
+        out.push_str("[port]");
+        rest = rest[i + HOST.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_of_the_index_queue_and_pull_request_pages() -> anyhow::Result<()> {
+    let mut t = staging_with_clock().await?;
+    // #1 landed after a five-minute merge build; #2 is being merged; #3 waits behind it at a
+    // higher priority than #4; #5 left the queue when its build failed.
+    let one = titled_pr(&t, "octocat", "frob", "Fix the frobnicator").await?;
+    let two = titled_pr(&t, "dave", "faster-builds", "Cache the <dependencies>").await?;
+    let three = titled_pr(&t, "carol", "docs-typo", "Docs: fix a typo").await?;
+    let four = titled_pr(&t, "erin", "new-api", "A new API").await?;
+    let five = titled_pr(&t, "frank", "red", "Break the build").await?;
+    t.post_comment(one, "alice", "@greg please").await?;
+    t.advance(5 * MIN)?;
+    t.finish_build(MERGE_JOB, BuildOutcome::Success).await?;
+    t.post_comment(five, "alice", "@greg please").await?;
+    t.advance(2 * MIN)?;
+    t.finish_build(MERGE_JOB, BuildOutcome::Failure).await?;
+    t.post_comment(two, "alice", "@greg please").await?;
+    t.post_comment(three, "alice", "@greg please p=1").await?;
+    t.post_comment(four, "alice", "@greg please").await?;
+    t.advance(3 * MIN)?;
+    for pr in [one, two, three, four, five] {
+        drain(&mut t, pr);
+    }
+
+    let (status, index) = get_page(&t, "/").await?;
+    assert_eq!(status, 200);
+    insta::assert_snapshot!("index_page", scrub(&index));
+    let (status, queue) = get_page(&t, "/queue/acme/demo").await?;
+    assert_eq!(status, 200);
+    insta::assert_snapshot!("queue_page", scrub(&queue));
+    let (status, pr) = get_page(&t, &format!("/pr/acme/demo/{five}")).await?;
+    assert_eq!(status, 200);
+    insta::assert_snapshot!("pr_page", scrub(&pr));
     t.finish().await
 }

@@ -138,6 +138,9 @@ pub enum PullRequestAction {
     /// Converted back to a draft (GitHub `converted_to_draft`): a queued merge leaves the
     /// queue (SPEC §5).
     ConvertedToDraft,
+    /// The title was edited (GitHub `edited` with `changes.title`, Bitbucket Server
+    /// `pr:modified` with a new title): greg only records the new title for its pages.
+    Edited,
 }
 
 impl PullRequestAction {
@@ -152,6 +155,7 @@ impl PullRequestAction {
             PullRequestAction::Retargeted => "retargeted",
             PullRequestAction::ReadyForReview => "ready_for_review",
             PullRequestAction::ConvertedToDraft => "converted_to_draft",
+            PullRequestAction::Edited => "edited",
         }
     }
 }

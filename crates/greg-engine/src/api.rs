@@ -7,7 +7,7 @@ use crate::Engine;
 use crate::eta::{self, BuildStats, Eta, Shape, Slot};
 use crate::queue;
 use greg_core::{BuildContext, Login, PrNumber, RepoName, Sha};
-use greg_store::{BuildRecord, QueueEntry, StoreError};
+use greg_store::{BuildRecord, PullRequestTitle, QueueEntry, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -58,6 +58,11 @@ pub struct QueueEntryView {
     pub position: Option<usize>,
     /// The pull request.
     pub pr: PrNumber,
+    /// Its title as greg last saw it (a webhook or a read from the provider); `None` (JSON
+    /// `null`) when greg never saw it.
+    pub title: Option<String>,
+    /// Who opened it; `None` like `title`.
+    pub author: Option<Login>,
     /// `merge` or `try`.
     pub kind: &'static str,
     /// `waiting`, `staging`, `building`, `landing`.
@@ -271,22 +276,28 @@ pub(crate) async fn waiting_eta(
 }
 
 impl Engine {
+    /// The view of entry `e` at its place among `positions`, with its pull request's title
+    /// from `titles` (the stored titles of its queue).
     async fn entry_view(
         &self,
         e: &QueueEntry,
         positions: &[(i64, usize)],
+        titles: &[PullRequestTitle],
     ) -> Result<QueueEntryView, StoreError> {
         let store = self.store();
         let build = match e.build_id {
             Some(id) => store.build(id).await?.as_ref().map(BuildView::from),
             None => None,
         };
+        let title = titles.iter().find(|t| t.pr == e.pr);
         Ok(QueueEntryView {
             position: positions
                 .iter()
                 .find(|(id, _)| *id == e.id)
                 .map(|(_, p)| *p),
             pr: e.pr,
+            title: title.map(|t| t.title.clone()),
+            author: title.map(|t| t.author.clone()),
             kind: e.kind.as_str(),
             state: e.state.as_str(),
             head: e.head_sha.clone(),
@@ -409,12 +420,13 @@ impl Engine {
                 by_target.entry(e.target.clone()).or_default().push(e);
             }
         }
+        let titles = store.queued_pull_request_titles(repo).await?;
         let mut views = Vec::new();
         for (target, entries) in by_target {
             let positions = queue::positions(&entries);
             let mut list = Vec::new();
             for e in &entries {
-                list.push(self.entry_view(e, &positions).await?);
+                list.push(self.entry_view(e, &positions, &titles).await?);
             }
             // By position (the merge in flight first), then try and test entries.
             list.sort_by_key(|e| e.position.unwrap_or(usize::MAX));
@@ -469,14 +481,25 @@ impl Engine {
                 v.builds.push(BuildView::from(b));
             }
         }
+        // One query per repository for the titles of its queued pull requests.
+        let mut titles: BTreeMap<String, Vec<PullRequestTitle>> = BTreeMap::new();
         for e in &entries {
+            if titles.contains_key(&e.repo.key()) {
+                continue;
+            }
+            let found = store.queued_pull_request_titles(&e.repo).await?;
+            titles.insert(e.repo.key(), found);
+        }
+        for e in &entries {
+            let key = e.repo.key();
             let queue_entries: Vec<QueueEntry> = entries
                 .iter()
                 .filter(|x| x.repo == e.repo && x.target == e.target)
                 .cloned()
                 .collect();
             let positions = queue::positions(&queue_entries);
-            let view = self.entry_view(e, &positions).await?;
+            let repo_titles = titles.get(&key).map_or(&[][..], Vec::as_slice);
+            let view = self.entry_view(e, &positions, repo_titles).await?;
             if let Some(v) = prs.get_mut(&(e.repo.to_string(), e.pr.0)) {
                 if !v.heads.contains(&e.head_sha) {
                     v.heads.push(e.head_sha.clone());

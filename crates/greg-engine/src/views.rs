@@ -157,6 +157,10 @@ pub struct PrView {
     pub repo: String,
     /// The pull request.
     pub pr: PrNumber,
+    /// Its title as greg last saw it; `None` (JSON `null`) when greg never saw it.
+    pub title: Option<String>,
+    /// Who opened it; `None` like `title`.
+    pub author: Option<Login>,
     /// Every build greg ran for it, newest first.
     pub builds: Vec<PrBuildView>,
     /// What blocks it.
@@ -440,9 +444,12 @@ impl Engine {
                 left: left_words(e),
             })
             .collect();
+        let title = store.pull_request_title(repo, pr).await?;
         Ok(Some(PrView {
             repo: repo.to_string(),
             pr,
+            title: title.as_ref().map(|t| t.title.clone()),
+            author: title.map(|t| t.author),
             builds,
             blockers: BlockersView { head, blockers },
             queue,

@@ -147,10 +147,11 @@ struct PullRequestPayload {
     repository: Repo,
 }
 
-/// `changes` of an `edited` action; only the presence of `base` matters.
+/// `changes` of an `edited` action; only the presence of `base` and `title` matters.
 #[derive(Deserialize)]
 struct Changes {
     base: Option<IgnoredAny>,
+    title: Option<IgnoredAny>,
 }
 
 fn parse_pull_request(body: &[u8]) -> Result<Inbound, WebhookError> {
@@ -163,12 +164,15 @@ fn parse_pull_request(body: &[u8]) -> Result<Inbound, WebhookError> {
         "closed" => PullRequestAction::Closed { merged },
         "ready_for_review" => PullRequestAction::ReadyForReview,
         "converted_to_draft" => PullRequestAction::ConvertedToDraft,
-        "edited" if p.changes.is_some_and(|c| c.base.is_some()) => PullRequestAction::Retargeted,
-        "edited" => {
-            return Ok(ignored(
-                "pull request edited without a target branch change",
-            ));
-        }
+        "edited" => match &p.changes {
+            Some(c) if c.base.is_some() => PullRequestAction::Retargeted,
+            Some(c) if c.title.is_some() => PullRequestAction::Edited,
+            _ => {
+                return Ok(ignored(
+                    "pull request edited without a title or target branch change",
+                ));
+            }
+        },
         other => {
             return Ok(ignored(format!(
                 "pull_request action {} is not used",

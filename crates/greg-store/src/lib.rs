@@ -22,6 +22,8 @@
 //!   per pull request ([`ReportCommentRow`]): how many reports it received (`wanted`), how
 //!   many the comment shows (`done`), the comment id and body hash, and the **lease** on
 //!   rendering it with its fencing token.
+//! - the **title and author** of each pull request greg has seen ([`PullRequestTitle`]), one
+//!   row per `(repo, number)`, for the queue and pull-request pages.
 //!
 //! # Design
 //! - One concrete [`Store`], no trait (STYLE.md: the store has one implementation with two
@@ -198,6 +200,7 @@ mod reports;
 mod row;
 mod statuses;
 mod store;
+mod titles;
 mod views;
 
 pub use deliveries::{DueNotice, FailedDelivery, Redelivery};
@@ -215,3 +218,4 @@ pub use reports::{
     StoredReport,
 };
 pub use store::Store;
+pub use titles::{MAX_TITLE_CHARS, PullRequestTitle};

@@ -127,12 +127,13 @@ fn parse_pull_request(
 }
 
 /// `pr:modified`: `previousTarget` is the target branch before the change (title and
-/// description edits send it unchanged).
+/// description edits send it unchanged), `previousTitle` the title before it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ModifiedPayload {
     pull_request: wire::PullRequest,
     previous_target: Option<PreviousTarget>,
+    previous_title: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -142,14 +143,24 @@ struct PreviousTarget {
 
 fn parse_modified(event: &str, body: &[u8]) -> Result<Parsed, WebhookError> {
     let p: ModifiedPayload = decode(event, body)?;
-    match p.previous_target {
-        Some(t) if t.id != p.pull_request.to_ref.id => Ok(pull_request_event(
+    let retargeted = p
+        .previous_target
+        .is_some_and(|t| t.id != p.pull_request.to_ref.id);
+    let retitled = p.previous_title.is_some_and(|t| t != p.pull_request.title);
+    if retargeted {
+        Ok(pull_request_event(
             p.pull_request,
             PullRequestAction::Retargeted,
-        )),
-        _ => Ok(ignored(
-            "pull request modified without a target branch change",
-        )),
+        ))
+    } else if retitled {
+        Ok(pull_request_event(
+            p.pull_request,
+            PullRequestAction::Edited,
+        ))
+    } else {
+        Ok(ignored(
+            "pull request modified without a title or target branch change",
+        ))
     }
 }
 

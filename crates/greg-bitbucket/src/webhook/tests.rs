@@ -550,13 +550,24 @@ fn server_pushes_skip_deletions_and_tags() {
 }
 
 #[test]
-fn server_retargeting_is_recognised_and_edits_are_ignored() {
+fn server_retargeting_and_retitling_are_recognised_and_other_edits_are_ignored() {
     let mut body = fixture_json(Flavor::Server, "pr_opened.json");
+    let title = body["pullRequest"]["title"].clone();
     body["previousTarget"] = json!({"id": "refs/heads/master", "displayId": "master"});
+    body["previousTitle"] = title.clone();
     assert_eq!(
         ignored_reason(server("pr:modified", &body)),
-        "pull request modified without a target branch change"
+        "pull request modified without a title or target branch change"
     );
+    body["previousTitle"] = json!("An older title");
+    match events(server("pr:modified", &body)).as_slice() {
+        [Event::PullRequest(e)] => {
+            assert_eq!(e.action, PullRequestAction::Edited);
+            assert_eq!(Some(e.pull_request.title.as_str()), title.as_str());
+        }
+        other => panic!("{other:?}"),
+    }
+    body["previousTitle"] = title;
     body["previousTarget"] = json!({"id": "refs/heads/develop", "displayId": "develop"});
     assert!(matches!(
         events(server("pr:modified", &body)).as_slice(),

@@ -176,6 +176,7 @@ impl Session<'_> {
             .pull_request(self.ctx.repo, self.pr_number)
             .await
             .map_err(backend(&self.ctx.provider))?;
+        super::remember_title(self.inner, self.ctx.repo, &pr).await?;
         self.pr = Some(pr.clone());
         Ok(pr)
     }

@@ -147,23 +147,10 @@ pub(crate) async fn handle(inner: &Inner, source: &str, event: &Event) -> Result
     };
     match event {
         Event::Push(push) => builds::on_push(inner, &ctx, push).await,
-        Event::PullRequest(e) => match e.action {
-            PullRequestAction::Opened
-            | PullRequestAction::Synchronize
-            | PullRequestAction::Reopened
-            | PullRequestAction::ReadyForReview => {
-                builds::on_new_head(inner, &ctx, &e.pull_request).await
-            }
-            PullRequestAction::Closed { merged } => {
-                builds::on_closed(inner, &ctx, e.pull_request.number, merged).await
-            }
-            PullRequestAction::Retargeted => {
-                staging::retargeted(inner, &ctx, &e.pull_request).await
-            }
-            PullRequestAction::ConvertedToDraft => {
-                staging::recheck(inner, &ctx, e.pull_request.number).await
-            }
-        },
+        Event::PullRequest(e) => {
+            remember_title(inner, ctx.repo, &e.pull_request).await?;
+            on_pull_request(inner, &ctx, e).await
+        }
         Event::Comment(c) => commands::on_comment(inner, &ctx, c).await,
         Event::Report(r) => crate::reports::on_report(inner, &ctx, r).await,
         Event::Review(r) => {
@@ -182,6 +169,45 @@ pub(crate) async fn handle(inner: &Inner, source: &str, event: &Event) -> Result
             ctx.provider
         ))),
     }
+}
+
+/// A pull-request event: what its action calls for.
+async fn on_pull_request(
+    inner: &Inner,
+    ctx: &RepoCtx<'_>,
+    e: &greg_core::PullRequestEvent,
+) -> Result<(), HandlerError> {
+    match e.action {
+        PullRequestAction::Opened
+        | PullRequestAction::Synchronize
+        | PullRequestAction::Reopened
+        | PullRequestAction::ReadyForReview => {
+            builds::on_new_head(inner, ctx, &e.pull_request).await
+        }
+        PullRequestAction::Closed { merged } => {
+            builds::on_closed(inner, ctx, e.pull_request.number, merged).await
+        }
+        PullRequestAction::Retargeted => staging::retargeted(inner, ctx, &e.pull_request).await,
+        PullRequestAction::ConvertedToDraft => {
+            staging::recheck(inner, ctx, e.pull_request.number).await
+        }
+        // The title is all that changed, and it is recorded already.
+        PullRequestAction::Edited => Ok(()),
+    }
+}
+
+/// Records the title and author of `pr` as greg just saw it (a webhook, or a read from the
+/// provider), for the queue and pull-request pages.
+pub(crate) async fn remember_title(
+    inner: &Inner,
+    repo: &RepoName,
+    pr: &greg_core::PullRequest,
+) -> Result<(), HandlerError> {
+    inner
+        .store
+        .save_pull_request_title(repo, pr.number, &pr.title, &pr.author, inner.now_ms())
+        .await?;
+    Ok(())
 }
 
 /// Completes an unresolved event through its provider (Bitbucket Cloud: the full head of an

@@ -8,6 +8,7 @@
 //! - a queue entry whose pull request was closed → it leaves the queue;
 //! - an open pull request whose head has no test build → the test build starts (a lost
 //!   `opened`/`synchronize` delivery);
+//! - the title and author of each queued pull request are recorded (for the pages);
 //! - every in-flight queue entry redoes its current step (a staging ref made but not recorded,
 //!   a fast-forward done but not recorded), then each queue starts what it can.
 //!
@@ -38,7 +39,11 @@ pub(crate) async fn reconcile(inner: &Inner, repo: &RepoName) -> Result<(), Hand
             .into_iter()
             .filter(|e| &e.repo == repo)
         {
-            match open.iter().find(|p| p.number == entry.pr) {
+            let listed = open.iter().find(|p| p.number == entry.pr);
+            if let Some(pr) = listed {
+                super::remember_title(inner, repo, pr).await?;
+            }
+            match listed {
                 Some(pr) if pr.head_sha != entry.head_sha => {
                     tracing::warn!(pr = %pr.number, approved = %entry.head_sha, head = %pr.head_sha, "Reconcile: the head moved without a webhook; dropping the queue entry");
                     super::exits::on_new_head(inner, &ctx, pr).await?;

@@ -372,6 +372,26 @@ fn ready_for_review_and_other_actions() {
 }
 
 #[test]
+fn an_edited_title_is_an_edit_and_a_body_edit_is_ignored() {
+    // The real capture edits the body only.
+    let mut v = fixture_json("pull_request.edited.json");
+    assert_eq!(
+        ignored_reason(parse_value("pull_request", &v)),
+        "pull request edited without a title or target branch change"
+    );
+    // GitHub's `changes.title.from` of a title edit.
+    v["changes"] = json!({ "title": { "from": "Update .drone.yml (draft)" } });
+    match event(parse_value("pull_request", &v)) {
+        Event::PullRequest(e) => {
+            assert_eq!(e.action, PullRequestAction::Edited);
+            assert_eq!(e.pull_request.title, "Update .drone.yml");
+            assert_eq!(e.pull_request.author.as_str(), "bradrydzewski");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn closed_and_merged_is_state_merged() {
     match event(parse(
         "pull_request",

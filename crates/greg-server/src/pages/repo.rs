@@ -160,6 +160,9 @@ pub(crate) async fn visible_repos(
 struct QueueRow {
     position: String,
     pr: u64,
+    /// `None`: greg never saw the pull request (the page shows its number alone).
+    title: Option<String>,
+    author: Option<String>,
     kind: &'static str,
     approved_by: String,
     priority: i32,
@@ -197,6 +200,8 @@ fn queue_rows(views: &[QueueView], now: i64) -> Vec<TargetQueue> {
                 .map(|e| QueueRow {
                     position: e.position.map_or_else(|| "–".to_owned(), |p| p.to_string()),
                     pr: e.pr.0,
+                    title: e.title.clone(),
+                    author: e.author.as_ref().map(ToString::to_string),
                     kind: e.kind,
                     approved_by: e.approved_by.to_string(),
                     priority: e.priority,

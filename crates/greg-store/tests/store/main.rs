@@ -10,3 +10,4 @@ mod effects;
 mod leases;
 mod queue;
 mod reports;
+mod titles;
