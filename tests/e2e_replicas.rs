@@ -239,7 +239,10 @@ async fn webhooks_spread_over_replicas_are_each_processed_once() -> anyhow::Resu
     let url = rig.database.clone();
     assert_eq!(
         schema
-            .scalar(&url, "SELECT COUNT(*) FROM deliveries WHERE source = 'github'")
+            .scalar(
+                &url,
+                "SELECT COUNT(*) FROM deliveries WHERE source = 'github'"
+            )
             .await?,
         6,
         "six deliveries stored, the duplicate once"
@@ -248,7 +251,10 @@ async fn webhooks_spread_over_replicas_are_each_processed_once() -> anyhow::Resu
     let wait_done = async {
         loop {
             let open = schema
-                .scalar(&url, "SELECT COUNT(*) FROM deliveries WHERE state <> 'done'")
+                .scalar(
+                    &url,
+                    "SELECT COUNT(*) FROM deliveries WHERE state <> 'done'",
+                )
                 .await?;
             if open == 0 {
                 return anyhow::Ok(());
@@ -360,8 +366,10 @@ async fn load_with_upstream_faults_and_a_killed_replica_loses_nothing() -> anyho
     let rate = env("GREG_LOAD_RATE", 20).max(1);
     std::fs::write(
         &rig.config,
-        std::fs::read_to_string(&rig.config)?
-            .replace("    merge_mode: staging\n", "    merge_mode: staging\n    max_test_builds: 100\n"),
+        std::fs::read_to_string(&rig.config)?.replace(
+            "    merge_mode: staging\n",
+            "    merge_mode: staging\n    max_test_builds: 100\n",
+        ),
     )?;
     rig.world
         .script_outcome(TEST_JOB, None, greg_testkit::Outcome::Success);
@@ -370,7 +378,10 @@ async fn load_with_upstream_faults_and_a_killed_replica_loses_nothing() -> anyho
     let warm_up = fake_sha("load-warm-up");
     let pr = rig
         .world
-        .open_pr(&rig.repo, NewPr::new("carol", "load-warm-up", warm_up.clone()))?
+        .open_pr(
+            &rig.repo,
+            NewPr::new("carol", "load-warm-up", warm_up.clone()),
+        )?
         .number;
     rig.send(&a, rig.world.pull_request_webhook(&rig.repo, pr, "opened")?)
         .await?;
@@ -399,7 +410,10 @@ async fn load_with_upstream_faults_and_a_killed_replica_loses_nothing() -> anyho
         let head = fake_sha(&format!("load-{i}"));
         let pr = rig
             .world
-            .open_pr(&rig.repo, NewPr::new("carol", &format!("load-{i}"), head.clone()))?
+            .open_pr(
+                &rig.repo,
+                NewPr::new("carol", &format!("load-{i}"), head.clone()),
+            )?
             .number;
         let delivery = rig.world.pull_request_webhook(&rig.repo, pr, "opened")?;
         let mut answered = false;
@@ -440,23 +454,29 @@ async fn load_with_upstream_faults_and_a_killed_replica_loses_nothing() -> anyho
     }
     let url = rig.database.clone();
     let open = schema
-        .scalar(&url, "SELECT COUNT(*) FROM deliveries WHERE state <> 'done'")
+        .scalar(
+            &url,
+            "SELECT COUNT(*) FROM deliveries WHERE state <> 'done'",
+        )
         .await?;
-    assert_eq!(open, 0, "every delivery processed; log:\n{}", rig.log_text());
+    assert_eq!(
+        open,
+        0,
+        "every delivery processed; log:\n{}",
+        rig.log_text()
+    );
     let stored = schema
-        .scalar(&url, "SELECT COUNT(*) FROM deliveries WHERE source = 'github'")
+        .scalar(
+            &url,
+            "SELECT COUNT(*) FROM deliveries WHERE source = 'github'",
+        )
         .await?;
     assert_eq!(
         usize::try_from(stored)?,
         accepted.len() + 1,
         "each delivery stored once"
     );
-    let faulted = rig
-        .world
-        .requests()
-        .iter()
-        .filter(|r| r.faulted)
-        .count();
+    let faulted = rig.world.requests().iter().filter(|r| r.faulted).count();
     println!(
         "load: {} deliveries in {load_secs:.1} s ({:.1}/s), {resent} resent after the kill, \
          {faulted} GitHub requests answered 502, all processed exactly once",
@@ -473,7 +493,10 @@ async fn wait_status(rig: &Rig, head: &greg_core::Sha) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while rig.status(head, "greg/test") != Some(greg_core::CommitState::Success) {
         if std::time::Instant::now() > deadline {
-            anyhow::bail!("{head}: greg/test never went green; log:\n{}", rig.log_text());
+            anyhow::bail!(
+                "{head}: greg/test never went green; log:\n{}",
+                rig.log_text()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -10,12 +10,12 @@
 mod pg_schema;
 
 use greg_core::{PrNumber, Sha};
-use pg_schema::Schema;
 use greg_testkit::tester::{JENKINS_TOKEN, tester_config_yaml};
 use greg_testkit::{
     FakeGithub, FakeJenkins, GREG_PARAMETERS, NewPr, Outcome, Server, TesterOptions, World,
     fake_sha,
 };
+use pg_schema::Schema;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -701,8 +701,8 @@ impl Balancer {
                             tokio::net::TcpStream::connect(addr),
                         );
                         if let Ok(Ok(mut outbound)) = connect.await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
-                                .await;
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                             return;
                         }
                     }
@@ -714,10 +714,7 @@ impl Balancer {
 
     /// Sends connections to `greg` too.
     pub fn add(&self, greg: &Greg) -> anyhow::Result<()> {
-        let addr: std::net::SocketAddr = greg
-            .url
-            .trim_start_matches("http://")
-            .parse()?;
+        let addr: std::net::SocketAddr = greg.url.trim_start_matches("http://").parse()?;
         if let Ok(mut b) = self.backends.lock() {
             b.push(addr);
         }

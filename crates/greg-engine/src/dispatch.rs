@@ -159,7 +159,9 @@ async fn run(inner: &Inner, work: Work) {
                     // counts as work in flight until it is committed.
                     inner.begin();
                     if !inner.finisher.done(seq) {
-                        tracing::error!("The finisher has stopped; the delivery runs again after a restart");
+                        tracing::error!(
+                            "The finisher has stopped; the delivery runs again after a restart"
+                        );
                         inner.claims.release(seq);
                         inner.end();
                     }
@@ -201,7 +203,11 @@ async fn run(inner: &Inner, work: Work) {
             let (result, _) =
                 with_retries(inner, "merge queue", || handlers::drive_queue(inner, &repo)).await;
             if let Err(e) = result {
-                log_handler_error(inner, &e, "Driving the merge queue failed; reconciliation retries");
+                log_handler_error(
+                    inner,
+                    &e,
+                    "Driving the merge queue failed; reconciliation retries",
+                );
             }
         }
     }

@@ -227,7 +227,9 @@ impl Leases {
         {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "Released the leases of this replica"),
-            Err(e) => tracing::warn!(error = %e, "Cannot release the leases; they run out by themselves"),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot release the leases; they run out by themselves")
+            }
         }
     }
 }
@@ -237,7 +239,9 @@ impl Leases {
 /// its repository's lease. Steps run outside a lane (no fence) pass.
 pub(crate) fn ensure_held(inner: &Inner) -> Result<(), crate::handlers::HandlerError> {
     match Fence::current() {
-        Some(fence) if inner.leases.fence(&fence.repo_key, &inner.holder).as_ref() != Some(&fence) => {
+        Some(fence)
+            if inner.leases.fence(&fence.repo_key, &inner.holder).as_ref() != Some(&fence) =>
+        {
             Err(crate::handlers::HandlerError::Store(
                 greg_store::StoreError::Fenced {
                     repo_key: fence.repo_key,
@@ -364,7 +368,9 @@ async fn scan(inner: &Inner) {
             for key in keys {
                 match inner.store.pending_seqs_of_repo(&key, SCAN_LIMIT).await {
                     Ok(more) => seqs.extend(more),
-                    Err(e) => tracing::warn!(repo = %key, error = %e, "Cannot read a repository's pending deliveries"),
+                    Err(e) => {
+                        tracing::warn!(repo = %key, error = %e, "Cannot read a repository's pending deliveries")
+                    }
                 }
             }
         }
@@ -380,7 +386,9 @@ async fn scan(inner: &Inner) {
                     crate::retries::submit_stored(inner, d).await;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "Cannot read the pending deliveries; the next scan retries"),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot read the pending deliveries; the next scan retries")
+            }
         }
     }
     inner.claims.end_scan(generation);
@@ -388,7 +396,10 @@ async fn scan(inner: &Inner) {
         Ok(expired) => {
             for lease in expired {
                 if lease.holder == inner.holder
-                    && inner.leases.fence(&lease.repo.key(), &inner.holder).is_some()
+                    && inner
+                        .leases
+                        .fence(&lease.repo.key(), &inner.holder)
+                        .is_some()
                 {
                     // Ours and still valid here (the store's clock ran ahead, or a renewal is
                     // due): renewing is enough, the lane never stopped.

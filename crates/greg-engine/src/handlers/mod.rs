@@ -62,7 +62,10 @@ impl HandlerError {
     /// lease (a fenced write, or the lease ran out locally): the work belongs to the replica
     /// that took over, and nothing about it may be written here.
     pub(crate) fn is_lease_lost(&self) -> bool {
-        matches!(self, HandlerError::Store(greg_store::StoreError::Fenced { .. }))
+        matches!(
+            self,
+            HandlerError::Store(greg_store::StoreError::Fenced { .. })
+        )
     }
 
     pub(crate) fn retry_after(&self) -> Option<Duration> {

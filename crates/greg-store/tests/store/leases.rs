@@ -22,9 +22,18 @@ fn held(grant: LeaseGrant) -> i64 {
 async fn one_holder_at_a_time_and_a_takeover_bumps_the_epoch() {
     run_on_all_backends(|store| async move {
         let repo = RepoName::new("Acme", "Demo");
-        let a = held(store.acquire_lease(&repo, "a", 1_000, TTL).await.expect("a asks"));
+        let a = held(
+            store
+                .acquire_lease(&repo, "a", 1_000, TTL)
+                .await
+                .expect("a asks"),
+        );
         // B cannot take it while A's lease runs; A renewing keeps its epoch.
-        match store.acquire_lease(&repo, "b", 2_000, TTL).await.expect("b asks") {
+        match store
+            .acquire_lease(&repo, "b", 2_000, TTL)
+            .await
+            .expect("b asks")
+        {
             LeaseGrant::Busy { holder, expires_ms } => {
                 assert_eq!(holder, "a");
                 assert_eq!(expires_ms, 16_000);
@@ -34,30 +43,71 @@ async fn one_holder_at_a_time_and_a_takeover_bumps_the_epoch() {
         // Case does not make another lane.
         let other_case = RepoName::new("acme", "demo");
         assert!(matches!(
-            store.acquire_lease(&other_case, "b", 2_000, TTL).await.expect("b asks"),
+            store
+                .acquire_lease(&other_case, "b", 2_000, TTL)
+                .await
+                .expect("b asks"),
             LeaseGrant::Busy { .. }
         ));
-        assert_eq!(held(store.acquire_lease(&repo, "a", 3_000, TTL).await.expect("renew")), a);
+        assert_eq!(
+            held(
+                store
+                    .acquire_lease(&repo, "a", 3_000, TTL)
+                    .await
+                    .expect("renew")
+            ),
+            a
+        );
         let renewed = store.renew_leases("a", 10_000, TTL).await.expect("renewed");
         assert_eq!(renewed.len(), 1);
         assert_eq!(renewed[0].expires_ms, 25_000);
         // A stops renewing: after expiry B gets it with a higher epoch, and A's renewal
         // no longer covers it.
-        assert!(store.expired_leases(24_999, 10).await.expect("listed").is_empty());
+        assert!(
+            store
+                .expired_leases(24_999, 10)
+                .await
+                .expect("listed")
+                .is_empty()
+        );
         let expired = store.expired_leases(25_000, 10).await.expect("listed");
         assert_eq!(expired.len(), 1);
         assert_eq!(expired[0].repo, repo);
         assert_eq!(expired[0].holder, "a");
-        let b = held(store.acquire_lease(&repo, "b", 25_000, TTL).await.expect("b takes over"));
+        let b = held(
+            store
+                .acquire_lease(&repo, "b", 25_000, TTL)
+                .await
+                .expect("b takes over"),
+        );
         assert!(b > a, "epoch {b} after {a}");
-        assert!(store.renew_leases("a", 26_000, TTL).await.expect("renewed").is_empty());
+        assert!(
+            store
+                .renew_leases("a", 26_000, TTL)
+                .await
+                .expect("renewed")
+                .is_empty()
+        );
         // Released at shutdown: C takes over at once, with a higher epoch again.
-        assert_eq!(store.release_leases("b", 27_000).await.expect("released"), 1);
-        let c = held(store.acquire_lease(&repo, "c", 27_000, TTL).await.expect("c takes"));
+        assert_eq!(
+            store.release_leases("b", 27_000).await.expect("released"),
+            1
+        );
+        let c = held(
+            store
+                .acquire_lease(&repo, "c", 27_000, TTL)
+                .await
+                .expect("c takes"),
+        );
         assert!(c > b);
         // A restart on a database one process serves: every lease is taken over at once.
         assert_eq!(store.expire_all_leases(28_000).await.expect("expired"), 1);
-        let d = held(store.acquire_lease(&repo, "d", 28_000, TTL).await.expect("d takes"));
+        let d = held(
+            store
+                .acquire_lease(&repo, "d", 28_000, TTL)
+                .await
+                .expect("d takes"),
+        );
         assert!(d > c);
     })
     .await;
@@ -163,7 +213,12 @@ async fn pending_deliveries_are_found_by_their_lease() {
             .insert_deliveries(&[delivery, orphan, callback])
             .await
             .expect("stored");
-        held(store.acquire_lease(&fx.repo, "a", 1_000, TTL).await.expect("a"));
+        held(
+            store
+                .acquire_lease(&fx.repo, "a", 1_000, TTL)
+                .await
+                .expect("a"),
+        );
         let mine = store.pending_seqs_of_holder("a", 10).await.expect("read");
         let read = store.pending_deliveries_by_seq(&mine).await.expect("read");
         let ids: Vec<&str> = read.iter().map(|d| d.delivery_id.as_str()).collect();
@@ -173,17 +228,29 @@ async fn pending_deliveries_are_found_by_their_lease() {
             ["other/repo"]
         );
         // A's lease expires: its repository is unleased too.
-        let mut unleased = store.unleased_pending_repos(20_000, 10).await.expect("read");
+        let mut unleased = store
+            .unleased_pending_repos(20_000, 10)
+            .await
+            .expect("read");
         unleased.sort();
         assert_eq!(unleased, [fx.repo.key(), "other/repo".to_owned()]);
         let of_repo = store
             .pending_seqs_of_repo("other/repo", 10)
             .await
             .expect("read");
-        let read = store.pending_deliveries_by_seq(&of_repo).await.expect("read");
+        let read = store
+            .pending_deliveries_by_seq(&of_repo)
+            .await
+            .expect("read");
         assert_eq!(read.len(), 1);
         assert_eq!(read[0].delivery_id, "d-2");
-        assert!(store.pending_deliveries_by_seq(&[]).await.expect("none").is_empty());
+        assert!(
+            store
+                .pending_deliveries_by_seq(&[])
+                .await
+                .expect("none")
+                .is_empty()
+        );
     })
     .await;
 }
