@@ -22,6 +22,10 @@
 //!   delivery row with capped exponential backoff until `server.retry_window` has passed; then
 //!   the delivery is dead-lettered (`failed`, error kept) and a person whose command it carried
 //!   is told (`retries.rs`). Shutdown and retention: `lifecycle.rs`.
+//! - Replicas (`leases.rs`): a repository's lane runs only in the process holding its lease;
+//!   deliveries another replica accepted reach it through the store, within one
+//!   `claim_interval`. A processed delivery is marked done in a batch (`inbox::Finisher`): a
+//!   crash before that commit runs it again after the restart.
 //! - Races accepted: a crash between "build row written" and "Jenkins answered the trigger"
 //!   leaves a `pending` build that recovery triggers again; Jenkins may then run it twice, and the
 //!   second result wins. A callback for a build greg does not know is ignored.
