@@ -440,7 +440,15 @@ async fn load_with_upstream_faults_and_a_killed_replica_loses_nothing() -> anyho
         wait_status(&rig, head).await?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    for head in &accepted {
+    // Exactly one test build per head, with one documented exception (lib.rs of greg-engine,
+    // "Races accepted"): a replica killed after Jenkins queued a build and before greg stored
+    // Jenkins' answer leaves a build recorded as not triggered, which the replica taking over
+    // triggers again. Only deliveries the killed replica had in hand (accepted in the last
+    // seconds before the kill) may show it, and at most twice.
+    let kill_index = usize::try_from(total / 3)?;
+    let in_hand = usize::try_from(rate * 3)?;
+    let mut twice = Vec::new();
+    for (i, head) in accepted.iter().enumerate() {
         let commit = head.to_string();
         let builds = rig.world.read(|s| {
             s.jenkins
@@ -450,7 +458,14 @@ async fn load_with_upstream_faults_and_a_killed_replica_loses_nothing() -> anyho
                 .filter(|b| b.job.as_str() == TEST_JOB && b.param("COMMIT") == Some(&commit))
                 .count()
         });
-        assert_eq!(builds, 1, "{head}: exactly one test build");
+        if builds == 2 && i < kill_index && i + in_hand >= kill_index {
+            twice.push(i);
+            continue;
+        }
+        assert_eq!(
+            builds, 1,
+            "delivery {i} (the kill at {kill_index}): exactly one test build of {head}"
+        );
     }
     let url = rig.database.clone();
     let open = schema
@@ -479,7 +494,8 @@ async fn load_with_upstream_faults_and_a_killed_replica_loses_nothing() -> anyho
     let faulted = rig.world.requests().iter().filter(|r| r.faulted).count();
     println!(
         "load: {} deliveries in {load_secs:.1} s ({:.1}/s), {resent} resent after the kill, \
-         {faulted} GitHub requests answered 502, all processed exactly once",
+         {faulted} GitHub requests answered 502, all processed exactly once; test builds \
+         triggered twice by the takeover (deliveries {twice:?}, the kill at {kill_index})",
         accepted.len(),
         accepted.len() as f64 / load_secs
     );

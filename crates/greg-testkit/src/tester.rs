@@ -280,10 +280,13 @@ impl GregTester {
         })
     }
 
-    /// Stops greg's HTTP server (the fakes keep running); returns the parts for a restart.
+    /// Stops greg as a crash would: its HTTP server, and its store (connections and the
+    /// SQLite serving lock); the fakes keep running. Returns the parts for a restart.
     pub async fn stop_greg(mut self) -> (World, Arc<FakeGithub>, Arc<FakeJenkins>, String) {
         self.finished = true;
         self.server.stop(true).await;
+        // As a crash would: the store's connections and its serving lock go with the process.
+        self.engine.store().close().await;
         (
             self.world.clone(),
             self.github.clone(),
