@@ -454,3 +454,49 @@ pub(crate) async fn keeper(inner: Weak<Inner>) {
         scan(&inner).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Claims;
+
+    #[test]
+    fn a_delivery_reaches_a_lane_once_whoever_offers_it() {
+        let claims = Claims::default();
+        // Accepted here and read by a scan at the same time: one of the two gets it.
+        assert!(claims.claim(7));
+        assert!(!claims.claim(7));
+        // Given back unprocessed (another replica holds its repository): free again.
+        claims.release(7);
+        assert!(claims.claim(7));
+    }
+
+    #[test]
+    fn a_finished_delivery_is_not_taken_again_from_a_scan_that_read_it_pending() {
+        let claims = Claims::default();
+        assert!(claims.claim(1));
+        // A scan begins reading the store; meanwhile the delivery finishes (its row may still
+        // read pending in that scan's snapshot).
+        let g = claims.begin_scan();
+        claims.finish(1);
+        assert!(!claims.claim(1), "the scan's stale row is refused");
+        claims.end_scan(g);
+        // Still refused for the next scan, which may also have begun before the commit.
+        let g2 = claims.begin_scan();
+        assert!(!claims.claim(1));
+        claims.end_scan(g2);
+        // A scan that began after the finish cannot read it pending: forgotten now (only a
+        // store that hands it out again, a retry or a redelivery, offers it again).
+        assert!(!claims.has(1));
+        assert!(claims.claim(1));
+    }
+
+    #[test]
+    fn a_retry_or_a_redelivery_may_take_a_finished_delivery_at_once() {
+        let claims = Claims::default();
+        assert!(claims.claim(3));
+        claims.finish(3);
+        assert!(!claims.claim(3));
+        claims.forget(3);
+        assert!(claims.claim(3));
+    }
+}
