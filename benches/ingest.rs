@@ -182,7 +182,9 @@ impl Scenario {
     /// The repositories greg is configured for.
     fn repos(self) -> Vec<String> {
         match self {
-            Scenario::Spread => (0..SPREAD_REPOS).map(|i| format!("acme/demo-{i}")).collect(),
+            Scenario::Spread => (0..SPREAD_REPOS)
+                .map(|i| format!("acme/demo-{i}"))
+                .collect(),
             _ => vec![REPO.to_owned()],
         }
     }
@@ -283,9 +285,11 @@ fn fresh_database(
             .await
             .context("GREG_BENCH_DATABASE")?;
         // `schema` is checked to be [a-z0-9_]+ (Settings::from_env).
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
-            .execute(&mut c)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .execute(&mut c)
+        .await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&mut c)
             .await?;
@@ -318,11 +322,11 @@ impl Greg {
             .thread_name("greg")
             .build()?;
         let database = fresh_database(settings, dir, &runtime)?;
-        let config = greg_config::Config::from_yaml_str(
-            &config_yaml(&database, github_url, repos),
-            &|_| None,
-        )
-        .map_err(|e| anyhow!("bench config: {e}"))?;
+        let config =
+            greg_config::Config::from_yaml_str(&config_yaml(&database, github_url, repos), &|_| {
+                None
+            })
+            .map_err(|e| anyhow!("bench config: {e}"))?;
         let (engine, server, addr) = runtime.block_on(async {
             let engine = greg_server::wiring::start_engine(
                 config,
@@ -529,19 +533,18 @@ impl Sampler {
         self.thread
             .join()
             .map_err(|_| anyhow!("sampler panicked"))??;
-        Ok(std::mem::take(&mut *self.samples.lock().map_err(|_| anyhow!("poisoned"))?))
+        Ok(std::mem::take(
+            &mut *self.samples.lock().map_err(|_| anyhow!("poisoned"))?,
+        ))
     }
 }
 
 /// The sample closest to `at`.
 fn sample_at(samples: &[Sample], at: Instant) -> Option<Sample> {
-    samples.iter().copied().min_by_key(|s| {
-        if s.at > at {
-            s.at - at
-        } else {
-            at - s.at
-        }
-    })
+    samples
+        .iter()
+        .copied()
+        .min_by_key(|s| if s.at > at { s.at - at } else { at - s.at })
 }
 
 /// What one connection saw.
@@ -758,9 +761,12 @@ fn run_scenario(settings: &Settings, scenario: Scenario, github_url: &str) -> an
         },
         backlog_at_end: end.stored - end.processed,
         drained,
-        drain_per_sec: drained.map_or(f64::NAN, |d| {
-            (last.processed - at_load_end.processed) as f64 / d.as_secs_f64().max(1e-3)
-        }),
+        // Too short a drain (under one sampling period) gives no rate.
+        drain_per_sec: drained
+            .filter(|d| *d >= 2 * SAMPLE_EVERY)
+            .map_or(f64::NAN, |d| {
+                (last.processed - at_load_end.processed) as f64 / d.as_secs_f64()
+            }),
         final_stored: last.stored,
         final_processed: last.processed,
     };
@@ -809,7 +815,17 @@ fn run(filter: &[&str]) -> anyhow::Result<()> {
     }
     // The fake GitHub runs on its own thread; processing here never calls it, but greg's
     // provider is configured against it rather than against the real API.
-    let github = greg_testkit::FakeGithub::start(greg_testkit::World::new("greg-bot"))?;
+    let world = greg_testkit::World::new("greg-bot");
+    for scenario in &scenarios {
+        for repo in scenario.repos() {
+            let (owner, name) = repo.split_once('/').unwrap_or((&repo, &repo));
+            let repo = greg_core::RepoName::new(owner, name);
+            // The start-up reconciliation lists each repository's open pull requests (none).
+            // An error: created for an earlier scenario already.
+            let _ = world.create_repo(&repo);
+        }
+    }
+    let github = greg_testkit::FakeGithub::start(world)?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut rows = Vec::new();
     for scenario in scenarios {
@@ -867,12 +883,20 @@ fn run(filter: &[&str]) -> anyhow::Result<()> {
                 m.error_count(),
             );
         };
+        let (smallest, largest) = (
+            r.body_bytes.iter().min().copied().unwrap_or(0),
+            r.body_bytes.iter().max().copied().unwrap_or(0),
+        );
+        let bodies = match r.body_bytes.len() {
+            0..=2 => format!("{:?}", r.body_bytes),
+            n => format!("{n} x {smallest}-{largest}"),
+        };
         line(
             "greg",
             &r.greg,
             format!(
-                "{:>8.0} {:>8} {:>9} {:>8.0}  {:?}",
-                p.per_sec, p.backlog_at_end, drained, p.drain_per_sec, r.body_bytes
+                "{:>8.0} {:>8} {:>9} {:>8.0}  {bodies}",
+                p.per_sec, p.backlog_at_end, drained, p.drain_per_sec
             ),
         );
         if let Some(limit) = &r.limit {
@@ -885,8 +909,8 @@ fn run(filter: &[&str]) -> anyhow::Result<()> {
                 limit.p99_ms,
             );
         }
-        for (server, m) in std::iter::once(("greg", &r.greg))
-            .chain(r.limit.as_ref().map(|l| ("limit", l)))
+        for (server, m) in
+            std::iter::once(("greg", &r.greg)).chain(r.limit.as_ref().map(|l| ("limit", l)))
         {
             for (kind, n) in &m.errors {
                 println!("    {server} error: {n} x {kind}");

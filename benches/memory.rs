@@ -31,9 +31,7 @@ mod http;
 use anyhow::{Context as _, bail};
 use greg_core::{BuildContext, CommitState, JobName, Login, RepoName};
 use greg_store::{BuildChange, BuildInsert, BuildRunState, NewBuild, NewQueueEntry, QueueKind};
-use greg_testkit::tester::{
-    GITHUB_TOKEN, MERGE_JOB, TEST_JOB, WEBHOOK_SECRET, tester_config_yaml,
-};
+use greg_testkit::tester::{GITHUB_TOKEN, MERGE_JOB, TEST_JOB, WEBHOOK_SECRET, tester_config_yaml};
 use greg_testkit::{
     FakeGithub, FakeJenkins, GREG_PARAMETERS, NewPr, Outcome, TesterOptions, World, fake_sha,
 };
