@@ -895,8 +895,15 @@ fn run(filter: &[&str]) -> anyhow::Result<()> {
             "greg",
             &r.greg,
             format!(
-                "{:>8.0} {:>8} {:>9} {:>8.0}  {bodies}",
-                p.per_sec, p.backlog_at_end, drained, p.drain_per_sec
+                "{:>8.0} {:>8} {:>9} {:>8}  {bodies}",
+                p.per_sec,
+                p.backlog_at_end,
+                drained,
+                if p.drain_per_sec.is_nan() {
+                    "-".to_owned()
+                } else {
+                    format!("{:.0}", p.drain_per_sec)
+                }
             ),
         );
         if let Some(limit) = &r.limit {
