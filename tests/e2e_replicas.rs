@@ -107,7 +107,10 @@ async fn holder_killed(
     rig.drive_to_landing(pr).await?;
     rig.assert_landed_exactly_once(pr, &head, &start);
     let log = rig.log_text();
-    let b_log = log.split("===== replica 1 =====").nth(1).unwrap_or_default();
+    let b_log = log
+        .split("===== replica 1 =====")
+        .nth(1)
+        .unwrap_or_default();
     assert!(
         b_log.contains("Took the lease of the repository's lane"),
         "B took the repository over; log:\n{log}"

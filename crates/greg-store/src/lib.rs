@@ -30,8 +30,9 @@
 //!   backends). It holds an enum of native pools, and every query is written once: both
 //!   SQLite and PostgreSQL accept `$1` placeholders, `ON CONFLICT`, `RETURNING` and partial
 //!   indexes. The one exception is the batch insert of deliveries, the webhook hot path:
-//!   SQLite runs one cached prepared statement per row inside one transaction (no network,
-//!   so that is as fast as a multi-row insert), PostgreSQL `INSERT ... SELECT FROM
+//!   SQLite takes the whole batch as one JSON array in one statement (`json_each`: sqlx hands
+//!   every SQLite statement to the connection's worker thread, so a statement per row cost a
+//!   thread hand-off per row), PostgreSQL `INSERT ... SELECT FROM
 //!   UNNEST(...)` statements of at most 12 KiB each (a few round trips per batch; the limit
 //!   works around sqlx 0.9.0 no longer setting TCP_NODELAY, see `deliveries.rs`).
 //! - Migrations are embedded (`migrations/sqlite`, `migrations/postgres`: the same schema,
