@@ -179,6 +179,9 @@ pub(crate) struct Inner {
     pub(crate) notifier: std::sync::OnceLock<greg_notify::chat::Poster>,
     /// Prometheus metrics (`metrics.rs`).
     pub(crate) metrics: metrics::Metrics,
+    /// The title and author last written per (repository key, pull request), with the lease
+    /// epoch they were written under (`handlers::remember_title`).
+    pub(crate) titles: std::sync::Mutex<TitlesSeen>,
     /// The leases of the repositories whose lanes run in this process (`leases.rs`).
     pub(crate) leases: leases::Leases,
     /// The deliveries this process has queued, is running, or finished since the last scan.
@@ -214,6 +217,9 @@ impl Inner {
         }
     }
 }
+
+/// (repository key, pull request) → (lease epoch, title, author) last written.
+pub(crate) type TitlesSeen = HashMap<(String, u64), (i64, String, String)>;
 
 /// A lease holder name unique per process: the host (`$HOSTNAME`, else `greg`), the process id
 /// and the start time in milliseconds.
@@ -285,6 +291,7 @@ impl Engine {
             report_files: std::sync::OnceLock::new(),
             notifier: std::sync::OnceLock::new(),
             metrics: metrics::Metrics::new(),
+            titles: std::sync::Mutex::new(HashMap::new()),
             leases: leases::Leases::new(lease_ttl),
             claims: leases::Claims::default(),
             me: me.clone(),

@@ -187,6 +187,40 @@ impl Store {
         })
     }
 
+    /// The active builds of one pull request plus the active test builds of branch
+    /// `head_branch` recorded without a pull request (started by a push to it), oldest first,
+    /// in one query: what a new head of the pull request supersedes.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidText`]; [`StoreError::Database`]; [`StoreError::Corrupt`].
+    pub async fn active_builds_for_pr_or_branch(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        head_branch: &str,
+    ) -> Result<Vec<BuildRecord>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            build_columns!(),
+            " FROM builds WHERE repo = $1 AND state IN ",
+            active_states!(),
+            " AND (pr = $2 OR (pr IS NULL AND context = 'test' AND branch = $3)) ORDER BY id"
+        );
+        let repo = repo_key(repo)?;
+        let branch = row::text("branch", head_branch)?;
+        let pr = i64::try_from(pr.0).unwrap_or(-1);
+        with_reader!(self, pool => {
+            let rows = sqlx::query(SQL)
+                .bind(&repo)
+                .bind(pr)
+                .bind(branch)
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::db("active_builds_for_pr_or_branch"))?;
+            rows.iter().map(row::build).collect()
+        })
+    }
+
     /// The active builds of one pull request, oldest first (to supersede on a new head).
     ///
     /// # Errors

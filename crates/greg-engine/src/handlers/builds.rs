@@ -326,20 +326,17 @@ async fn builds_of_pr(
     ctx: &RepoCtx<'_>,
     pr: &PullRequest,
 ) -> Result<Vec<BuildRecord>, HandlerError> {
-    let mut builds = inner
+    if pr.head_repo.as_ref() == Some(ctx.repo) {
+        // One query for both: a new head is on every busy repository's hot path.
+        return Ok(inner
+            .store
+            .active_builds_for_pr_or_branch(ctx.repo, pr.number, &pr.head_ref)
+            .await?);
+    }
+    Ok(inner
         .store
         .active_builds_for_pr(ctx.repo, pr.number)
-        .await?;
-    if pr.head_repo.as_ref() == Some(ctx.repo) {
-        let pushed = inner.store.active_builds().await?.into_iter().filter(|b| {
-            &b.repo == ctx.repo
-                && b.pr.is_none()
-                && b.context == BuildContext::Test
-                && b.branch == pr.head_ref
-        });
-        builds.extend(pushed);
-    }
-    Ok(builds)
+        .await?)
 }
 
 /// Stops and supersedes every active build of the pull request that is not for its head.

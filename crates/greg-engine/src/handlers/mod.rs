@@ -206,12 +206,32 @@ pub(crate) async fn remember_title(
     repo: &RepoName,
     pr: &greg_core::PullRequest,
 ) -> Result<(), HandlerError> {
+    // Written only when it changed since this lane last wrote it (a new head repeats the
+    // title; the write would queue behind the inbox on SQLite's one writer). Keyed by the
+    // lease's epoch: after another replica held the repository, the title is written again.
+    let epoch = greg_store::Fence::current().map_or(0, |f| f.epoch);
+    let key = (repo.key(), pr.number.0);
+    let seen = (epoch, pr.title.clone(), pr.author.as_str().to_owned());
+    if let Ok(titles) = inner.titles.lock()
+        && titles.get(&key) == Some(&seen)
+    {
+        return Ok(());
+    }
     inner
         .store
         .save_pull_request_title(repo, pr.number, &pr.title, &pr.author, inner.now_ms())
         .await?;
+    if let Ok(mut titles) = inner.titles.lock() {
+        if titles.len() >= TITLES_REMEMBERED {
+            titles.clear();
+        }
+        titles.insert(key, seen);
+    }
     Ok(())
 }
+
+/// Most titles [`remember_title`] keeps in memory (then it forgets them all).
+const TITLES_REMEMBERED: usize = 10_000;
 
 /// Completes an unresolved event through its provider (Bitbucket Cloud: the full head of an
 /// abbreviated hash), before anything acts on it. `None` when the provider no longer finds

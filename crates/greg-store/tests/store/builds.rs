@@ -587,3 +587,32 @@ async fn recent_builds_list_one_context_and_state_newest_first() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_new_head_finds_the_pull_requests_builds_and_its_branchs_push_builds_in_one_query() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        // The pull request's build, a push build of its branch, a push build of another
+        // branch, and a merge build of the branch without a pull request.
+        let of_pr = test_build(&fx, 1);
+        let mut pushed = test_build(&fx, 2);
+        pushed.pr = None;
+        pushed.sha = greg_core::Sha::parse(&"b".repeat(40)).expect("sha");
+        let mut other_branch = pushed.clone();
+        other_branch.sha = greg_core::Sha::parse(&"c".repeat(40)).expect("sha");
+        other_branch.branch = "elsewhere".to_owned();
+        let mut merge = pushed.clone();
+        merge.sha = greg_core::Sha::parse(&"d".repeat(40)).expect("sha");
+        merge.context = BuildContext::Merge;
+        for b in [&of_pr, &pushed, &other_branch, &merge] {
+            store.insert_build(b).await.expect("stored");
+        }
+        let found = store
+            .active_builds_for_pr_or_branch(&fx.repo, fx.pr, &fx.branch)
+            .await
+            .expect("read");
+        let shas: Vec<&str> = found.iter().map(|b| b.sha.as_str()).collect();
+        assert_eq!(shas, [fx.head.as_str(), pushed.sha.as_str()]);
+    })
+    .await;
+}
