@@ -56,6 +56,24 @@ async fn replica(rig: &Rig, balancer: &Balancer, i: usize) -> anyhow::Result<Gre
     Ok(greg)
 }
 
+/// Waits for the running merge build and finishes it green, as Jenkins would.
+async fn finish_merge_build(rig: &Rig) -> anyhow::Result<()> {
+    let build = rig
+        .world
+        .wait_for("the merge build", WAIT, |s| {
+            s.jenkins
+                .jobs
+                .values()
+                .flat_map(|j| j.builds.values())
+                .find(|b| b.building && b.job.as_str() == MERGE_JOB)
+                .cloned()
+        })
+        .await?;
+    rig.world
+        .finish_build(build.job.as_str(), build.number, BuildOutcome::Success)?;
+    Ok(())
+}
+
 fn signal(greg: &Greg, sig: &str) -> anyhow::Result<()> {
     let pid = greg.child.id().to_string();
     let sent = Command::new("kill").args([sig, &pid]).status()?;
@@ -85,19 +103,7 @@ async fn holder_killed(
     let hold = rig.world.hold_next(server, method, path, mode)?;
     rig.please(&a, pr).await?;
     if after_build {
-        let build = rig
-            .world
-            .wait_for("the merge build", WAIT, |s| {
-                s.jenkins
-                    .jobs
-                    .values()
-                    .flat_map(|j| j.builds.values())
-                    .find(|b| b.building && b.job.as_str() == MERGE_JOB)
-                    .cloned()
-            })
-            .await?;
-        rig.world
-            .finish_build(build.job.as_str(), build.number, BuildOutcome::Success)?;
+        finish_merge_build(&rig).await?;
     }
     rig.world.wait_held(hold, WAIT).await?;
     balancer.remove(&a);
@@ -298,19 +304,7 @@ async fn a_stalled_holder_resumes_and_changes_nothing() -> anyhow::Result<()> {
         HoldMode::Drop,
     )?;
     rig.please(&a, pr).await?;
-    let build = rig
-        .world
-        .wait_for("the merge build", WAIT, |s| {
-            s.jenkins
-                .jobs
-                .values()
-                .flat_map(|j| j.builds.values())
-                .find(|b| b.building && b.job.as_str() == MERGE_JOB)
-                .cloned()
-        })
-        .await?;
-    rig.world
-        .finish_build(build.job.as_str(), build.number, BuildOutcome::Success)?;
+    finish_merge_build(&rig).await?;
     rig.world.wait_held(hold, WAIT).await?;
     signal(&a, "-STOP")?;
     balancer.remove(&a);

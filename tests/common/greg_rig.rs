@@ -175,21 +175,36 @@ impl Rig {
 
     /// Starts `greg serve` and waits until `/healthz` answers.
     pub async fn start_greg(&self) -> anyhow::Result<Greg> {
+        self.spawn(&self.config, &self.log, self.port, None).await
+    }
+
+    /// Runs `greg serve --config config`, logging to `log`, named `hostname` as a lease holder
+    /// when given; waits until `/healthz` answers on `port`.
+    async fn spawn(
+        &self,
+        config: &std::path::Path,
+        log: &std::path::Path,
+        port: u16,
+        hostname: Option<&str>,
+    ) -> anyhow::Result<Greg> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.log)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_greg"))
+            .open(log)?;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_greg"));
+        command
             .args(["serve", "--config"])
-            .arg(&self.config)
+            .arg(config)
             .env_remove("GREG_CONFIG")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
+            .stderr(log);
+        if let Some(name) = hostname {
+            command.env("HOSTNAME", name);
+        }
         let greg = Greg {
-            child,
-            url: format!("http://127.0.0.1:{}", self.port),
+            child: command.spawn()?,
+            url: format!("http://127.0.0.1:{port}"),
         };
         for _ in 0..500 {
             if let Ok(r) = self
@@ -229,36 +244,9 @@ impl Rig {
         );
         let config = self.dir.join(format!("config-{i}.yaml"));
         std::fs::write(&config, yaml)?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("greg-{i}.log")))?;
-        let child = Command::new(env!("CARGO_BIN_EXE_greg"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env_remove("GREG_CONFIG")
-            .env("RUST_LOG", "info")
-            .env("HOSTNAME", format!("replica-{i}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        let greg = Greg {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..500 {
-            if let Ok(r) = self
-                .client
-                .get(format!("{}/healthz", greg.url))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return Ok(greg);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        anyhow::bail!("replica {i} did not start; log: {}", self.log_text())
+        let log = self.dir.join(format!("greg-{i}.log"));
+        self.spawn(&config, &log, port, Some(&format!("replica-{i}")))
+            .await
     }
 
     /// Runs `greg` with `args` and this rig's configuration; returns (exit code, stdout, stderr).
