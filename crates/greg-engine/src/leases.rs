@@ -14,8 +14,9 @@
 //!   replicas. The renewer runs every `ttl/3`; a renewal that fails leaves the leases to run
 //!   out locally; one that no longer returns a lease means it was taken over.
 //! - Pick-up: the replica that accepts a delivery processes it when it holds (or can take)
-//!   the lease; otherwise the holder finds it within one [`EngineOptions::claim_interval`]
-//!   (`Store::pending_seqs_of_holder`), and deliveries of repositories nobody holds, or
+//!   the lease; otherwise the holder finds it once it is a second old, within one more
+//!   [`EngineOptions::claim_interval`] (`Store::pending_seqs_of_holder`; younger ones are the
+//!   accepting request's to hand over, in arrival order), and deliveries of repositories nobody holds, or
 //!   whose holder died, are taken by whichever replica looks first
 //!   (`Store::unleased_pending_repos`); so are expired leases with a queue in flight
 //!   (`Store::expired_leases`), whose lanes resume from the stored state.
@@ -338,6 +339,9 @@ impl Claims {
     }
 }
 
+/// How old (by `received_ms`) a delivery must be before a scan takes it: the accepting
+/// request hands a delivery to its lane within milliseconds of storing it.
+const SCAN_AGE_MS: i64 = 1_000;
 /// Most deliveries one scan reads per query.
 const SCAN_LIMIT: i64 = 1000;
 /// Most repositories without a live lease taken over per scan.
@@ -347,9 +351,14 @@ const TAKEOVER_LIMIT: i64 = 100;
 /// holds, takes over repositories nobody holds, and resumes their queues.
 async fn scan(inner: &Inner) {
     let generation = inner.claims.begin_scan();
+    // Deliveries this process accepted are handed to their lane by the accepting request, in
+    // arrival order; a scan that took one between its commit and that hand-off would queue it
+    // behind later ones. So scans leave deliveries younger than `SCAN_AGE` alone.
+    let now = inner.now_ms();
+    let before = now.saturating_sub(SCAN_AGE_MS);
     let mut seqs = match inner
         .store
-        .pending_seqs_of_holder(&inner.holder, SCAN_LIMIT)
+        .pending_seqs_of_holder(&inner.holder, before, SCAN_LIMIT)
         .await
     {
         Ok(seqs) => seqs,
@@ -358,7 +367,6 @@ async fn scan(inner: &Inner) {
             Vec::new()
         }
     };
-    let now = inner.now_ms();
     match inner
         .store
         .unleased_pending_repos(now, TAKEOVER_LIMIT)
@@ -366,7 +374,11 @@ async fn scan(inner: &Inner) {
     {
         Ok(keys) => {
             for key in keys {
-                match inner.store.pending_seqs_of_repo(&key, SCAN_LIMIT).await {
+                match inner
+                    .store
+                    .pending_seqs_of_repo(&key, before, SCAN_LIMIT)
+                    .await
+                {
                     Ok(more) => seqs.extend(more),
                     Err(e) => {
                         tracing::warn!(repo = %key, error = %e, "Cannot read a repository's pending deliveries")

@@ -318,8 +318,8 @@ impl Store {
 
     /// The sequence numbers of pending deliveries (not waiting for a scheduled retry) of the
     /// repositories whose lease `holder` has, and of build callbacks (empty repository key),
-    /// oldest first, at most `limit`: what a replica's lanes should run, whichever replica
-    /// accepted them. Read the deliveries this process does not have in hand yet with
+    /// received before `received_before_ms`, oldest first, at most `limit`: what a replica's
+    /// lanes should run, whichever replica accepted them. Read the deliveries this process does not have in hand yet with
     /// [`Store::pending_deliveries_by_seq`].
     ///
     /// # Errors
@@ -327,10 +327,11 @@ impl Store {
     pub async fn pending_seqs_of_holder(
         &self,
         holder: &str,
+        received_before_ms: i64,
         limit: i64,
     ) -> Result<Vec<i64>, StoreError> {
         const SQL: &str = "SELECT seq FROM deliveries WHERE state = 'pending' \
-             AND next_attempt_ms IS NULL AND (repo_key = '' OR repo_key IN \
+             AND next_attempt_ms IS NULL AND received_ms < $3 AND (repo_key = '' OR repo_key IN \
                (SELECT repo_key FROM repo_leases WHERE holder = $1)) \
              ORDER BY seq LIMIT $2";
         let holder = row::text("lease holder", holder)?;
@@ -338,6 +339,7 @@ impl Store {
             sqlx::query_scalar(SQL)
                 .bind(holder)
                 .bind(limit.max(0))
+                .bind(received_before_ms)
                 .fetch_all(pool)
                 .await
                 .map_err(StoreError::db("pending_seqs_of_holder"))?
@@ -345,22 +347,26 @@ impl Store {
     }
 
     /// The sequence numbers of pending deliveries (not waiting for a scheduled retry) of
-    /// repository key `repo_key`, oldest first, at most `limit`.
+    /// repository key `repo_key`, received before `received_before_ms`, oldest first, at most
+    /// `limit`.
     ///
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn pending_seqs_of_repo(
         &self,
         repo_key: &str,
+        received_before_ms: i64,
         limit: i64,
     ) -> Result<Vec<i64>, StoreError> {
         const SQL: &str = "SELECT seq FROM deliveries WHERE state = 'pending' \
-             AND next_attempt_ms IS NULL AND repo_key = $1 ORDER BY seq LIMIT $2";
+             AND next_attempt_ms IS NULL AND received_ms < $3 AND repo_key = $1 \
+             ORDER BY seq LIMIT $2";
         let key = row::text("repository key", repo_key)?;
         Ok(with_reader!(self, pool => {
             sqlx::query_scalar(SQL)
                 .bind(key)
                 .bind(limit.max(0))
+                .bind(received_before_ms)
                 .fetch_all(pool)
                 .await
                 .map_err(StoreError::db("pending_seqs_of_repo"))?

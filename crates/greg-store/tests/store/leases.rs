@@ -219,7 +219,10 @@ async fn pending_deliveries_are_found_by_their_lease() {
                 .await
                 .expect("a"),
         );
-        let mine = store.pending_seqs_of_holder("a", 10).await.expect("read");
+        let mine = store
+            .pending_seqs_of_holder("a", 2, 10)
+            .await
+            .expect("read");
         let read = store.pending_deliveries_by_seq(&mine).await.expect("read");
         let ids: Vec<&str> = read.iter().map(|d| d.delivery_id.as_str()).collect();
         assert_eq!(ids, ["d-1", "d-3"]);
@@ -235,7 +238,7 @@ async fn pending_deliveries_are_found_by_their_lease() {
         unleased.sort();
         assert_eq!(unleased, [fx.repo.key(), "other/repo".to_owned()]);
         let of_repo = store
-            .pending_seqs_of_repo("other/repo", 10)
+            .pending_seqs_of_repo("other/repo", 2, 10)
             .await
             .expect("read");
         let read = store
