@@ -362,8 +362,16 @@ pub fn plan(s: &Strategy, snap: &Snapshot) -> Vec<Action> {
     }
 
     // 4. Start candidates at the end of the main line while the window has room. Entries of
-    // blamed, split or reset candidates wait again, but only from the next plan on (their
-    // new order is the store's), so they are not started here.
+    // split or reset candidates wait again, but only from the next plan on (their new order is
+    // the store's); starting the waiting entries behind them now would let those overtake
+    // them (a queue landing out of order). So a plan that returns entries to waiting starts
+    // nothing; the next plan, on the store's order, does.
+    if actions
+        .iter()
+        .any(|a| matches!(a, Action::Split { .. } | Action::Reset { .. }))
+    {
+        return actions;
+    }
     let alive: Vec<&Candidate> = snap
         .candidates
         .iter()
@@ -618,6 +626,27 @@ mod tests {
             vec![Action::Split {
                 candidate: 1,
                 halves: (vec![1, 2], vec![3])
+            }]
+        );
+    }
+
+    #[test]
+    fn a_split_batch_is_not_overtaken_by_the_pull_requests_waiting_behind_it() {
+        // Found by e2e_faults_pipeline: candidate 3 (pull requests 3 and 4) is red at the
+        // head while 5 and 6 wait. Starting 5 and 6 in the plan that splits 3 would land them
+        // before 3 and 4; the plan splits and starts nothing, the next one starts the halves
+        // first.
+        let snap = Snapshot {
+            candidates: vec![cand(3, &[3, 4], None, Build::Red)],
+            waiting: waiting(&[5, 6]),
+            window: 4,
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            plan(&strategy(2, 4), &snap),
+            vec![Action::Split {
+                candidate: 3,
+                halves: (vec![3], vec![4])
             }]
         );
     }
