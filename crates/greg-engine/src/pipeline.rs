@@ -34,7 +34,9 @@
 //!    until the culprit is alone (bisection). Below the head, a red candidate waits.
 //! 4. *Start.* While fewer than `window` candidates are in flight (red ones not counted),
 //!    a new candidate is started at the end of the main line with the next waiting pull
-//!    requests: a bisection group as it is, otherwise up to `batch_size` of them.
+//!    requests: a bisection group as it is, otherwise up to `batch_size` of them. Not in a
+//!    plan that threw a candidate away or split one: its pull requests wait again from the
+//!    next plan on, in the store's order, and must not be overtaken by those behind them.
 //!
 //! **Properties** (tested below and by the simulator on every step):
 //! - The target only moves to the commit of a green candidate, whose build contains exactly
