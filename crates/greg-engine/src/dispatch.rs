@@ -48,7 +48,7 @@ pub(crate) async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceive
                 continue;
             }
         };
-        if inner.leases.acquire(&inner, &repo).await.is_none() {
+        if !inner.leases.acquire(&inner, &repo).await {
             drop_work(&inner, &work);
             inner.end();
             continue;

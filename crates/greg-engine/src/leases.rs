@@ -85,6 +85,20 @@ impl Leases {
         })
     }
 
+    /// Records that the store granted `key`'s lease with `epoch` to a request sent at
+    /// `asked`: valid here until [`local_validity`](Self::local_validity) after that.
+    fn hold(&self, key: String, epoch: i64, asked: Instant) {
+        if let Ok(mut held) = self.held.lock() {
+            held.insert(
+                key,
+                Held {
+                    epoch,
+                    valid_until: asked + self.local_validity(),
+                },
+            );
+        }
+    }
+
     /// Forgets `key`'s lease: a write was fenced out (another replica took it over).
     pub(crate) fn lost(&self, key: &str) {
         if let Ok(mut held) = self.held.lock() {
@@ -101,25 +115,32 @@ impl Leases {
             .unwrap_or(0)
     }
 
-    /// The fence of `repo`'s lane: the lease held, else taken from the store when nobody
-    /// else holds it. `None` when another replica holds it (or the store failed: the work
-    /// stays in the store and is picked up later).
-    pub(crate) async fn acquire(&self, inner: &Inner, repo: &RepoName) -> Option<Fence> {
-        let key = repo.key();
-        if let Some(f) = self.fence(&key, &inner.holder) {
-            return Some(f);
-        }
+    /// True when this process holds `key`'s lease now.
+    fn holds(&self, key: &str) -> bool {
         let now = Instant::now();
+        self.held
+            .lock()
+            .is_ok_and(|held| held.get(key).is_some_and(|h| h.valid_until > now))
+    }
+
+    /// True when this process holds `repo`'s lease: held already, or taken from the store
+    /// now because nobody else holds it. False when another replica holds it (or the store
+    /// failed: the work stays in the store and is picked up later).
+    pub(crate) async fn acquire(&self, inner: &Inner, repo: &RepoName) -> bool {
+        let key = repo.key();
+        if self.holds(&key) {
+            return true;
+        }
+        let asked = Instant::now();
         if let Ok(mut busy) = self.busy.lock() {
             match busy.get(&key) {
-                Some(until) if *until > now => return None,
+                Some(until) if *until > asked => return false,
                 Some(_) => {
                     busy.remove(&key);
                 }
                 None => {}
             }
         }
-        let asked = Instant::now();
         let now_ms = inner.now_ms();
         match inner
             .store
@@ -128,20 +149,8 @@ impl Leases {
         {
             Ok(LeaseGrant::Held(lease)) => {
                 tracing::info!(repo = %repo, epoch = lease.epoch, "Took the lease of the repository's lane");
-                if let Ok(mut held) = self.held.lock() {
-                    held.insert(
-                        key.clone(),
-                        Held {
-                            epoch: lease.epoch,
-                            valid_until: asked + self.local_validity(),
-                        },
-                    );
-                }
-                Some(Fence {
-                    repo_key: key,
-                    holder: inner.holder.clone(),
-                    epoch: lease.epoch,
-                })
+                self.hold(key, lease.epoch, asked);
+                true
             }
             Ok(LeaseGrant::Busy { holder, expires_ms }) => {
                 let left = u64::try_from(expires_ms.saturating_sub(now_ms)).unwrap_or(0);
@@ -149,11 +158,11 @@ impl Leases {
                 if let Ok(mut busy) = self.busy.lock() {
                     busy.insert(key, asked + Duration::from_millis(left));
                 }
-                None
+                false
             }
             Err(e) => {
                 tracing::warn!(repo = %repo, error = %e, "Cannot take the lease of the repository's lane; the work stays in the store");
-                None
+                false
             }
         }
     }
@@ -168,17 +177,7 @@ impl Leases {
             .acquire_lease(repo, &inner.holder, inner.now_ms(), self.ttl_ms())
             .await
         {
-            Ok(LeaseGrant::Held(lease)) => {
-                if let Ok(mut held) = self.held.lock() {
-                    held.insert(
-                        key,
-                        Held {
-                            epoch: lease.epoch,
-                            valid_until: asked + self.local_validity(),
-                        },
-                    );
-                }
-            }
+            Ok(LeaseGrant::Held(lease)) => self.hold(key, lease.epoch, asked),
             Ok(LeaseGrant::Busy { .. }) => self.lost(&key),
             Err(e) => tracing::warn!(repo = %repo, error = %e, "Cannot renew the lease"),
         }
@@ -407,12 +406,7 @@ async fn scan(inner: &Inner) {
     match inner.store.expired_leases(now, TAKEOVER_LIMIT).await {
         Ok(expired) => {
             for lease in expired {
-                if lease.holder == inner.holder
-                    && inner
-                        .leases
-                        .fence(&lease.repo.key(), &inner.holder)
-                        .is_some()
-                {
+                if lease.holder == inner.holder && inner.leases.holds(&lease.repo.key()) {
                     // Ours and still valid here (the store's clock ran ahead, or a renewal is
                     // due): renewing is enough, the lane never stopped.
                     inner.leases.acquire_again(inner, &lease.repo).await;
@@ -428,7 +422,7 @@ async fn scan(inner: &Inner) {
 /// Takes `repo`'s lease if nobody holds it and resumes its lane from the stored state: the
 /// queue driven, its active builds examined, the repository reconciled.
 async fn take_over(inner: &Inner, repo: RepoName) {
-    if inner.leases.acquire(inner, &repo).await.is_none() {
+    if !inner.leases.acquire(inner, &repo).await {
         return;
     }
     tracing::info!(repo = %repo, "Taking over a repository whose lease ran out");

@@ -90,33 +90,23 @@ impl Fence {
     }
 }
 
-/// The lease check of a fenced write, on the writer's transaction.
-pub(crate) const FENCE_CHECK_POSTGRES: &str =
-    "SELECT 1 FROM repo_leases WHERE repo_key = $1 AND holder = $2 AND epoch = $3 FOR SHARE";
-pub(crate) const FENCE_CHECK_SQLITE: &str =
-    "SELECT 1 FROM repo_leases WHERE repo_key = $1 AND holder = $2 AND epoch = $3";
-
-/// Which fence check a connection runs (`FOR SHARE` only exists on PostgreSQL).
+/// The lease check of a fenced write, run on the writer's transaction; the statement depends
+/// on the backend (`FOR SHARE` only exists on PostgreSQL).
 pub(crate) trait FenceSql {
-    /// The statement.
+    /// The statement: one row when `($1 repo_key, $2 holder, $3 epoch)` still holds.
     fn fence_sql(&self) -> &'static str;
 }
 
 impl FenceSql for sqlx::PgConnection {
     fn fence_sql(&self) -> &'static str {
-        FENCE_CHECK_POSTGRES
+        "SELECT 1 FROM repo_leases WHERE repo_key = $1 AND holder = $2 AND epoch = $3 FOR SHARE"
     }
 }
 
 impl FenceSql for sqlx::SqliteConnection {
     fn fence_sql(&self) -> &'static str {
-        FENCE_CHECK_SQLITE
+        "SELECT 1 FROM repo_leases WHERE repo_key = $1 AND holder = $2 AND epoch = $3"
     }
-}
-
-/// The fence check for `conn`'s backend.
-pub(crate) fn fence_check_sql<C: FenceSql + ?Sized>(conn: &C) -> &'static str {
-    conn.fence_sql()
 }
 
 const ACQUIRE: &str = "INSERT INTO repo_leases (repo_key, repo, holder, epoch, expires_ms) \

@@ -168,7 +168,7 @@ macro_rules! with_reader {
 macro_rules! check_fence {
     ($tx:ident, $operation:expr) => {
         if let Some(fence) = $crate::leases::Fence::current() {
-            let sql = $crate::leases::fence_check_sql(&*$tx);
+            let sql = $crate::leases::FenceSql::fence_sql(&*$tx);
             let held = sqlx::query(sql)
                 .bind(&fence.repo_key)
                 .bind(&fence.holder)
