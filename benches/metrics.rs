@@ -11,6 +11,9 @@
 //! sent to the last byte read: the store's aggregate queries, the process metrics from
 //! /proc, the encoding and HTTP) as p50, p90, p99 and max. Results: docs/benchmarks.md.
 
+#[path = "common/runtime.rs"]
+mod runtime;
+
 use anyhow::Context as _;
 use greg_core::{Login, PrNumber, RepoName};
 use greg_store::{NewQueueEntry, QueueKind};
@@ -28,23 +31,7 @@ fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
 }
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    runtime::main(run())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -13,6 +13,9 @@
 //! Prints p50, p90, p99 and max per route, and the page's size. Results:
 //! docs/benchmarks.md.
 
+#[path = "common/runtime.rs"]
+mod runtime;
+
 use anyhow::{Context as _, bail};
 use greg_core::{BuildContext, JobName, Login, PrNumber, RepoName};
 use greg_store::{BuildChange, BuildInsert, BuildRunState, NewBuild, NewQueueEntry, QueueKind};
@@ -26,23 +29,7 @@ const WARM_UP: usize = 20;
 const RUNS: usize = 200;
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    runtime::main(run())
 }
 
 fn temp_sqlite() -> String {

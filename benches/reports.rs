@@ -20,6 +20,9 @@
 //!
 //! Results: docs/benchmarks.md.
 
+#[path = "common/runtime.rs"]
+mod runtime;
+
 use anyhow::{Context as _, bail};
 use greg_core::{PrNumber, Sha};
 use greg_testkit::tester::JENKINS_TOKEN;
@@ -38,23 +41,7 @@ const JUNIT_DIR: &str = concat!(
 );
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    runtime::main(run())
 }
 
 /// One report to send and when its 202 came back.
