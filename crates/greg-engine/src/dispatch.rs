@@ -141,8 +141,10 @@ async fn run(inner: &Inner, work: Work) {
             // Every handler step is idempotent or re-checks what is already done, so a
             // delivery whose handling failed half-way is simply handled again.
             let started = std::time::Instant::now();
+            // Boxed: a handler's future is large (every step's state), and each attempt would
+            // otherwise be moved by value into the retry loop (memcpy showed in the profile).
             let (result, tries) = with_retries(inner, "delivery", || {
-                handlers::handle(inner, &source, &event)
+                Box::pin(handlers::handle(inner, &source, &event))
             })
             .await;
             inner
@@ -200,8 +202,10 @@ async fn run(inner: &Inner, work: Work) {
             redelivery::redeliver_missed(inner, &repo).await;
         }
         Work::Queue { repo } => {
-            let (result, _) =
-                with_retries(inner, "merge queue", || handlers::drive_queue(inner, &repo)).await;
+            let (result, _) = with_retries(inner, "merge queue", || {
+                Box::pin(handlers::drive_queue(inner, &repo))
+            })
+            .await;
             if let Err(e) = result {
                 log_handler_error(
                     inner,

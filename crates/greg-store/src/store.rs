@@ -24,6 +24,12 @@ const SQLITE_READERS: u32 = 4;
 const POSTGRES_CONNECTIONS: u32 = 8;
 /// How long a call waits for a free connection before failing with a transient error.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the SQLite checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// The size (bytes) SQLite truncates the write-ahead log back to when it starts it over after
+/// a complete checkpoint (`journal_size_limit`): a burst may grow it, and this gives the disk
+/// back afterwards.
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// greg's persistence. Cheap to clone (an `Arc` inside); every clone shares the pools.
 ///
@@ -43,6 +49,9 @@ struct Inner {
     /// The lock file held by [`Store::serve_exclusively`], released when the store is dropped
     /// (or the process dies).
     serving: std::sync::Mutex<Option<std::fs::File>>,
+    /// The SQLite file store's checkpointer ([`Checkpointer`]); `None` for other stores and
+    /// once closed.
+    checkpointer: std::sync::Mutex<Option<Checkpointer>>,
 }
 
 /// The native pools of one backend.
@@ -74,13 +83,16 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let shown_url = redact_url(url);
         let mut sqlite_file = None;
+        let mut checkpointer = None;
         let pools = if url.starts_with("sqlite:") {
             if !sqlite_in_memory(url)
                 && let Ok(options) = SqliteConnectOptions::from_str(url)
             {
                 sqlite_file = Some(options.get_filename().to_path_buf());
             }
-            connect_sqlite(url, &shown_url).await?
+            let (pools, c) = connect_sqlite(url, &shown_url).await?;
+            checkpointer = c;
+            pools
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             connect_postgres(url, &shown_url).await?
         } else {
@@ -95,6 +107,7 @@ impl Store {
                 shown_url,
                 sqlite_file,
                 serving: std::sync::Mutex::new(None),
+                checkpointer: std::sync::Mutex::new(checkpointer),
             }),
         };
         tracing::info!(backend = store.backend(), url = %store.inner.shown_url, "Opened the store");
@@ -175,6 +188,15 @@ impl Store {
         if let Ok(mut serving) = self.inner.serving.lock() {
             serving.take();
         }
+        let checkpointer = self
+            .inner
+            .checkpointer
+            .lock()
+            .ok()
+            .and_then(|mut c| c.take());
+        if let Some(c) = checkpointer {
+            c.stop().await;
+        }
         match self.pools() {
             Pools::Sqlite { writer, reader } => {
                 reader.close().await;
@@ -214,7 +236,10 @@ fn sqlite_in_memory(url: &str) -> bool {
     database == ":memory:" || params.split('&').any(|p| p == "mode=memory")
 }
 
-async fn connect_sqlite(url: &str, shown_url: &str) -> Result<Pools, StoreError> {
+async fn connect_sqlite(
+    url: &str,
+    shown_url: &str,
+) -> Result<(Pools, Option<Checkpointer>), StoreError> {
     let invalid = |reason: String| StoreError::InvalidUrl {
         url: shown_url.to_owned(),
         reason,
@@ -235,6 +260,17 @@ async fn connect_sqlite(url: &str, shown_url: &str) -> Result<Pools, StoreError>
         url: shown_url.to_owned(),
         message: scrub(&e.to_string(), url),
     };
+    // A file database's writer leaves checkpoints to the checkpointer: SQLite's automatic
+    // checkpoint runs inside the commit that crosses 1,000 pages of log and ends in two
+    // fsyncs, and every webhook waiting on that commit waited for them (the ingestion p99).
+    let writer_options = if in_memory {
+        options.clone()
+    } else {
+        options
+            .clone()
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
+    };
     // One writer. An in-memory database lives as long as its connection, so that one
     // connection must never be closed for idleness or age.
     let writer = SqlitePoolOptions::new()
@@ -243,7 +279,7 @@ async fn connect_sqlite(url: &str, shown_url: &str) -> Result<Pools, StoreError>
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options.clone())
+        .connect_with(writer_options)
         .await
         .map_err(connect_error)?;
     run_migrations(&SQLITE_MIGRATIONS, &writer, shown_url).await?;
@@ -253,11 +289,80 @@ async fn connect_sqlite(url: &str, shown_url: &str) -> Result<Pools, StoreError>
         SqlitePoolOptions::new()
             .max_connections(SQLITE_READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await
             .map_err(connect_error)?
     };
-    Ok(Pools::Sqlite { writer, reader })
+    let checkpointer = if in_memory {
+        None
+    } else {
+        let connection = sqlx::sqlite::SqliteConnection::connect_with(&options)
+            .await
+            .map_err(connect_error)?;
+        Some(Checkpointer::start(connection, shown_url.to_owned()))
+    };
+    Ok((Pools::Sqlite { writer, reader }, checkpointer))
+}
+
+/// Copies a SQLite file store's write-ahead log into the database file every
+/// [`CHECKPOINT_EVERY`], on a connection of its own, so that no commit of the writer waits
+/// for a checkpoint (the writer's automatic checkpoint is off).
+///
+/// Design note: a `PASSIVE` checkpoint never blocks the writer or the readers in WAL mode; it
+/// copies what no reader still needs and stops there, so a long read only delays it. When a
+/// checkpoint has copied the whole log, the writer's next transaction starts the log over
+/// from its beginning (truncated to [`WAL_SIZE_LIMIT`] if a burst grew it), so the log stays
+/// about one interval of writes long. If the checkpointer stalls, the log grows until it runs
+/// again; nothing is lost (the log is the durable copy). At close a `TRUNCATE` checkpoint
+/// empties it.
+struct Checkpointer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn start(mut connection: sqlx::sqlite::SqliteConnection, shown_url: String) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                tokio::select! {
+                    // A stop, or the store dropped without `close`.
+                    _ = &mut stopped => break,
+                    () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+                }
+                match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&mut connection)
+                    .await
+                {
+                    Ok(_) if failing => {
+                        failing = false;
+                        tracing::info!(url = %shown_url, "SQLite checkpoints work again");
+                    }
+                    Ok(_) => {}
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(url = %shown_url, error = %e, "SQLite checkpoint failed; the write-ahead log grows until one succeeds");
+                    }
+                    Err(_) => {}
+                }
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut connection)
+                .await
+            {
+                tracing::warn!(url = %shown_url, error = %e, "Final SQLite checkpoint failed");
+            }
+            let _ = connection.close().await;
+        });
+        Self { stop, task }
+    }
+
+    /// Runs the last checkpoint and closes the connection.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }
 
 async fn connect_postgres(url: &str, shown_url: &str) -> Result<Pools, StoreError> {

@@ -169,3 +169,41 @@ async fn a_postgres_store_shows_its_url_without_the_password() {
         Err(err) => assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_checkpointer_keeps_the_sqlite_write_ahead_log_short() {
+    // The writer's own checkpoints are off (they stalled the commit that crossed 1,000 pages
+    // of log); the store's checkpointer copies the log every second instead.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("greg.db").display());
+    let store = Store::connect(&url).await.expect("opens");
+    let payload = format!("{{\"padding\":\"{}\"}}", "x".repeat(4096));
+    // About 12 MB of deliveries: some 3,000 pages of log.
+    for chunk in 0..30 {
+        let batch: Vec<_> = (0..100)
+            .map(|i| github_delivery(&format!("d{chunk}-{i}"), &payload, 1))
+            .collect();
+        store.insert_deliveries(&batch).await.expect("inserted");
+    }
+    // A checkpoint runs within a second; the next write then starts the log over.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    store
+        .insert_deliveries(&[github_delivery("after", "{}", 2)])
+        .await
+        .expect("inserted");
+
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    // (busy, frames in the log, frames copied): the log holds the last write only.
+    let (busy, log, _copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(&mut conn)
+        .await
+        .expect("pragma");
+    assert_eq!(busy, 0);
+    assert!(log < 100, "{log} frames in the write-ahead log");
+    conn.close().await.expect("closed");
+
+    // Everything written is there, and the store closes cleanly.
+    let pending = store.pending_deliveries(10_000).await.expect("pending");
+    assert_eq!(pending.len(), 3_001);
+    store.close().await;
+}
