@@ -118,7 +118,9 @@ async fn lane(inner: Arc<Inner>, key: String, mut rx: mpsc::UnboundedReceiver<Wo
         // redoes it from the store.
         match inner.leases.fence(&key, &inner.holder) {
             Some(fence) if !inner.is_stopping() => {
-                fence.scope(run(&inner, work).instrument(span)).await;
+                fence
+                    .scope(Box::pin(run(&inner, work)).instrument(span))
+                    .await;
             }
             Some(_) => drop_work(&inner, &work),
             None => {

@@ -204,6 +204,7 @@ mod store;
 mod titles;
 mod views;
 
+pub use builds::OldHeadActivity;
 pub use deliveries::{DueNotice, FailedDelivery, Redelivery};
 pub use effects::{Effect, EffectOutcome, NewEffect};
 pub use error::{StoreError, redact_url};

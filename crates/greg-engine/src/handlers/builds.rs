@@ -290,8 +290,23 @@ pub(crate) async fn on_new_head(
     ctx: &RepoCtx<'_>,
     pr: &PullRequest,
 ) -> Result<(), HandlerError> {
-    super::exits::on_new_head(inner, ctx, pr).await?;
-    supersede(inner, ctx, pr).await?;
+    // One read says whether anything of an older head is in flight; mostly nothing is.
+    let same_repo = pr.head_repo.as_ref() == Some(ctx.repo);
+    let old = inner
+        .store
+        .old_head_activity(
+            ctx.repo,
+            pr.number,
+            same_repo.then_some(pr.head_ref.as_str()),
+            &pr.head_sha,
+        )
+        .await?;
+    if old.queue_entries {
+        super::exits::on_new_head(inner, ctx, pr).await?;
+    }
+    if old.builds {
+        supersede(inner, ctx, pr).await?;
+    }
     let fork = pr.head_repo.as_ref() != Some(ctx.repo);
     if fork && !ctx.cfg.allow_forks {
         tracing::info!(pr = %pr.number, "Head is in a fork and allow_forks is off; not building it");

@@ -944,3 +944,72 @@ async fn a_target_remembers_its_test_merged_entries_even_when_finished() {
     })
     .await;
 }
+
+/// `(queue_entries, builds)` of [`Store::old_head_activity`] for a new head `head` of the
+/// fixture's pull request.
+async fn old_head(
+    store: &Store,
+    fx: &Synchronize,
+    head: &Sha,
+    branch: Option<&str>,
+) -> (bool, bool) {
+    let a = store
+        .old_head_activity(&fx.repo, fx.pr, branch, head)
+        .await
+        .expect("read");
+    (a.queue_entries, a.builds)
+}
+
+#[tokio::test]
+async fn a_new_head_learns_in_one_query_whether_an_older_head_is_in_flight() {
+    run_on_all_backends(|store| async move {
+        let fx = synchronize();
+        let branch = Some(fx.branch.as_str());
+        let newer = sha(7);
+        assert_eq!(old_head(&store, &fx, &newer, branch).await, (false, false));
+
+        // A running test build of the old head: a newer head finds it, the same head does not.
+        store
+            .insert_build(&crate::common::test_build(&fx, 1))
+            .await
+            .expect("stored");
+        assert_eq!(old_head(&store, &fx, &newer, branch).await, (false, true));
+        assert_eq!(
+            old_head(&store, &fx, &fx.head, branch).await,
+            (false, false)
+        );
+
+        // An entry in the merge queue for the old head.
+        let entry = enqueue(&store, &merge_request(&fx, 1)).await;
+        assert_eq!(old_head(&store, &fx, &newer, branch).await, (true, true));
+        assert_eq!(
+            old_head(&store, &fx, &fx.head, branch).await,
+            (false, false)
+        );
+
+        // Finished ones do not count.
+        set_state(&store, entry.id, QueueState::Cancelled, 2).await;
+        let ended = greg_store::BuildChange {
+            state: Some(greg_store::BuildRunState::Success),
+            ..Default::default()
+        };
+        for b in store
+            .active_builds_for_pr(&fx.repo, fx.pr)
+            .await
+            .expect("read")
+        {
+            store.update_build(b.id, &ended, 3).await.expect("updated");
+        }
+        assert_eq!(old_head(&store, &fx, &newer, branch).await, (false, false));
+
+        // A push build of the head branch (no pull request): found through the branch only,
+        // so not for a fork's pull request (whose branch is in another repository).
+        let mut pushed = crate::common::test_build(&fx, 4);
+        pushed.pr = None;
+        pushed.sha = sha(8);
+        store.insert_build(&pushed).await.expect("stored");
+        assert_eq!(old_head(&store, &fx, &newer, branch).await, (false, true));
+        assert_eq!(old_head(&store, &fx, &newer, None).await, (false, false));
+    })
+    .await;
+}
