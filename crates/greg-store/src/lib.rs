@@ -42,6 +42,12 @@
 //!   through a pool of exactly one connection, so writers queue in the pool rather than
 //!   spinning in SQLite's busy handler; reads use a separate pool of read-only connections,
 //!   which WAL lets run beside the writer. `sqlite::memory:` uses a single connection.
+//! - A SQLite file's checkpoints run on a connection of their own, every 250 ms
+//!   (`store.rs`, `Checkpointer`: `PRAGMA wal_checkpoint(PASSIVE)`, `TRUNCATE` at close); the
+//!   writer's automatic checkpoint only fires at 64 MiB of log (a backstop), since it runs
+//!   inside the commit that crosses the limit and every webhook waiting on that commit waits
+//!   for its fsyncs. The log stays a fraction of a second of writes long and is cut back to
+//!   64 MiB after a burst (`journal_size_limit`).
 //! - Times are unix milliseconds passed in by the caller: the store never reads the clock.
 //! - Ids are `u64` in greg-core and BIGINT here; the conversions are checked both ways.
 //!

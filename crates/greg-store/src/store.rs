@@ -25,11 +25,15 @@ const POSTGRES_CONNECTIONS: u32 = 8;
 /// How long a call waits for a free connection before failing with a transient error.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the SQLite checkpointer copies the write-ahead log into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// The size (bytes) SQLite truncates the write-ahead log back to when it starts it over after
 /// a complete checkpoint (`journal_size_limit`): a burst may grow it, and this gives the disk
 /// back afterwards.
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+/// The writer's own automatic checkpoint, in pages of log (16,384 pages of 4 KiB: 64 MiB):
+/// only a backstop for a checkpointer that falls behind or has stopped (SQLite's default is
+/// 1,000 pages, which the checkpointer keeps the log well below).
+const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
 
 /// greg's persistence. Cheap to clone (an `Arc` inside); every clone shares the pools.
 ///
@@ -263,12 +267,13 @@ async fn connect_sqlite(
     // A file database's writer leaves checkpoints to the checkpointer: SQLite's automatic
     // checkpoint runs inside the commit that crosses 1,000 pages of log and ends in two
     // fsyncs, and every webhook waiting on that commit waited for them (the ingestion p99).
+    // The writer still checkpoints itself if the log reaches 64 MiB (a backstop).
     let writer_options = if in_memory {
         options.clone()
     } else {
         options
             .clone()
-            .pragma("wal_autocheckpoint", "0")
+            .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
             .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
     };
     // One writer. An in-memory database lives as long as its connection, so that one
@@ -306,15 +311,16 @@ async fn connect_sqlite(
 
 /// Copies a SQLite file store's write-ahead log into the database file every
 /// [`CHECKPOINT_EVERY`], on a connection of its own, so that no commit of the writer waits
-/// for a checkpoint (the writer's automatic checkpoint is off).
+/// for a checkpoint (the writer's automatic checkpoint only fires at
+/// [`WRITER_CHECKPOINT_PAGES`], a backstop).
 ///
 /// Design note: a `PASSIVE` checkpoint never blocks the writer or the readers in WAL mode; it
 /// copies what no reader still needs and stops there, so a long read only delays it. When a
 /// checkpoint has copied the whole log, the writer's next transaction starts the log over
 /// from its beginning (truncated to [`WAL_SIZE_LIMIT`] if a burst grew it), so the log stays
-/// about one interval of writes long. If the checkpointer stalls, the log grows until it runs
-/// again; nothing is lost (the log is the durable copy). At close a `TRUNCATE` checkpoint
-/// empties it.
+/// about one interval of writes long. If the checkpointer stalls (or its runtime is gone), the
+/// log grows until the writer's backstop checkpoint; nothing is lost either way (the log is
+/// the durable copy). At close a `TRUNCATE` checkpoint empties it.
 struct Checkpointer {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,

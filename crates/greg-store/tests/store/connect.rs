@@ -172,8 +172,8 @@ async fn a_postgres_store_shows_its_url_without_the_password() {
 
 #[tokio::test]
 async fn the_checkpointer_keeps_the_sqlite_write_ahead_log_short() {
-    // The writer's own checkpoints are off (they stalled the commit that crossed 1,000 pages
-    // of log); the store's checkpointer copies the log every second instead.
+    // The writer checkpoints itself only at 64 MiB of log (its checkpoints stalled the commit
+    // that crossed the limit); the store's checkpointer copies the log every 250 ms instead.
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("greg.db").display());
     let store = Store::connect(&url).await.expect("opens");
@@ -185,7 +185,7 @@ async fn the_checkpointer_keeps_the_sqlite_write_ahead_log_short() {
             .collect();
         store.insert_deliveries(&batch).await.expect("inserted");
     }
-    // A checkpoint runs within a second; the next write then starts the log over.
+    // A checkpoint runs within 250 ms; the next write then starts the log over.
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     store
         .insert_deliveries(&[github_delivery("after", "{}", 2)])
