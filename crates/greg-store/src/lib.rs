@@ -46,8 +46,9 @@
 //!   (`store.rs`, `Checkpointer`: `PRAGMA wal_checkpoint(PASSIVE)`, `TRUNCATE` at close); the
 //!   writer's automatic checkpoint only fires at 64 MiB of log (a backstop), since it runs
 //!   inside the commit that crosses the limit and every webhook waiting on that commit waits
-//!   for its fsyncs. The log stays a fraction of a second of writes long and is cut back to
-//!   64 MiB after a burst (`journal_size_limit`).
+//!   for its fsyncs. Under ordinary loads the log starts over after every checkpoint; under
+//!   sustained heavy writes a passive checkpoint never catches up, and the log starts over at
+//!   the backstop. The file is cut back to 64 MiB when it does (`journal_size_limit`).
 //! - Times are unix milliseconds passed in by the caller: the store never reads the clock.
 //! - Ids are `u64` in greg-core and BIGINT here; the conversions are checked both ways.
 //!

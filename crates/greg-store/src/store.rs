@@ -318,7 +318,11 @@ async fn connect_sqlite(
 /// copies what no reader still needs and stops there, so a long read only delays it. When a
 /// checkpoint has copied the whole log, the writer's next transaction starts the log over
 /// from its beginning (truncated to [`WAL_SIZE_LIMIT`] if a burst grew it), so the log stays
-/// about one interval of writes long. If the checkpointer stalls (or its runtime is gone), the
+/// about one interval of writes long. Race accepted: under sustained writes (a commit every
+/// millisecond) a passive checkpoint never catches up with the writer, the log starts over
+/// only at the writer's backstop, and the commit that crosses it waits for the remainder to be
+/// copied (a `RESTART` checkpoint from here was tried and gave a worse p99: it holds new
+/// commits back while it waits). If the checkpointer stalls (or its runtime is gone), the
 /// log grows until the writer's backstop checkpoint; nothing is lost either way (the log is
 /// the durable copy). At close a `TRUNCATE` checkpoint empties it.
 struct Checkpointer {
