@@ -191,8 +191,7 @@ impl Store {
         let db = StoreError::db("finish_done");
         let marked = match self.pools() {
             Pools::Sqlite { writer, .. } => {
-                // The sequence numbers as one JSON array: one statement for any batch size.
-                let list = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".to_owned());
+                let list = sqlite_seq_list(seqs);
                 sqlx::query(
                     "UPDATE deliveries SET state = 'done', error = NULL, finished_ms = $1 \
                      WHERE state = 'pending' AND seq IN (SELECT value FROM json_each($2))",
@@ -555,6 +554,13 @@ impl Store {
 
 /// SQLite: the same prepared statement (cached per connection by sqlx) once per row, in one
 /// transaction on the single writer connection.
+/// Sequence numbers as one JSON array, for SQLite's `seq IN (SELECT value FROM json_each($n))`:
+/// one statement for any number of them (a statement per number costs a hand-off to sqlx's
+/// SQLite thread each).
+pub(crate) fn sqlite_seq_list(seqs: &[i64]) -> String {
+    serde_json::to_string(seqs).unwrap_or_else(|_| "[]".to_owned())
+}
+
 async fn insert_sqlite(
     pool: &SqlitePool,
     batch: &[NewDelivery],

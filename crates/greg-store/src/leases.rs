@@ -390,7 +390,7 @@ impl Store {
         let db = StoreError::db("pending_deliveries_by_seq");
         let rows = match self.pools() {
             crate::store::Pools::Sqlite { reader, .. } => {
-                let list = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".to_owned());
+                let list = crate::deliveries::sqlite_seq_list(seqs);
                 sqlx::query(SQLITE)
                     .bind(list)
                     .fetch_all(reader)
