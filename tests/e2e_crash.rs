@@ -14,45 +14,21 @@
 mod greg_rig;
 
 use greg_core::{BuildOutcome, PullRequestState};
-use greg_rig::{Rig, WAIT};
-use greg_testkit::tester::{GITHUB_TOKEN, MERGE_JOB, TEST_JOB, WEBHOOK_SECRET};
-use greg_testkit::{HoldMode, NewPr, Server, TesterOptions, fake_sha};
+use greg_rig::{MergeStep, Rig, WAIT};
+use greg_testkit::tester::{GITHUB_TOKEN, TEST_JOB, WEBHOOK_SECRET};
+use greg_testkit::{NewPr, TesterOptions, fake_sha};
 use std::time::Duration;
 
-/// Runs one crash scenario: `arm` arms the hold (before `please` or before the merge build
-/// finishes, per `after_build`), greg is killed while it waits on it, the request is
-/// released, greg restarts, and the pull request must land exactly once.
-async fn crash_and_recover(
-    name: &str,
-    server: Server,
-    method: &str,
-    path: &str,
-    mode: HoldMode,
-    after_build: bool,
-) -> anyhow::Result<()> {
+/// Runs one crash scenario: greg is killed while it waits on `step`'s held request (armed
+/// before `please`), the request is released, greg restarts, and the pull request must land
+/// exactly once.
+async fn crash_and_recover(name: &str, step: MergeStep) -> anyhow::Result<()> {
     let rig = Rig::new(name)?;
     let greg = rig.start_greg().await?;
     let (pr, head) = rig.approved_pr(&greg).await?;
     let start = rig.branch("master").expect("master");
 
-    let hold = rig.world.hold_next(server, method, path, mode)?;
-    rig.please(&greg, pr).await?;
-    if after_build {
-        let build = rig
-            .world
-            .wait_for("the merge build", WAIT, |s| {
-                s.jenkins
-                    .jobs
-                    .values()
-                    .flat_map(|j| j.builds.values())
-                    .find(|b| b.building && b.job.as_str() == MERGE_JOB)
-                    .cloned()
-            })
-            .await?;
-        rig.world
-            .finish_build(build.job.as_str(), build.number, BuildOutcome::Success)?;
-    }
-    rig.world.wait_held(hold, WAIT).await?;
+    let hold = rig.please_until_held(&greg, pr, step).await?;
     greg.kill()?;
     rig.world.release(hold);
 
@@ -64,58 +40,22 @@ async fn crash_and_recover(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_staging_ref_is_made() -> anyhow::Result<()> {
-    // The staging ref exists; the merge into it never reached GitHub.
-    crash_and_recover(
-        "staged",
-        Server::Github,
-        "POST",
-        "/merges$",
-        HoldMode::Drop,
-        false,
-    )
-    .await
+    crash_and_recover("staged", MergeStep::STAGED).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_build_is_triggered() -> anyhow::Result<()> {
-    // Jenkins queued the build; greg died before it read the answer.
-    crash_and_recover(
-        "triggered",
-        Server::Jenkins,
-        "POST",
-        "/job/demo-merge/buildWithParameters$",
-        HoldMode::Apply,
-        false,
-    )
-    .await
+    crash_and_recover("triggered", MergeStep::TRIGGERED).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_result_and_before_the_fast_forward() -> anyhow::Result<()> {
-    // The green callback arrived; the fast-forward never reached GitHub.
-    crash_and_recover(
-        "before-ff",
-        Server::Github,
-        "PATCH",
-        "/git/refs/heads/master$",
-        HoldMode::Drop,
-        true,
-    )
-    .await
+    crash_and_recover("before-ff", MergeStep::BEFORE_FAST_FORWARD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_fast_forward_and_before_clean_up() -> anyhow::Result<()> {
-    // GitHub moved master; greg died before it read the answer.
-    crash_and_recover(
-        "after-ff",
-        Server::Github,
-        "PATCH",
-        "/git/refs/heads/master$",
-        HoldMode::Apply,
-        true,
-    )
-    .await
+    crash_and_recover("after-ff", MergeStep::AFTER_FAST_FORWARD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,17 +74,7 @@ async fn a_result_lost_while_greg_is_down_lands_within_seconds_of_the_restart() 
     let (pr, head) = rig.approved_pr(&greg).await?;
     let start = rig.branch("master").expect("master");
     rig.please(&greg, pr).await?;
-    let build = rig
-        .world
-        .wait_for("the merge build", WAIT, |s| {
-            s.jenkins
-                .jobs
-                .values()
-                .flat_map(|j| j.builds.values())
-                .find(|b| b.building && b.job.as_str() == MERGE_JOB)
-                .cloned()
-        })
-        .await?;
+    let build = rig.running_merge_build().await?;
     greg.kill()?;
     // Jenkins finishes while greg is down: its callbacks find nobody.
     rig.world

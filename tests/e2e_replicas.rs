@@ -17,10 +17,9 @@ mod greg_rig;
 #[path = "common/pg_schema.rs"]
 mod pg_schema;
 
-use greg_core::BuildOutcome;
-use greg_rig::{Balancer, Greg, Rig, WAIT};
-use greg_testkit::tester::{GITHUB_TOKEN, MERGE_JOB, TEST_JOB, WEBHOOK_SECRET};
-use greg_testkit::{HoldMode, NewPr, Server, TesterOptions, fake_sha};
+use greg_rig::{Balancer, Greg, MergeStep, Rig, WAIT};
+use greg_testkit::tester::{GITHUB_TOKEN, TEST_JOB, WEBHOOK_SECRET};
+use greg_testkit::{NewPr, Server, TesterOptions, fake_sha};
 use pg_schema::Schema;
 use std::process::Command;
 use std::time::Duration;
@@ -56,24 +55,6 @@ async fn replica(rig: &Rig, balancer: &Balancer, i: usize) -> anyhow::Result<Gre
     Ok(greg)
 }
 
-/// Waits for the running merge build and finishes it green, as Jenkins would.
-async fn finish_merge_build(rig: &Rig) -> anyhow::Result<()> {
-    let build = rig
-        .world
-        .wait_for("the merge build", WAIT, |s| {
-            s.jenkins
-                .jobs
-                .values()
-                .flat_map(|j| j.builds.values())
-                .find(|b| b.building && b.job.as_str() == MERGE_JOB)
-                .cloned()
-        })
-        .await?;
-    rig.world
-        .finish_build(build.job.as_str(), build.number, BuildOutcome::Success)?;
-    Ok(())
-}
-
 fn signal(greg: &Greg, sig: &str) -> anyhow::Result<()> {
     let pid = greg.child.id().to_string();
     let sent = Command::new("kill").args([sig, &pid]).status()?;
@@ -82,16 +63,9 @@ fn signal(greg: &Greg, sig: &str) -> anyhow::Result<()> {
 }
 
 /// A (replica 0) holds the repository: it processed the pull request's webhooks. B (replica 1)
-/// stands by. A is killed while the fake holds the request `method path`; B must land the pull
-/// request exactly once.
-async fn holder_killed(
-    name: &str,
-    server: Server,
-    method: &str,
-    path: &str,
-    mode: HoldMode,
-    after_build: bool,
-) -> anyhow::Result<()> {
+/// stands by. A is killed while the fake holds `step`'s request; B must land the pull request
+/// exactly once.
+async fn holder_killed(name: &str, step: MergeStep) -> anyhow::Result<()> {
     let Some((rig, schema, balancer)) = replicated_rig(name).await? else {
         return Ok(());
     };
@@ -100,12 +74,7 @@ async fn holder_killed(
     let b = replica(&rig, &balancer, 1).await?;
     let start = rig.branch("master").expect("master");
 
-    let hold = rig.world.hold_next(server, method, path, mode)?;
-    rig.please(&a, pr).await?;
-    if after_build {
-        finish_merge_build(&rig).await?;
-    }
-    rig.world.wait_held(hold, WAIT).await?;
+    let hold = rig.please_until_held(&a, pr, step).await?;
     balancer.remove(&a);
     a.kill()?;
     rig.world.release(hold);
@@ -127,54 +96,22 @@ async fn holder_killed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holder_killed_after_the_staging_ref_is_made() -> anyhow::Result<()> {
-    holder_killed(
-        "r-staged",
-        Server::Github,
-        "POST",
-        "/merges$",
-        HoldMode::Drop,
-        false,
-    )
-    .await
+    holder_killed("r-staged", MergeStep::STAGED).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holder_killed_after_the_build_is_triggered() -> anyhow::Result<()> {
-    holder_killed(
-        "r-triggered",
-        Server::Jenkins,
-        "POST",
-        "/job/demo-merge/buildWithParameters$",
-        HoldMode::Apply,
-        false,
-    )
-    .await
+    holder_killed("r-triggered", MergeStep::TRIGGERED).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holder_killed_after_the_result_and_before_the_fast_forward() -> anyhow::Result<()> {
-    holder_killed(
-        "r-before-ff",
-        Server::Github,
-        "PATCH",
-        "/git/refs/heads/master$",
-        HoldMode::Drop,
-        true,
-    )
-    .await
+    holder_killed("r-before-ff", MergeStep::BEFORE_FAST_FORWARD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holder_killed_after_the_fast_forward_and_before_clean_up() -> anyhow::Result<()> {
-    holder_killed(
-        "r-after-ff",
-        Server::Github,
-        "PATCH",
-        "/git/refs/heads/master$",
-        HoldMode::Apply,
-        true,
-    )
-    .await
+    holder_killed("r-after-ff", MergeStep::AFTER_FAST_FORWARD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,15 +234,9 @@ async fn a_stalled_holder_resumes_and_changes_nothing() -> anyhow::Result<()> {
     let start = rig.branch("master").expect("master");
 
     // A gets as far as the fast-forward, which the fake holds; then A stalls.
-    let hold = rig.world.hold_next(
-        Server::Github,
-        "PATCH",
-        "/git/refs/heads/master$",
-        HoldMode::Drop,
-    )?;
-    rig.please(&a, pr).await?;
-    finish_merge_build(&rig).await?;
-    rig.world.wait_held(hold, WAIT).await?;
+    let hold = rig
+        .please_until_held(&a, pr, MergeStep::BEFORE_FAST_FORWARD)
+        .await?;
     signal(&a, "-STOP")?;
     balancer.remove(&a);
     rig.world.release(hold);

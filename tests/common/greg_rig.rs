@@ -13,8 +13,8 @@ use greg_testkit::tester::{
     GITHUB_TOKEN, JENKINS_TOKEN, MERGE_JOB, TEST_JOB, WEBHOOK_SECRET, tester_config_yaml,
 };
 use greg_testkit::{
-    FakeGithub, FakeJenkins, GREG_PARAMETERS, NewPr, Outcome, Server, TesterOptions, World,
-    fake_sha,
+    FakeBuild, FakeGithub, FakeJenkins, GREG_PARAMETERS, HoldMode, NewPr, Outcome, Server,
+    TesterOptions, World, WorldState, fake_sha,
 };
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -25,6 +25,60 @@ pub const STAGING: &str = "greg/staging/master/";
 /// How long any one wait of a crash test may take (generous: CI runs test binaries in
 /// parallel on two cores).
 pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The builds of the merge job Jenkins is running.
+fn running_merge_builds(s: &WorldState) -> impl Iterator<Item = &FakeBuild> {
+    s.jenkins
+        .jobs
+        .values()
+        .flat_map(|j| j.builds.values())
+        .filter(|b| b.job.as_str() == MERGE_JOB && b.building)
+}
+
+/// One step of a staging merge at which a test cuts greg off (SIGKILL, SIGSTOP): the request
+/// the fake GitHub or Jenkins holds there, what it does once released, and whether the merge
+/// build finishes before it.
+#[derive(Debug, Clone, Copy)]
+pub struct MergeStep {
+    pub server: Server,
+    pub method: &'static str,
+    /// A regex on the request's path.
+    pub path: &'static str,
+    pub mode: HoldMode,
+    pub after_build: bool,
+}
+
+impl MergeStep {
+    /// The staging ref exists; the merge into it never reached GitHub.
+    pub const STAGED: MergeStep = MergeStep {
+        server: Server::Github,
+        method: "POST",
+        path: "/merges$",
+        mode: HoldMode::Drop,
+        after_build: false,
+    };
+    /// Jenkins queued the build; greg never read the answer.
+    pub const TRIGGERED: MergeStep = MergeStep {
+        server: Server::Jenkins,
+        method: "POST",
+        path: "/job/demo-merge/buildWithParameters$",
+        mode: HoldMode::Apply,
+        after_build: false,
+    };
+    /// The green callback arrived; the fast-forward never reached GitHub.
+    pub const BEFORE_FAST_FORWARD: MergeStep = MergeStep {
+        server: Server::Github,
+        method: "PATCH",
+        path: "/git/refs/heads/master$",
+        mode: HoldMode::Drop,
+        after_build: true,
+    };
+    /// GitHub moved master; greg never read the answer.
+    pub const AFTER_FAST_FORWARD: MergeStep = MergeStep {
+        mode: HoldMode::Apply,
+        ..MergeStep::BEFORE_FAST_FORWARD
+    };
+}
 
 /// A `greg serve` child process and how to reach it.
 pub struct Greg {
@@ -405,16 +459,46 @@ impl Rig {
     }
 
     /// The running merge builds.
-    pub fn running_merges(&self) -> Vec<greg_testkit::FakeBuild> {
-        self.world.read(|s| {
-            s.jenkins
-                .jobs
-                .values()
-                .flat_map(|j| j.builds.values())
-                .filter(|b| b.job.as_str() == MERGE_JOB && b.building)
-                .cloned()
-                .collect()
-        })
+    pub fn running_merges(&self) -> Vec<FakeBuild> {
+        self.world
+            .read(|s| running_merge_builds(s).cloned().collect())
+    }
+
+    /// The first running merge build, once Jenkins has one (waits up to [`WAIT`]).
+    pub async fn running_merge_build(&self) -> anyhow::Result<FakeBuild> {
+        self.world
+            .wait_for("the merge build", WAIT, |s| {
+                running_merge_builds(s).next().cloned()
+            })
+            .await
+    }
+
+    /// Finishes the running merge build green (as Jenkins would), once Jenkins has one.
+    pub async fn finish_merge_build(&self) -> anyhow::Result<()> {
+        let build = self.running_merge_build().await?;
+        self.world
+            .finish_build(build.job.as_str(), build.number, BuildOutcome::Success)?;
+        Ok(())
+    }
+
+    /// Arms `step`'s hold, says `please` on `pr` through `greg`, finishes the merge build when
+    /// the step comes after it, and waits until greg is blocked on the held request. Returns
+    /// the hold, for `World::release`.
+    pub async fn please_until_held(
+        &self,
+        greg: &Greg,
+        pr: PrNumber,
+        step: MergeStep,
+    ) -> anyhow::Result<u64> {
+        let hold = self
+            .world
+            .hold_next(step.server, step.method, step.path, step.mode)?;
+        self.please(greg, pr).await?;
+        if step.after_build {
+            self.finish_merge_build().await?;
+        }
+        self.world.wait_held(hold, WAIT).await?;
+        Ok(hold)
     }
 
     /// Finishes merge builds green (as Jenkins would) until the pull request is merged.
