@@ -44,6 +44,8 @@
 //! The client is a minimal HTTP/1.1 writer and reader (benches/common/http.rs). Results:
 //! docs/benchmarks.md.
 
+#[path = "common/env.rs"]
+mod env;
 #[path = "common/http.rs"]
 mod http;
 
@@ -109,19 +111,8 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> anyhow::Result<Self> {
-        fn var(name: &str, default: u64) -> anyhow::Result<u64> {
-            match std::env::var(name) {
-                Ok(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .with_context(|| format!("{name}: expected a positive integer, got `{v}`")),
-                Err(_) => Ok(default),
-            }
-        }
         let workers = match std::env::var("GREG_BENCH_WORKERS") {
-            Ok(_) => Some(usize::try_from(var("GREG_BENCH_WORKERS", 1)?)?),
+            Ok(_) => Some(usize::try_from(env::positive("GREG_BENCH_WORKERS", 1)?)?),
             Err(_) => None,
         };
         let database = std::env::var("GREG_BENCH_DATABASE")
@@ -142,11 +133,11 @@ impl Settings {
             bail!("GREG_BENCH_SCHEMA: expected lower-case letters, digits and _");
         }
         Ok(Self {
-            connections: usize::try_from(var("GREG_BENCH_CONNECTIONS", 64)?)?,
-            warmup: Duration::from_secs(var("GREG_BENCH_WARMUP_SECS", 2)?),
-            duration: Duration::from_secs(var("GREG_BENCH_SECS", 10)?),
+            connections: usize::try_from(env::positive("GREG_BENCH_CONNECTIONS", 64)?)?,
+            warmup: Duration::from_secs(env::positive("GREG_BENCH_WARMUP_SECS", 2)?),
+            duration: Duration::from_secs(env::positive("GREG_BENCH_SECS", 10)?),
             workers,
-            client_threads: usize::try_from(var("GREG_BENCH_CLIENT_THREADS", 1)?)?,
+            client_threads: usize::try_from(env::positive("GREG_BENCH_CLIENT_THREADS", 1)?)?,
             database,
             schema,
             limit: std::env::var("GREG_BENCH_LIMIT").map_or(true, |v| v.trim() != "0"),

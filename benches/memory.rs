@@ -25,6 +25,8 @@
 //!
 //! Run: `cargo build --release && cargo bench --bench memory`. Results: docs/benchmarks.md.
 
+#[path = "common/env.rs"]
+mod env;
 #[path = "common/http.rs"]
 mod http;
 
@@ -66,18 +68,6 @@ fn main() -> ExitCode {
             eprintln!("memory: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> anyhow::Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .with_context(|| format!("{name}: expected a positive integer, got `{v}`")),
-        Err(_) => Ok(default),
     }
 }
 
@@ -435,7 +425,7 @@ async fn run(filter: &[String]) -> anyhow::Result<()> {
         eprintln!("memory: {}", lines.last().map_or("", String::as_str));
     }
     if wants("prs") {
-        let prs = env_u64("GREG_BENCH_PRS", 10_000)?;
+        let prs = env::positive("GREG_BENCH_PRS", 10_000)?;
         let rig = Rig::new()?;
         seed(&rig, prs).await.context("seeding the store")?;
         let greg = rig.start_greg(&bin).await?;
@@ -464,9 +454,9 @@ async fn run(filter: &[String]) -> anyhow::Result<()> {
         eprintln!("memory: {}", lines.last().map_or("", String::as_str));
     }
     if wants("soak") {
-        let rate = env_u64("GREG_BENCH_RATE", 1000)?;
-        let secs = env_u64("GREG_BENCH_SOAK_SECS", 600)?;
-        let connections = usize::try_from(env_u64("GREG_BENCH_CONNECTIONS", 16)?)?;
+        let rate = env::positive("GREG_BENCH_RATE", 1000)?;
+        let secs = env::positive("GREG_BENCH_SOAK_SECS", 600)?;
+        let connections = usize::try_from(env::positive("GREG_BENCH_CONNECTIONS", 16)?)?;
         let rig = Rig::new()?;
         let greg = rig.start_greg(&bin).await?;
         let before = greg.rss_kib()?;
