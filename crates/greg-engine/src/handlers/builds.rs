@@ -307,8 +307,7 @@ pub(crate) async fn on_new_head(
     if old.builds {
         supersede(inner, ctx, pr).await?;
     }
-    let fork = pr.head_repo.as_ref() != Some(ctx.repo);
-    if fork && !ctx.cfg.allow_forks {
+    if !same_repo && !ctx.cfg.allow_forks {
         tracing::info!(pr = %pr.number, "Head is in a fork and allow_forks is off; not building it");
         return Ok(());
     }
