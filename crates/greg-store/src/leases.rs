@@ -309,8 +309,8 @@ impl Store {
     /// The sequence numbers of pending deliveries (not waiting for a scheduled retry) of the
     /// repositories whose lease `holder` has, and of build callbacks (empty repository key),
     /// received before `received_before_ms`, oldest first, at most `limit`: what a replica's
-    /// lanes should run, whichever replica accepted them. Read the deliveries this process does not have in hand yet with
-    /// [`Store::pending_deliveries_by_seq`].
+    /// lanes should run, whichever replica accepted them. Read the deliveries this process
+    /// does not have in hand yet with [`Store::pending_deliveries_by_seq`].
     ///
     /// # Errors
     /// [`StoreError::Database`].
